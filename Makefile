@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config.yaml
+
+.PHONY: install demo test lint unit bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: create the SQLite database beside config.yaml and load the sample posts
+demo: $(STAMP)
+	$(BIN)/publisher --config $(CONFIG) init --sample
+
+## lint: ruff (lint and format) and mypy --strict
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## test: lint, then the whole suite (PostgreSQL tests need PUBLISHER_TEST_DATABASE_URL)
+test: lint
+	$(BIN)/pytest
+
+## bench: the benchmarks the issues ask for
+bench: $(STAMP)
+	$(BIN)/python bench/import.py
+
+clean:
+	rm -rf $(VENV) publisher.db feeds/*.xml feeds/*.json .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,268 @@
+"""The command line: a thin shell over the library.
+
+Domain errors (:class:`PublisherError`) become one readable line and exit
+status 1 here, and nowhere else; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import db, importer, queries
+from .config import DEFAULT_CONFIG, Settings, load_settings
+from .errors import NotFound, PublisherError
+from .models import Post, PostStatus
+from .postfile import parse_when
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class App:
+    """What every command needs, made on first use (so --help needs no config)."""
+
+    def __init__(self, config: str, debug: bool) -> None:
+        self.config = config
+        self.debug = debug
+        self.console = Console(highlight=False, soft_wrap=True)
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = db.make_engine(self.settings.database.url or "")
+        return self._engine
+
+    def sessions(self, check: bool = True) -> sessionmaker[Session]:
+        """Sessions on a database that is at the newest schema."""
+        if check:
+            db.check_schema(self.engine)
+        return db.make_sessionmaker(self.engine)
+
+
+def _friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a PublisherError into click's one-line error, unless --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except PublisherError as e:
+            app = click.get_current_context().find_object(App)
+            if app is not None and app.debug:
+                raise
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar="PUBLISHER_CONFIG",
+    help="The config file (or set PUBLISHER_CONFIG).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
+    """Publish news posts as feeds and an email digest."""
+    ctx.obj = App(config_path, debug)
+
+
+@cli.command()
+@click.option("--sample", is_flag=True, help="Also import the shipped sample posts.")
+@pass_app
+@_friendly_errors
+def init(app: App, sample: bool) -> None:
+    """Create or upgrade the database; optionally load the sample posts."""
+    db.upgrade(app.engine)
+    app.console.print(f"Database ready at schema {db.head_revision()}: {app.engine.url!r}")
+    if sample:
+        folder = resources.files("publisher") / "sample"
+        with resources.as_file(folder) as path:
+            _run_import(app, str(path), force=False)
+
+
+@cli.group(name="db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command()
+@pass_app
+@_friendly_errors
+def upgrade(app: App) -> None:
+    """Bring the database to the newest schema (safe to repeat)."""
+    before = db.current_revision(app.engine)
+    db.upgrade(app.engine)
+    after = db.head_revision()
+    if before == after:
+        app.console.print(f"Already at the newest schema ({after}).")
+    else:
+        app.console.print(f"Upgraded the database from {before or 'empty'} to {after}.")
+
+
+@cli.command(name="import")
+@click.argument("target")
+@click.option("--force", is_flag=True, help="Re-render posts even if their source is unchanged.")
+@pass_app
+@_friendly_errors
+def import_command(app: App, target: str, force: bool) -> None:
+    """Import posts from a Markdown file, a folder of them, or an RSS/Atom feed (file or URL).
+
+    All or nothing: if any post has a problem, every problem is listed and
+    nothing is written. Importing again updates changed posts, never duplicates.
+    """
+    _run_import(app, target, force)
+
+
+def _run_import(app: App, target: str, force: bool) -> None:
+    report = importer.import_target(
+        app.sessions(), target, app.settings, datetime.now(UTC), force=force
+    )
+    app.console.print(
+        f"Imported {report.total} posts from {target}: {len(report.created)} new, "
+        f"{len(report.updated)} updated, {len(report.unchanged)} unchanged."
+    )
+
+
+@cli.group()
+def posts() -> None:
+    """List, show, publish and unpublish posts."""
+
+
+def _local(settings: Settings, when: datetime | None) -> str:
+    return when.astimezone(settings.site.zone).strftime("%Y-%m-%d %H:%M") if when else "—"
+
+
+@posts.command(name="list")
+@click.option(
+    "--status", type=click.Choice([s.value for s in PostStatus]), help="Only this status."
+)
+@click.option("--tag", help="Only posts with this tag (name or slug).")
+@click.option("--author", help="Only posts by this author (name or slug).")
+@pass_app
+@_friendly_errors
+def list_posts(app: App, status: str | None, tag: str | None, author: str | None) -> None:
+    """List posts, newest first."""
+    with app.sessions()() as session:
+        found = queries.listed_posts(
+            session, PostStatus(status) if status else None, tag=tag, author=author
+        )
+        table = Table("status")
+        table.add_column("date", no_wrap=True)
+        # the slug is what other commands take: wrap it, never cut it short
+        table.add_column("slug", overflow="fold", min_width=24)
+        table.add_column("title", ratio=2)
+        table.add_column("author")
+        for post in found:
+            table.add_row(
+                post.status.value,
+                _local(app.settings, post.published_at),
+                post.slug,
+                post.title,
+                post.author.name if post.author else "",
+            )
+    app.console.print(table)
+    app.console.print(f"{len(found)} post{'' if len(found) == 1 else 's'}")
+
+
+def _get_post(session: Session, slug: str) -> Post:
+    post = queries.post_by_slug(session, slug)
+    if post is None:
+        raise NotFound(f"no post with slug {slug!r}; `publisher posts list` shows them")
+    return post
+
+
+@posts.command()
+@click.argument("slug")
+@pass_app
+@_friendly_errors
+def show(app: App, slug: str) -> None:
+    """Show one post: its fields and rendered HTML."""
+    with app.sessions()() as session:
+        post = _get_post(session, slug)
+        rows: list[tuple[str, Any]] = [
+            ("id", post.uid),
+            ("slug", post.slug),
+            ("title", post.title),
+            ("status", post.status.value),
+            ("published", _local(app.settings, post.published_at)),
+            ("updated", _local(app.settings, post.updated_at)),
+            ("author", post.author.name if post.author else ""),
+            ("tags", ", ".join(t.name for t in post.tags)),
+            ("summary", post.summary or ""),
+            ("source", post.source_path or ""),
+        ]
+        rows += [
+            (f"attachment {i}", f"{a.title or ''} <{a.url}> {a.media_type} {a.length or ''}")
+            for i, a in enumerate(post.attachments, start=1)
+        ]
+        for name, value in rows:
+            click.echo(f"{name:>12}: {value}")
+        click.echo()
+        click.echo(post.body_html)
+
+
+@posts.command()
+@click.argument("slug")
+@click.option("--at", "at", help="Publish at this time instead (ISO date), making it scheduled.")
+@pass_app
+@_friendly_errors
+def publish(app: App, slug: str, at: str | None) -> None:
+    """Publish a post now (or schedule it with --at)."""
+    now = datetime.now(UTC)
+    when = None
+    if at is not None:
+        try:
+            when = parse_when(at, app.settings.site.zone)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--at") from e
+    with db.transaction(app.sessions()) as session:
+        post = _get_post(session, slug)
+        if when is not None:
+            post.published_at = when
+        elif post.published_at is None:
+            post.published_at = now
+        post.updated_at = post.updated_at or post.published_at
+        post.status = PostStatus.SCHEDULED if post.published_at > now else PostStatus.PUBLISHED
+        state, at_text = post.status.value, _local(app.settings, post.published_at)
+    app.console.print(f"{slug}: {state}, dated {at_text}.")
+
+
+@posts.command()
+@click.argument("slug")
+@pass_app
+@_friendly_errors
+def unpublish(app: App, slug: str) -> None:
+    """Make a post a draft again: it leaves the feeds at the next build."""
+    with db.transaction(app.sessions()) as session:
+        _get_post(session, slug).status = PostStatus.DRAFT
+    app.console.print(f"{slug}: draft.")
+
+
+def main() -> None:
+    cli(prog_name="publisher")

@@ -1,0 +1,289 @@
+"""config.yaml → frozen :class:`Settings`.
+
+The models below are the one declared table of settings: the loader, the
+README's configuration reference (checked by ``tests/test_docs.py``) and the
+error messages all come from them. Relative paths are resolved against the
+folder of the config file, so the publisher behaves the same from any cwd.
+Secrets never live in the file: it names environment variables instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+from .yamlsource import YamlSyntaxError, describe_errors, parse_yaml
+
+#: environment variable that overrides ``database.url`` (keeps passwords out of the file)
+DATABASE_URL_ENV = "PUBLISHER_DATABASE_URL"
+DEFAULT_CONFIG = "config.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    context = info.context or {}
+    return Path(context.get("base_dir", "."))
+
+
+class SiteSettings(_Section):
+    title: str = Field(min_length=1, description="Name of the site, used as feed and email title.")
+    base_url: str = Field(description="Public URL of the site; post links are made under it.")
+    description: str = Field("", description="One line about the site (feed subtitle).")
+    language: str = Field("en", description="BCP 47 language tag of the content.")
+    timezone: str = Field("UTC", description="IANA time zone for dates written without one.")
+    postal_address: str = Field(
+        min_length=1, description="Postal address of the organisation, shown in email footers."
+    )
+    icon: str | None = Field(None, description="URL of a square icon for feeds.")
+    logo: str | None = Field(None, description="URL of a wide logo for feeds and emails.")
+    rights: str | None = Field(None, description="Copyright line for feeds.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL such as https://example.org/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not an IANA time zone such as Europe/Berlin or UTC") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def domain(self) -> str:
+        return self.base_url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(
+        None,
+        validate_default=True,
+        description=(
+            "SQLAlchemy URL. Default: the SQLite file publisher.db beside the config. "
+            f"The environment variable {DATABASE_URL_ENV} overrides it."
+        ),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _resolve_url(cls, value: str | None, info: ValidationInfo) -> str:
+        value = os.environ.get(DATABASE_URL_ENV) or value
+        if not value:
+            return f"sqlite:///{_base_dir(info) / 'publisher.db'}"
+        if "://" not in value:
+            raise ValueError("must be a URL such as sqlite:///publisher.db or postgresql://…")
+        prefix = "sqlite:///"
+        if value.startswith(prefix) and not value.startswith(prefix + "/") and value != prefix:
+            relative = value[len(prefix) :]
+            if relative != ":memory:":
+                return prefix + str(_base_dir(info) / relative)
+        return value
+
+
+class FeedSettings(_Section):
+    output_dir: Path = Field(
+        Path("feeds"), validate_default=True, description="Folder the feed files are written to."
+    )
+    items: int = Field(20, ge=1, le=1000, description="Entries in each subscription feed.")
+    content: Literal["full", "summary"] = Field(
+        "full", description="Put the full post in feeds, or only its summary."
+    )
+    websub_hub: str | None = Field(None, description="URL of a WebSub hub to announce and ping.")
+
+    @field_validator("output_dir")
+    @classmethod
+    def _resolve_dir(cls, value: Path, info: ValidationInfo) -> Path:
+        return value if value.is_absolute() else _base_dir(info) / value
+
+
+class SmtpSettings(_Section):
+    host: str = Field("localhost", description="SMTP server host name.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (port 587), tls (implicit TLS, port 465) or none."
+    )
+    username: str | None = Field(None, description="Login name, if the server wants one.")
+    password_env: str = Field(
+        "PUBLISHER_SMTP_PASSWORD",
+        description="Name of the environment variable holding the SMTP password.",
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for the server.")
+
+    @property
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env)
+
+
+def _check_address(value: str) -> str:
+    name, address = parseaddr(value)
+    if "@" not in address or " " in address:
+        raise ValueError("must be an email address such as 'News <news@example.org>'")
+    try:
+        Address(display_name=name, addr_spec=address)
+    except (ValueError, IndexError) as e:
+        raise ValueError(f"is not a valid email address ({e})") from None
+    return value
+
+
+class EmailSettings(_Section):
+    sender: str = Field(description="From address of the digest, e.g. 'News <news@example.org>'.")
+    reply_to: str | None = Field(None, description="Reply-To address, if not the sender.")
+    templates: Path | None = Field(
+        None, description="Folder of templates that override those in templates/email/."
+    )
+    max_send_errors: int = Field(
+        50, ge=1, description="Stop a send after this many failed deliveries."
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="The SMTP server.")
+
+    @field_validator("sender", "reply_to")
+    @classmethod
+    def _check_addresses(cls, value: str | None) -> str | None:
+        return None if value is None else _check_address(value)
+
+    @field_validator("templates")
+    @classmethod
+    def _resolve_templates(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None or value.is_absolute():
+            return value
+        return _base_dir(info) / value
+
+
+class DigestSettings(_Section):
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]*$", description="Short name, e.g. weekly (a-z, 0-9, -)."
+    )
+    schedule: str = Field(description="When to send, as a crontab line, e.g. '0 9 * * MON'.")
+    subject: str = Field(
+        "{{ site.title }}: news of {{ period_end.strftime('%-d %B %Y') }}",
+        description="Jinja2 template of the subject line.",
+    )
+    order: Literal["newest", "tag"] = Field(
+        "newest", description="List posts newest first, or grouped by tag."
+    )
+    size_budget_kb: int = Field(
+        90, ge=10, le=102, description="Largest HTML part (KB) before switching to summaries."
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            if len(value.split()) != 5:
+                raise ValueError("wrong number of fields")
+            CronTrigger.from_crontab(value)
+        except ValueError as e:
+            raise ValueError(
+                f"must be a crontab line of 5 fields (minute hour day month weekday), "
+                f"e.g. '0 9 * * MON' ({e})"
+            ) from None
+        return value
+
+
+class WebSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address `publisher serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `publisher serve` listens on.")
+    secret_key_env: str = Field(
+        "PUBLISHER_SECRET_KEY",
+        description="Name of the environment variable holding the key that signs links.",
+    )
+
+    @property
+    def secret_key(self) -> str | None:
+        return os.environ.get(self.secret_key_env)
+
+
+class Settings(_Section):
+    """Everything a deployment says about itself."""
+
+    site: SiteSettings = Field(description="The site and the organisation behind it.")
+    database: DatabaseSettings = Field(
+        default_factory=DatabaseSettings, description="Where posts are stored."
+    )
+    feeds: FeedSettings = Field(default_factory=FeedSettings, description="Feed output.")
+    email: EmailSettings = Field(description="Sender and SMTP server of the digest.")
+    digests: tuple[DigestSettings, ...] = Field((), description="Scheduled email digests.")
+    web: WebSettings = Field(default_factory=WebSettings, description="The local web server.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_defaults(cls, data: Any) -> Any:
+        # Sections left out are validated as empty ones, so their defaults
+        # (paths relative to the config file) are resolved like written values.
+        if isinstance(data, dict):
+            return {"database": {}, "feeds": {}, "web": {}, **data}
+        return data
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _no_secrets(cls, value: Any) -> Any:
+        smtp = value.get("smtp") if isinstance(value, Mapping) else None
+        if isinstance(smtp, Mapping) and "password" in smtp:
+            raise ValueError(
+                "smtp.password must not be stored in the config file; put the password "
+                "in the environment variable named by email.smtp.password_env"
+            )
+        return value
+
+
+def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:
+    """Read and validate a config file.
+
+    :raises ConfigError: naming the file, the key and the line.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            str(file), "", "no such file; pass --config PATH or create config.yaml"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(file), "", f"cannot be read: {e}") from e
+    return parse_settings(text, source=str(file), base_dir=file.resolve().parent)
+
+
+def parse_settings(text: str, source: str, base_dir: Path) -> Settings:
+    """Validate config text; paths in it are taken relative to ``base_dir``."""
+    try:
+        doc = parse_yaml(text)
+    except YamlSyntaxError as e:
+        raise ConfigError(source, "", f"not valid YAML: {e}", e.line) from e
+    if not isinstance(doc.data, dict):
+        raise ConfigError(source, "", "must be a YAML mapping of sections (site:, email:, …)")
+    try:
+        return Settings.model_validate(doc.data, context={"base_dir": base_dir})
+    except ValidationError as e:
+        first = describe_errors(e, doc, Settings)[0]
+        raise ConfigError(source, first.key, first.message, first.line) from e

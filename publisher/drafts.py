@@ -1,0 +1,57 @@
+"""Values an import produces before anything touches the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .markup import slugify
+from .models import PostStatus, SourceFormat
+
+
+@dataclass(frozen=True)
+class AuthorDraft:
+    name: str
+    role: str | None = None
+    organisation: str | None = None
+    bio: str | None = None
+    email: str | None = None
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+
+@dataclass(frozen=True)
+class AttachmentDraft:
+    url: str
+    media_type: str
+    title: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class PostDraft:
+    """One post as read from a file or a feed entry, validated and rendered."""
+
+    #: where it came from, for messages: a file path or ``feed-url#entry-id``
+    source: str
+    slug: str
+    title: str
+    body_source: str
+    body_html: str
+    source_hash: str
+    source_format: SourceFormat = SourceFormat.MARKDOWN
+    #: the permanent id, when the source states one (else assigned at creation)
+    uid: str | None = None
+    summary: str | None = None
+    status: PostStatus = PostStatus.DRAFT
+    published_at: datetime | None = None
+    #: stated explicitly by the source; None means "derive from the edit history"
+    updated_at: datetime | None = None
+    author: AuthorDraft | None = None
+    tags: tuple[str, ...] = ()
+    attachments: tuple[AttachmentDraft, ...] = ()
+    image_url: str | None = None
+    image_alt: str | None = None
+    canonical_url: str | None = None

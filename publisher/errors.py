@@ -1,0 +1,93 @@
+"""The one exception tree of the publisher.
+
+Every error a user can cause is a :class:`PublisherError` whose message says
+what is wrong, where (file, line, field) and, where it helps, how to fix it.
+The CLI prints ``str(error)`` on one line; the web layer maps it to a 4xx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PublisherError(Exception):
+    """Base of every error the publisher raises on purpose."""
+
+
+class ConfigError(PublisherError):
+    """config.yaml (or an environment variable it names) is wrong.
+
+    :param path: the config file.
+    :param key: dotted key, e.g. ``email.smtp.port``.
+    :param message: what is wrong with it.
+    :param line: 1-based line in the file, where known.
+    """
+
+    def __init__(self, path: str, key: str, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.key = key
+        self.line = line
+        where = f"{path}:{line}" if line else path
+        text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
+        super().__init__(text)
+
+
+class ContentError(PublisherError):
+    """A post (a Markdown file, a feed entry or a stored post) is not usable.
+
+    :param source: the file, URL or post id it came from.
+    :param field: the front-matter field at fault, if one is.
+    :param line: 1-based line in the file, where known.
+    """
+
+    def __init__(
+        self, source: str, message: str, field: str | None = None, line: int | None = None
+    ) -> None:
+        self.source = source
+        self.field = field
+        self.line = line
+        where = f"{source}:{line}" if line else source
+        what = f"{field}: {message}" if field else message
+        super().__init__(f"{where}: {what}")
+
+
+class ImportFailed(PublisherError):
+    """An import found errors; nothing was written.
+
+    Carries every :class:`ContentError` found, so a user fixes them in one go.
+    """
+
+    def __init__(self, errors: Sequence[ContentError]) -> None:
+        self.errors = list(errors)
+        lines = "\n".join(f"  {e}" for e in self.errors)
+        count = len(self.errors)
+        noun = "error" if count == 1 else "errors"
+        super().__init__(f"import refused, {count} {noun}; the database is unchanged:\n{lines}")
+
+
+class NotFound(PublisherError):
+    """A thing named on the command line or in a URL does not exist."""
+
+
+class TemplateError(PublisherError):
+    """An email template is missing or does not render."""
+
+
+class DeliveryError(PublisherError):
+    """A message could not be handed to the SMTP server.
+
+    :param recipient: the address the message was for.
+    :param permanent: True when retrying cannot help (5xx, bad address).
+    """
+
+    def __init__(
+        self,
+        recipient: str,
+        message: str,
+        permanent: bool = False,
+        original_error: BaseException | None = None,
+    ) -> None:
+        self.recipient = recipient
+        self.permanent = permanent
+        self.original_error = original_error
+        super().__init__(f"{recipient}: {message}")

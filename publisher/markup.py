@@ -1,0 +1,227 @@
+"""Markdown → safe HTML, and the video directive.
+
+Pure functions. Everything a post says goes through :func:`sanitize_html`
+(nh3, an allow-list), so stored ``body_html`` is safe to put in a feed, an
+email or a web page as it is: no script, no event handlers, no
+``javascript:`` URLs.
+
+A video is written in Markdown as a directive::
+
+    ::: video https://www.youtube.com/watch?v=dQw4w9WgXcQ
+    Optional caption, in *Markdown*.
+    :::
+
+It is stored as a plain link inside a ``<figure class="video">`` that every
+reader can show; the web page turns it into a player
+(:func:`render_video_players`) and the email into a linked thumbnail
+(:func:`render_video_thumbnails`), because mail clients do not run iframes.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.container import container_plugin
+
+#: bump when rendering changes, so unchanged files are re-rendered on import
+RENDER_VERSION = "1"
+
+ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {"figure", "figcaption"}
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "a": {"href", "hreflang", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "figure": {"class", "data-provider", "data-video-id"},
+    "th": {"align", "colspan", "rowspan", "scope"},
+    "td": {"align", "colspan", "rowspan"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def sanitize_html(fragment: str) -> str:
+    """Keep only harmless HTML: allow-listed tags, attributes and URL schemes."""
+    return nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+@dataclass(frozen=True)
+class Video:
+    provider: str
+    video_id: str
+
+    @property
+    def url(self) -> str:
+        if self.provider == "vimeo":
+            return f"https://vimeo.com/{self.video_id}"
+        return f"https://www.youtube.com/watch?v={self.video_id}"
+
+    @property
+    def player_url(self) -> str:
+        if self.provider == "vimeo":
+            return f"https://player.vimeo.com/video/{self.video_id}?dnt=1"
+        # the no-cookie host sets no tracking cookies until the viewer presses play
+        return f"https://www.youtube-nocookie.com/embed/{self.video_id}"
+
+    @property
+    def thumbnail_url(self) -> str | None:
+        if self.provider == "youtube":
+            return f"https://i.ytimg.com/vi/{self.video_id}/hqdefault.jpg"
+        return None
+
+
+_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+
+
+def parse_video_url(url: str) -> Video:
+    """Recognise a YouTube or Vimeo page URL.
+
+    :raises ValueError: naming the URL and the forms accepted.
+    """
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").removeprefix("www.").removeprefix("m.")
+    candidate = ""
+    if host in {"youtube.com", "youtube-nocookie.com"}:
+        if parts.path == "/watch":
+            candidate = parse_qs(parts.query).get("v", [""])[0]
+        elif parts.path.startswith(("/embed/", "/shorts/", "/live/")):
+            candidate = parts.path.split("/")[2]
+    elif host == "youtu.be":
+        candidate = parts.path.lstrip("/")
+    if _YOUTUBE_ID.match(candidate):
+        return Video("youtube", candidate)
+    if host in {"vimeo.com", "player.vimeo.com"}:
+        number = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if number.isdigit():
+            return Video("vimeo", number)
+    raise ValueError(
+        f"video {url!r} is not a YouTube or Vimeo URL "
+        "(e.g. https://www.youtube.com/watch?v=ID or https://vimeo.com/123)"
+    )
+
+
+def _render_video(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    if token.nesting != 1:
+        return "</figcaption></figure>\n"
+    url = token.info.strip().removeprefix("video").strip()
+    try:
+        video = parse_video_url(url)
+    except ValueError as e:
+        line = token.map[0] if token.map else 0
+        env.setdefault("errors", []).append((line, str(e)))
+        return "<figure><figcaption>"
+    link = html.escape(video.url)
+    return (
+        f'<figure class="video" data-provider="{video.provider}" '
+        f'data-video-id="{video.video_id}">'
+        f'<p><a href="{link}">Watch the video</a></p><figcaption>'
+    )
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.use(container_plugin, name="video", render=_render_video)
+    return md
+
+
+class MarkdownError(ValueError):
+    """A directive in the Markdown is wrong; ``line`` is 0-based in the body."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
+
+
+def render_markdown(text: str) -> str:
+    """Markdown → sanitised HTML.
+
+    :raises MarkdownError: for a bad directive (e.g. an unknown video URL).
+    """
+    env: dict[str, Any] = {}
+    rendered = _markdown().render(text, env)
+    if env.get("errors"):
+        line, message = env["errors"][0]
+        raise MarkdownError(line, message)
+    return sanitize_html(rendered)
+
+
+_VIDEO_FIGURE = re.compile(
+    r'<figure class="video" data-provider="(youtube|vimeo)" data-video-id="([A-Za-z0-9_-]+)">'
+    r"<p><a [^>]*>Watch the video</a></p>(<figcaption>.*?</figcaption>)</figure>",
+    re.DOTALL,
+)
+
+
+def render_video_players(body_html: str) -> str:
+    """For web pages: each stored video link becomes an embedded player."""
+
+    def player(match: re.Match[str]) -> str:
+        video = Video(match[1], match[2])
+        return (
+            f'<figure class="video"><iframe src="{html.escape(video.player_url)}" '
+            'width="560" height="315" loading="lazy" title="Video player" '
+            'allow="encrypted-media; picture-in-picture" allowfullscreen></iframe>'
+            f"{match[3]}</figure>"
+        )
+
+    return _VIDEO_FIGURE.sub(player, body_html)
+
+
+def render_video_thumbnails(body_html: str) -> str:
+    """For email: each video becomes a linked thumbnail ("Watch the video")."""
+
+    def thumbnail(match: re.Match[str]) -> str:
+        video = Video(match[1], match[2])
+        link = html.escape(video.url)
+        image = (
+            f'<img src="{html.escape(video.thumbnail_url)}" width="480" height="360" '
+            'alt="Watch the video" style="display:block;max-width:100%;height:auto;border:0">'
+            if video.thumbnail_url
+            else ""
+        )
+        return (
+            f'<figure class="video"><a href="{link}">{image}</a>'
+            f'<p><a href="{link}">Watch the video</a></p>{match[3]}</figure>'
+        )
+
+    return _VIDEO_FIGURE.sub(thumbnail, body_html)
+
+
+def slugify(text: str) -> str:
+    """A URL slug: lower-case ASCII letters, digits and hyphens.
+
+    Curly quotes and dashes vanish; accented letters lose their accents.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:200].rstrip("-")
+
+
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|br|h[1-6]|li|ul|ol|blockquote|figure|figcaption|table|tr|td|th|pre)\b[^>]*>", re.I
+)
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment, whitespace folded (for excerpts)."""
+    spaced = _BLOCK_TAG.sub(r" \g<0>", fragment)
+    text = nh3.clean(spaced, tags=set(), strip_comments=True)
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()

@@ -1,0 +1,271 @@
+"""A post written as a Markdown file with YAML front matter → :class:`PostDraft`.
+
+Pure: bytes in, a validated and rendered draft out, or a :class:`ContentError`
+that names the file, the field and the line. The format::
+
+    ---
+    title: Our strategy 2019 – 2021
+    date: 2019-04-18T10:00:00+02:00
+    status: published
+    author:
+      name: Thomas Howie
+      role: Communications Manager
+    tags: [Strategy]
+    attachments:
+      - url: https://example.org/strategy.pdf
+        title: Download Strategy (PDF)
+    ---
+    The body, in Markdown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from datetime import date, datetime, time
+from pathlib import PurePath
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from .drafts import AttachmentDraft, AuthorDraft, PostDraft
+from .errors import ContentError
+from .markup import RENDER_VERSION, MarkdownError, render_markdown, slugify
+from .models import PostStatus
+from .yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
+
+FENCE = "---"
+_SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+def _check_url(value: str) -> str:
+    value = value.strip()
+    if not re.match(r"^(https?://[^\s/]+|/)[^\s]*$", value):
+        raise ValueError("must be an http(s) URL or a path starting with /")
+    return value
+
+
+#: a link in front matter: absolute http(s), or a path on the site
+Url = Annotated[str, AfterValidator(_check_url)]
+
+
+class _Fields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AuthorFields(_Fields):
+    name: str = Field(min_length=1)
+    role: str | None = None
+    organisation: str | None = None
+    bio: str | None = None
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class AttachmentFields(_Fields):
+    url: Url
+    title: str | None = None
+    type: str | None = Field(None, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    length: int | None = Field(None, ge=0)
+
+
+class ImageFields(_Fields):
+    url: Url
+    alt: str = ""
+
+
+class FrontMatter(_Fields):
+    """The keys a post may set; anything else is refused as a likely typo."""
+
+    title: str = Field(min_length=1)
+    id: str | None = Field(None, min_length=1, max_length=300)
+    slug: str | None = Field(None, pattern=_SLUG, max_length=200)
+    date: Any = None
+    updated: Any = None
+    status: PostStatus = PostStatus.DRAFT
+    author: str | AuthorFields | None = None
+    tags: list[str] = Field(default_factory=list)
+    summary: str | None = None
+    image: Url | ImageFields | None = None
+    canonical_url: Url | None = None
+    attachments: list[AttachmentFields] = Field(default_factory=list)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _split_tags(cls, value: Any) -> Any:
+        return [t for t in value.split(",")] if isinstance(value, str) else value
+
+    @field_validator("tags")
+    @classmethod
+    def _clean_tags(cls, value: list[str]) -> list[str]:
+        tags = [" ".join(t.split()) for t in value]
+        if any(not slugify(t) for t in tags):
+            raise ValueError("every tag needs at least one letter or digit")
+        return list(dict.fromkeys(tags))
+
+
+def split_front_matter(text: str, source: str) -> tuple[str, str, int]:
+    """Split a post into (front matter, body, 1-based line where the body starts)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != FENCE:
+        raise ContentError(
+            source, "no front matter: a post starts with a line '---', then 'title: …', then '---'"
+        )
+    for number, line in enumerate(lines[1:], start=1):
+        if line.strip() in (FENCE, "..."):
+            return "".join(lines[1:number]), "".join(lines[number + 1 :]), number + 2
+    raise ContentError(source, "front matter is not closed: add a line '---' after it", line=1)
+
+
+def parse_when(value: Any, zone: ZoneInfo) -> datetime:
+    """A front-matter date → aware UTC-comparable datetime.
+
+    A date alone means midnight, and a time without offset means local time,
+    both in the site's time zone.
+
+    :raises ValueError: with the forms accepted.
+    """
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, date):
+        when = datetime.combine(value, time(0, 0))
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"cannot read {value!r} as a date; write 2019-12-05, "
+                "2019-12-05 10:30 or 2019-12-05T10:30:00+01:00"
+            ) from None
+    else:
+        raise ValueError(f"expected a date such as 2019-12-05, got {value!r}")
+    return when if when.tzinfo is not None else when.replace(tzinfo=zone)
+
+
+def default_slug(path: str) -> str:
+    """Slug from a file name: ``2019-12-05-my-post.md`` → ``my-post``."""
+    stem = PurePath(path).stem
+    return slugify(re.sub(r"^\d{4}-\d{2}-\d{2}[-_]", "", stem))
+
+
+def source_hash(raw: bytes, source: str, zone: ZoneInfo) -> str:
+    """Fingerprint of everything a post file's draft depends on.
+
+    The bytes, the renderer's version, the site's time zone (for dates without
+    one) and the slug the file name gives. Equal fingerprints mean equal drafts,
+    so an import can skip a file it has seen without even parsing it.
+    """
+    salt = f"{RENDER_VERSION}\0{zone.key}\0{default_slug(source)}\0".encode()
+    return hashlib.sha256(salt + raw).hexdigest()
+
+
+def parse_post_file(raw: bytes, source: str, zone: ZoneInfo) -> PostDraft:
+    """Read one post file.
+
+    :param raw: the file's bytes (must be UTF-8).
+    :param source: its path, for messages.
+    :param zone: the site's time zone, for dates written without one.
+    :raises ContentError: naming the file, field and line.
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ContentError(
+            source,
+            f"is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8",
+            line=line,
+        ) from None
+    head, body, body_line = split_front_matter(text, source)
+    try:
+        doc = parse_yaml(head, first_line=2)
+    except YamlSyntaxError as e:
+        raise ContentError(source, f"front matter is not valid YAML: {e}", line=e.line) from e
+    if not isinstance(doc.data, dict):
+        raise ContentError(source, "front matter must be 'key: value' lines", line=2)
+    try:
+        fields = FrontMatter.model_validate(doc.data)
+    except ValidationError as e:
+        problem = describe_errors(e, doc, FrontMatter)[0]
+        raise ContentError(source, problem.message, problem.key, problem.line) from e
+
+    published_at = _when(fields.date, "date", doc, source, zone)
+    updated_at = _when(fields.updated, "updated", doc, source, zone)
+    if published_at is None and fields.status is not PostStatus.DRAFT:
+        raise ContentError(
+            source,
+            f"a {fields.status.value} post needs a date (e.g. date: 2019-12-05)",
+            "date",
+            doc.line_of(["status"]),
+        )
+    if published_at and updated_at and updated_at < published_at:
+        raise ContentError(source, "is before the date", "updated", doc.line_of(["updated"]))
+
+    try:
+        body_html = render_markdown(body)
+    except MarkdownError as e:
+        raise ContentError(source, str(e), "body", body_line + e.line) from e
+
+    image = fields.image
+    return PostDraft(
+        source=source,
+        uid=fields.id,
+        slug=fields.slug or default_slug(source),
+        title=" ".join(fields.title.split()),
+        summary=fields.summary,
+        body_source=body,
+        body_html=body_html,
+        source_hash=source_hash(raw, source, zone),
+        status=fields.status,
+        published_at=published_at,
+        updated_at=updated_at,
+        author=_author(fields.author),
+        tags=tuple(fields.tags),
+        attachments=tuple(_attachment(a, i, doc, source) for i, a in enumerate(fields.attachments)),
+        image_url=image.url if isinstance(image, ImageFields) else image,
+        image_alt=image.alt if isinstance(image, ImageFields) else None,
+        canonical_url=fields.canonical_url,
+    )
+
+
+def _when(
+    value: Any, field: str, doc: YamlDocument, source: str, zone: ZoneInfo
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_when(value, zone)
+    except ValueError as e:
+        raise ContentError(source, str(e), field, doc.line_of([field])) from e
+
+
+def _author(value: str | AuthorFields | None) -> AuthorDraft | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return AuthorDraft(name=value)
+    return AuthorDraft(**value.model_dump())
+
+
+def _attachment(
+    fields: AttachmentFields, index: int, doc: YamlDocument, source: str
+) -> AttachmentDraft:
+    media_type = fields.type or mimetypes.guess_type(fields.url)[0]
+    if media_type is None:
+        raise ContentError(
+            source,
+            f"cannot tell the media type of {fields.url!r}; add type: (e.g. application/pdf)",
+            f"attachments.{index}.type",
+            doc.line_of(["attachments", index]),
+        )
+    return AttachmentDraft(
+        url=fields.url, media_type=media_type, title=fields.title, length=fields.length
+    )

@@ -1,0 +1,98 @@
+"""Every query the publisher runs, each a named function of a session.
+
+Named for what they return. Callers pass the session in and own the
+transaction; nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from .models import Author, Post, PostStatus, Tag
+
+
+@dataclass(frozen=True)
+class PostKey:
+    """The identity columns of a post, enough to decide create/update/skip."""
+
+    id: int
+    uid: str
+    slug: str
+    source_hash: str | None
+    source_path: str | None
+
+
+def post_keys(session: Session) -> list[PostKey]:
+    """Identity columns of every post (cheap: no bodies are loaded)."""
+    rows = session.execute(select(Post.id, Post.uid, Post.slug, Post.source_hash, Post.source_path))
+    return [PostKey(*row) for row in rows]
+
+
+def source_hashes(session: Session) -> set[str]:
+    """Fingerprints of every imported source, to skip files seen before."""
+    hashes = session.scalars(select(Post.source_hash).where(Post.source_hash.is_not(None)))
+    return {h for h in hashes if h is not None}
+
+
+def posts_by_id(session: Session, ids: Sequence[int]) -> dict[int, Post]:
+    """Full posts (with tags and attachments) for the given ids."""
+    found: dict[int, Post] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.update((p.id, p) for p in session.scalars(select(Post).where(Post.id.in_(chunk))))
+    return found
+
+
+def authors_by_slug(session: Session) -> dict[str, Author]:
+    return {a.slug: a for a in session.scalars(select(Author))}
+
+
+def tags_by_slug(session: Session) -> dict[str, Tag]:
+    return {t.slug: t for t in session.scalars(select(Tag))}
+
+
+def post_by_slug(session: Session, slug: str) -> Post | None:
+    return session.scalars(select(Post).where(Post.slug == slug)).one_or_none()
+
+
+def is_visible(now: datetime) -> Select[Post]:
+    """Posts a reader may see at ``now``: published or scheduled, and due.
+
+    A scheduled post, and a published one dated in the future, appear only
+    once their time has come; drafts never do.
+    """
+    return select(Post).where(
+        Post.status.in_([PostStatus.PUBLISHED, PostStatus.SCHEDULED]),
+        Post.published_at.is_not(None),
+        Post.published_at <= now,
+    )
+
+
+def published_posts(session: Session, now: datetime, limit: int | None = None) -> list[Post]:
+    """Visible posts, newest first (ties broken by id, for a stable order)."""
+    query = is_visible(now).order_by(Post.published_at.desc(), Post.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def listed_posts(
+    session: Session,
+    status: PostStatus | None = None,
+    tag: str | None = None,
+    author: str | None = None,
+) -> list[Post]:
+    """Posts for the staff listing, newest first; drafts without a date come first."""
+    query = select(Post).order_by(
+        Post.published_at.is_(None).desc(), Post.published_at.desc(), Post.id.desc()
+    )
+    if status is not None:
+        query = query.where(Post.status == status)
+    if tag is not None:
+        query = query.where(Post.tags.any(or_(Tag.slug == tag, Tag.name == tag)))
+    if author is not None:
+        query = query.join(Post.author).where(or_(Author.slug == author, Author.name == author))
+    return list(session.scalars(query))

@@ -1,0 +1,88 @@
+"""The command line: what staff type, and what they see when it goes wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from publisher.cli import cli
+from tests.conftest import CONFIG_TEXT
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG_TEXT)
+    return path
+
+
+def run(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), *args])
+
+
+def test_init_sample_then_list_show_publish(config: Path) -> None:
+    first = run(config, "init", "--sample")
+    assert first.exit_code == 0, first.output
+    assert "10 new" in first.output
+    assert (config.parent / "publisher.db").exists()
+
+    again = run(config, "init", "--sample")
+    assert "0 new, 0 updated, 10 unchanged" in again.output
+
+    listing = run(config, "posts", "list", "--author", "Miriam Niehaus")
+    assert listing.exit_code == 0
+    assert "1 post\n" in listing.output and "a-new-playbook" in listing.output
+    assert "4 posts" in run(config, "posts", "list", "--tag", "publications").output
+
+    shown = run(config, "posts", "show", "our-strategy-2019-2021")
+    assert "Our strategy 2019 – 2021" in shown.output
+    assert "application/pdf" in shown.output
+
+    assert "draft" in run(config, "posts", "unpublish", "our-strategy-2019-2021").output
+    assert "9 posts" in run(config, "posts", "list", "--status", "published").output
+    assert "published" in run(config, "posts", "publish", "our-strategy-2019-2021").output
+    scheduled = run(config, "posts", "publish", "our-strategy-2019-2021", "--at", "2099-01-01")
+    assert "scheduled" in scheduled.output
+
+
+def test_errors_are_one_line_without_traceback(config: Path, tmp_path: Path) -> None:
+    run(config, "init")
+    bad = tmp_path / "bad.md"
+    bad.write_text("---\ntitle: T\ndate: soon\nstatus: published\n---\n")
+    result = run(config, "import", str(bad))
+    assert result.exit_code == 1
+    assert "bad.md:3: date: cannot read 'soon'" in result.output
+    assert "Traceback" not in result.output
+
+    missing = run(config, "posts", "show", "nope")
+    assert missing.exit_code == 1
+    assert "no post with slug 'nope'" in missing.output
+
+
+def test_debug_shows_the_exception(config: Path) -> None:
+    run(config, "init")
+    result = CliRunner().invoke(cli, ["--config", str(config), "--debug", "posts", "show", "x"])
+    assert result.exit_code == 1
+    assert result.exception is not None and "no post with slug" in str(result.exception)
+
+
+def test_config_error_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG_TEXT.replace("Europe/Berlin", "Berlin/Nowhere"))
+    result = run(path, "init")
+    assert result.exit_code == 1
+    assert "config.yaml:4: site.timezone: is not an IANA time zone" in result.output
+
+
+def test_commands_refuse_an_unmigrated_database(config: Path) -> None:
+    result = run(config, "posts", "list")
+    assert result.exit_code == 1
+    assert "run `publisher db upgrade`" in result.output
+
+
+def test_db_upgrade_is_repeatable(config: Path) -> None:
+    assert "Upgraded the database from empty" in run(config, "db", "upgrade").output
+    assert "Already at the newest schema" in run(config, "db", "upgrade").output

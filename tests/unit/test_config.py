@@ -1,0 +1,105 @@
+"""config.yaml: every mistake names the key (and the line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.config import DATABASE_URL_ENV, load_settings, parse_settings
+from publisher.errors import ConfigError
+
+BASE = """\
+site:
+  title: T
+  base_url: https://example.org
+  postal_address: Street 1
+email:
+  sender: News <news@example.org>
+"""
+
+
+def parse(text: str, base_dir: Path = Path("/srv/site")):  # type: ignore[no-untyped-def]
+    return parse_settings(text, source="config.yaml", base_dir=base_dir)
+
+
+def error_of(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    return info.value
+
+
+def test_defaults_are_filled_and_paths_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    settings = parse(BASE)
+    assert settings.site.base_url == "https://example.org/"
+    assert settings.database.url == "sqlite:////srv/site/publisher.db"
+    assert settings.feeds.output_dir == Path("/srv/site/feeds")
+    assert settings.web.host == "127.0.0.1"
+    assert settings.email.smtp.port == 587
+
+
+def test_relative_sqlite_url_is_beside_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    settings = parse(BASE + "database:\n  url: sqlite:///data/news.db\n")
+    assert settings.database.url == "sqlite:////srv/site/data/news.db"
+
+
+def test_environment_overrides_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DATABASE_URL_ENV, "postgresql+psycopg://u@db/news")
+    assert parse(BASE).database.url == "postgresql+psycopg://u@db/news"
+
+
+def test_wrong_type_names_key_line_and_value() -> None:
+    error = error_of(BASE + "  smtp:\n    port: abc\n")
+    assert error.key == "email.smtp.port"
+    assert error.line == 8
+    assert str(error).startswith("config.yaml:8: email.smtp.port:")
+    assert "'abc'" in str(error)
+
+
+def test_unknown_key_is_refused_with_the_choices() -> None:
+    error = error_of(BASE + "feeds:\n  itmes: 10\n")
+    assert error.key == "feeds.itmes"
+    assert error.line == 8
+    assert "unknown key" in str(error) and "items" in str(error)
+
+
+def test_missing_value_names_the_key() -> None:
+    error = error_of("site:\n  title: T\n  base_url: https://x.org/\nemail:\n  sender: a@b.org\n")
+    assert error.key == "site.postal_address"
+    assert "required" in str(error)
+
+
+def test_bad_values() -> None:
+    assert error_of(BASE.replace("https://example.org", "example.org")).key == "site.base_url"
+    zone = BASE.replace("email:", "  timezone: Mars/Olympus\nemail:")
+    assert error_of(zone).key == "site.timezone"
+    assert error_of(BASE.replace("news@example.org", "not an address")).key == "email.sender"
+    schedule = error_of(BASE + "digests:\n  - name: weekly\n    schedule: every monday\n")
+    assert schedule.key == "digests.0.schedule"
+    assert "crontab" in str(schedule)
+
+
+def test_passwords_are_never_stored_in_the_file() -> None:
+    error = error_of(BASE + "  smtp:\n    password: hunter2\n")
+    assert error.key == "email"
+    assert "environment variable" in str(error)
+    assert "hunter2" not in str(error)
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    error = error_of(BASE + "feeds: [\n")
+    assert "not valid YAML" in str(error)
+    assert error.line is not None
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_shipped_config_is_valid() -> None:
+    settings = load_settings(Path(__file__).parents[2] / "config.yaml")
+    assert settings.site.title
+    assert settings.digests

@@ -1,0 +1,111 @@
+"""Markdown rendering, sanitising and the video directive."""
+
+from __future__ import annotations
+
+import pytest
+
+from publisher.markup import (
+    MarkdownError,
+    html_to_text,
+    parse_video_url,
+    render_markdown,
+    render_video_players,
+    render_video_thumbnails,
+    sanitize_html,
+    slugify,
+)
+
+
+# Whatever a post contains, nothing that runs script survives into stored HTML.
+@pytest.mark.parametrize(
+    "dangerous",
+    [
+        "<script>alert(1)</script>",
+        '<img src="x.png" onerror="alert(1)">',
+        '<a href="javascript:alert(1)">click</a>',
+        '<p onclick="alert(1)" style="x">hi</p>',
+        '<iframe src="https://evil.example/"></iframe>',
+        "<svg><script>alert(1)</script></svg>",
+        '<a href="JaVaScRiPt:alert(1)">x</a>',
+    ],
+)
+def test_sanitising_removes_script(dangerous: str) -> None:
+    html = render_markdown(f"Hello\n\n{dangerous}\n")
+    lowered = html.lower()
+    assert "<script" not in lowered
+    assert "onerror" not in lowered and "onclick" not in lowered
+    assert "javascript:" not in lowered
+    assert "<iframe" not in lowered
+    assert "alert(1)</script" not in lowered
+
+
+def test_sanitising_keeps_ordinary_markup() -> None:
+    html = render_markdown(
+        "## Head\n\nText with [a link](https://example.org/x) and ![pic](/img.png).\n\n"
+        "- one\n- two\n\n1. first\n\n> “quoted”\n"
+    )
+    assert "<h2>Head</h2>" in html
+    assert 'href="https://example.org/x"' in html
+    assert '<img src="/img.png" alt="pic">' in html
+    assert "<ul>" in html and "<ol>" in html
+    assert "<blockquote>" in html and "“quoted”" in html
+
+
+def test_img_keeps_src_but_drops_handler() -> None:
+    assert sanitize_html('<img src="a.png" onerror="x()">') == '<img src="a.png">'
+
+
+VIDEO = "::: video https://youtu.be/dQw4w9WgXcQ\nThe *launch*\n:::\n"
+
+
+def test_video_is_stored_as_a_link_every_reader_can_show() -> None:
+    html = render_markdown(VIDEO)
+    assert 'data-video-id="dQw4w9WgXcQ"' in html
+    assert 'href="https://www.youtube.com/watch?v=dQw4w9WgXcQ"' in html
+    assert "<iframe" not in html
+    assert "<em>launch</em>" in html
+
+
+def test_video_becomes_a_player_on_the_web() -> None:
+    html = render_video_players(render_markdown(VIDEO))
+    assert '<iframe src="https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"' in html
+    assert "<em>launch</em>" in html
+
+
+def test_video_becomes_a_linked_thumbnail_in_email() -> None:
+    html = render_video_thumbnails(render_markdown(VIDEO))
+    assert "<iframe" not in html
+    assert '<a href="https://www.youtube.com/watch?v=dQw4w9WgXcQ"><img' in html
+    assert "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" in html
+    assert "Watch the video" in html
+
+
+def test_unknown_video_url_is_an_error_with_its_line() -> None:
+    with pytest.raises(MarkdownError) as info:
+        render_markdown("Intro\n\n::: video https://evil.example/x\n:::\n")
+    assert info.value.line == 2
+    assert "https://evil.example/x" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "provider", "video_id"),
+    [
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=3", "youtube", "dQw4w9WgXcQ"),
+        ("https://youtu.be/dQw4w9WgXcQ", "youtube", "dQw4w9WgXcQ"),
+        ("https://www.youtube.com/embed/dQw4w9WgXcQ", "youtube", "dQw4w9WgXcQ"),
+        ("https://vimeo.com/76979871", "vimeo", "76979871"),
+    ],
+)
+def test_video_urls(url: str, provider: str, video_id: str) -> None:
+    video = parse_video_url(url)
+    assert (video.provider, video.video_id) == (provider, video_id)
+
+
+def test_slugify_drops_typography() -> None:
+    assert slugify("Our strategy 2019 – 2021") == "our-strategy-2019-2021"
+    assert slugify("New – 2019 flyer, find out what’s on") == "new-2019-flyer-find-out-whats-on"
+    assert slugify("Ärzte ohne Grenzen") == "arzte-ohne-grenzen"
+
+
+def test_html_to_text_separates_blocks() -> None:
+    assert html_to_text("<p>One</p><p>Two &amp; <b>three</b></p>") == "One Two & three"
