@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, importer, queries
+from . import db, importer, jobs, queries
 from .config import DEFAULT_CONFIG, Settings, load_settings
 from .errors import NotFound, PublisherError
 from .models import Post, PostStatus
@@ -147,6 +147,28 @@ def _run_import(app: App, target: str, force: bool) -> None:
         f"Imported {report.total} posts from {target}: {len(report.created)} new, "
         f"{len(report.updated)} updated, {len(report.unchanged)} unchanged."
     )
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Render every document, even unchanged ones.")
+@pass_app
+@_friendly_errors
+def build(app: App, force: bool) -> None:
+    """Write the Atom, RSS and JSON feeds of the published posts into feeds.output_dir.
+
+    Only documents whose posts changed are rendered, and only files whose bytes
+    changed are rewritten.
+    """
+    report = jobs.publish_feeds(app.sessions(), app.settings, datetime.now(UTC), force=force)
+    out = app.settings.feeds.output_dir
+    app.console.print(
+        f"Feeds in {out}/: {report.documents} documents, {report.rendered} rendered, "
+        f"{len(report.written)} files written, {len(report.removed)} removed."
+    )
+    for path in ("atom.xml", "rss.xml", "feed.json"):
+        app.console.print(f"  {out / path}")
+    for topic in report.failed_pings:
+        app.console.print(f"[yellow]WebSub hub did not accept {topic}; readers will poll[/]")
 
 
 @cli.group()

@@ -54,6 +54,10 @@ class SiteSettings(_Section):
     postal_address: str = Field(
         min_length=1, description="Postal address of the organisation, shown in email footers."
     )
+    post_path: str = Field(
+        "news/{slug}/",
+        description="Where a post's page is, under base_url; {slug} is replaced.",
+    )
     icon: str | None = Field(None, description="URL of a square icon for feeds.")
     logo: str | None = Field(None, description="URL of a wide logo for feeds and emails.")
     rights: str | None = Field(None, description="Copyright line for feeds.")
@@ -64,6 +68,13 @@ class SiteSettings(_Section):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an absolute http(s) URL such as https://example.org/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("post_path")
+    @classmethod
+    def _check_post_path(cls, value: str) -> str:
+        if "{slug}" not in value or value.startswith("/"):
+            raise ValueError("must be a relative path containing {slug}, e.g. news/{slug}/")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -113,7 +124,15 @@ class FeedSettings(_Section):
     output_dir: Path = Field(
         Path("feeds"), validate_default=True, description="Folder the feed files are written to."
     )
-    items: int = Field(20, ge=1, le=1000, description="Entries in each subscription feed.")
+    url: str | None = Field(
+        None, description="Public URL of the feed folder. Default: base_url + 'feeds/'."
+    )
+    items: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Entries in each subscription feed, and in each archive page.",
+    )
     content: Literal["full", "summary"] = Field(
         "full", description="Put the full post in feeds, or only its summary."
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from .models import Author, Post, PostStatus, Tag
+from .models import Attachment, Author, Post, PostStatus, Tag, post_tags
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,7 @@ def is_visible(now: datetime) -> Select[Post]:
     A scheduled post, and a published one dated in the future, appear only
     once their time has come; drafts never do.
     """
-    return select(Post).where(
-        Post.status.in_([PostStatus.PUBLISHED, PostStatus.SCHEDULED]),
-        Post.published_at.is_not(None),
-        Post.published_at <= now,
-    )
+    return select(Post).where(_visible(now))
 
 
 def published_posts(session: Session, now: datetime, limit: int | None = None) -> list[Post]:
@@ -96,3 +93,96 @@ def listed_posts(
     if author is not None:
         query = query.join(Post.author).where(or_(Author.slug == author, Author.name == author))
     return list(session.scalars(query))
+
+
+def _visible(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Post.status.in_([PostStatus.PUBLISHED, PostStatus.SCHEDULED]),
+        Post.published_at.is_not(None),
+        Post.published_at <= now,
+    )
+
+
+def feed_stubs(session: Session, now: datetime) -> list[Any]:
+    """Light facts of every visible post, oldest first (no bodies).
+
+    Columns: id, slug, status, published_at, updated_at, source_hash, author_id.
+    """
+    query = (
+        select(
+            Post.id,
+            Post.slug,
+            Post.status,
+            Post.published_at,
+            Post.updated_at,
+            Post.source_hash,
+            Post.author_id,
+        )
+        .where(_visible(now))
+        .order_by(Post.published_at, Post.id)
+    )
+    return list(session.execute(query))
+
+
+def post_tag_ids(session: Session) -> dict[int, list[int]]:
+    """Tag ids of every post, in tag-name order."""
+    query = (
+        select(post_tags.c.post_id, post_tags.c.tag_id)
+        .join(Tag, Tag.id == post_tags.c.tag_id)
+        .order_by(post_tags.c.post_id, Tag.name)
+    )
+    result: dict[int, list[int]] = {}
+    for post_id, tag_id in session.execute(query):
+        result.setdefault(post_id, []).append(tag_id)
+    return result
+
+
+def all_authors(session: Session) -> list[Author]:
+    return list(session.scalars(select(Author).order_by(Author.id)))
+
+
+def all_tags(session: Session) -> list[Tag]:
+    return list(session.scalars(select(Tag).order_by(Tag.id)))
+
+
+def feed_rows(session: Session, ids: Sequence[int]) -> dict[int, Any]:
+    """What a feed entry shows of each post (bodies included), by id.
+
+    Columns: id, uid, slug, title, summary, body_html, published_at,
+    updated_at, author_id, image_url, image_alt, canonical_url.
+    """
+    query = select(
+        Post.id,
+        Post.uid,
+        Post.slug,
+        Post.title,
+        Post.summary,
+        Post.body_html,
+        Post.published_at,
+        Post.updated_at,
+        Post.author_id,
+        Post.image_url,
+        Post.image_alt,
+        Post.canonical_url,
+    ).where(Post.id.in_(ids))
+    return {row.id: row for row in session.execute(query)}
+
+
+def attachments_of(session: Session, ids: Sequence[int]) -> dict[int, list[Any]]:
+    """Attachments of the given posts, in their order. Columns: post_id, url, title,
+    media_type, length."""
+    query = (
+        select(
+            Attachment.post_id,
+            Attachment.url,
+            Attachment.title,
+            Attachment.media_type,
+            Attachment.length,
+        )
+        .where(Attachment.post_id.in_(ids))
+        .order_by(Attachment.post_id, Attachment.position)
+    )
+    result: dict[int, list[Any]] = {}
+    for row in session.execute(query):
+        result.setdefault(row.post_id, []).append(row)
+    return result

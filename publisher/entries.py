@@ -1,0 +1,135 @@
+"""HTML of a post made fit for a feed or an email: absolute links, excerpts.
+
+Pure. Shared by the feeds and the digest, which both put a post's HTML
+where relative links no longer resolve.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urljoin
+
+import lxml.html
+from lxml import etree
+
+from .feeds import Category, Enclosure, Entry, Person, xml_safe
+from .markup import html_to_text
+from .urls import Urls
+
+#: attributes that hold a URL, per element
+_URL_ATTRIBUTES = {"a": ("href",), "img": ("src",), "q": ("cite",), "blockquote": ("cite",)}
+
+
+def absolutize_html(fragment: str, base: str) -> str:
+    """Make every link and image source in ``fragment`` absolute against ``base``.
+
+    Already absolute URLs (and ``mailto:``) are left as they are.
+    """
+    if not fragment.strip() or ("href=" not in fragment and "src=" not in fragment):
+        return fragment
+    root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    changed = False
+    for element in root.iter(*_URL_ATTRIBUTES):
+        for attribute in _URL_ATTRIBUTES[str(element.tag)]:
+            value = element.get(attribute)
+            if value is not None and not _is_absolute(value):
+                element.set(attribute, urljoin(base, value.strip()))
+                changed = True
+    if not changed:
+        return fragment
+    inner = (root.text or "") + "".join(
+        etree.tostring(child, encoding="unicode", method="html") for child in root
+    )
+    return inner
+
+
+def _is_absolute(url: str) -> bool:
+    return url.startswith(("http://", "https://", "mailto:", "//"))
+
+
+def absolute_url(url: str, base: str) -> str:
+    return url if _is_absolute(url) else urljoin(base, url)
+
+
+def excerpt(fragment: str, limit: int = 300) -> str:
+    """Plain-text start of an HTML fragment, cut at a word, with an ellipsis."""
+    text = html_to_text(fragment)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.–- ")
+    return cut + "…"
+
+
+def attachments_html(enclosures: Sequence[Enclosure]) -> str:
+    """A list of download links: ``Download Strategy (PDF, 1.2 MB)``."""
+    if not enclosures:
+        return ""
+    items = []
+    for enclosure in enclosures:
+        label = enclosure.title or enclosure.url.rsplit("/", 1)[-1]
+        facts = [enclosure.media_type.split("/")[-1].upper()]
+        if enclosure.length:
+            facts.append(human_size(enclosure.length))
+        if facts[0] not in label:
+            label = f"{label} ({', '.join(facts)})"
+        elif len(facts) > 1:
+            label = f"{label}, {facts[1]}"
+        items.append(f'<li><a href="{html.escape(enclosure.url)}">{html.escape(label)}</a></li>')
+    return '<ul class="attachments">' + "".join(items) + "</ul>\n"
+
+
+def human_size(length: int) -> str:
+    """``1.2 MB``: decimal units, as file managers show them."""
+    size = float(length)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit in ("bytes", "KB") else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def build_entry(
+    row: Any,
+    attachments: Sequence[Any],
+    author: Person | None,
+    categories: tuple[Category, ...],
+    urls: Urls,
+    full_content: bool,
+) -> Entry:
+    """A stored post (a row of :func:`queries.feed_rows`) as a feed entry.
+
+    Links become absolute against the site, text loses the characters XML
+    forbids, and ``updated`` is never before ``published``.
+    """
+    base = urls.base
+    enclosures = tuple(
+        Enclosure(
+            url=absolute_url(a.url, base),
+            media_type=a.media_type,
+            length=a.length,
+            title=xml_safe(a.title) if a.title else None,
+        )
+        for a in attachments
+    )
+    # RSS carries one enclosure and many readers show none: list them in the body too
+    body = absolutize_html(xml_safe(row.body_html), base) + attachments_html(enclosures)
+    summary = xml_safe(row.summary) if row.summary else None
+    if not full_content:
+        summary = summary or excerpt(body) or None
+    published = row.published_at
+    updated = max(row.updated_at or published, published)
+    return Entry(
+        id=xml_safe(row.uid),
+        title=xml_safe(row.title),
+        link=absolute_url(row.canonical_url, base) if row.canonical_url else urls.post(row.slug),
+        published=published,
+        updated=updated,
+        author=author,
+        categories=categories,
+        summary=summary,
+        content_html=body if full_content else None,
+        enclosures=enclosures,
+        image=absolute_url(row.image_url, base) if row.image_url else None,
+    )
