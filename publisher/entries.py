@@ -14,8 +14,8 @@ from urllib.parse import urljoin
 import lxml.html
 from lxml import etree
 
-from .feeds import Category, Enclosure, Entry, Person, xml_safe
-from .markup import html_to_text
+from .feeds import Category, Enclosure, Entry, Person
+from .markup import html_to_text, xml_safe
 from .urls import Urls
 
 #: attributes that hold a URL, per element

@@ -21,7 +21,7 @@ import feedparser
 
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
 from .errors import ContentError
-from .markup import RENDER_VERSION, html_to_text, sanitize_html, slugify
+from .markup import RENDER_VERSION, html_to_text, sanitize_html, slugify, xml_safe
 from .models import PostStatus, SourceFormat
 
 
@@ -36,11 +36,29 @@ def parse_feed(raw: bytes, source: str) -> list[PostDraft]:
 
     :raises ContentError: when it is not a feed, or an entry lacks a title or date.
     """
-    parsed = feedparser.parse(raw, sanitize_html=False, resolve_relative_uris=True)
+    try:
+        parsed = feedparser.parse(raw, sanitize_html=False, resolve_relative_uris=True)
+    except ValueError as e:  # e.g. feedparser's own UnicodeEncodeError on &#xD800;
+        raise ContentError(source, f"is not a readable RSS or Atom feed: {e}") from e
+    # character references like &#xD800; survive XML parsing; nothing downstream can hold them
+    parsed = _clean(parsed)
     if not parsed.entries and (parsed.bozo or not parsed.version):
         reason = parsed.get("bozo_exception") or "no RSS or Atom entries found"
         raise ContentError(source, f"is not a readable RSS or Atom feed: {reason}")
     return [_entry(entry, index, source) for index, entry in enumerate(parsed.entries, start=1)]
+
+
+def _clean(value: Any) -> Any:
+    """Every string in feedparser's result, without characters XML 1.0 forbids."""
+    if isinstance(value, str):
+        return xml_safe(value)
+    if isinstance(value, dict):
+        for key in list(value):
+            value[key] = _clean(value[key])
+        return value
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _when(struct: time.struct_time | None) -> datetime | None:

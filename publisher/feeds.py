@@ -14,7 +14,8 @@ so that its known traps cannot reach a reader:
   entries, so the same entries give the same bytes.
 - ``add_entry`` prepends by default: we always append.
 - Characters XML 1.0 forbids (NUL, form feed, lone surrogates) raise only at
-  serialisation: :func:`xml_safe` removes them when an entry is made.
+  serialisation: :func:`markup.xml_safe` removes them when an entry is made
+  (and, before that, when a post is imported).
 
 JSON Feed is plain ``json``. Specs: https://www.rfc-editor.org/rfc/rfc4287
 (Atom), https://www.rssboard.org/rss-specification (RSS),
@@ -25,7 +26,6 @@ https://www.rfc-editor.org/rfc/rfc5005 (archived feeds).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,21 +38,13 @@ from lxml import etree
 
 from . import __version__
 from .errors import ContentError
+from .markup import xml_safe
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 GENERATOR = ("publisher", __version__, "https://pypi.org/project/publisher/")
-
-# XML 1.0 §2.2 Char: everything else (NUL, most C0 controls, lone surrogates,
-# U+FFFE/U+FFFF) makes a document that no parser accepts.
-_NOT_XML_CHAR = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_safe(text: str) -> str:
-    """``text`` without the characters XML 1.0 forbids."""
-    return _NOT_XML_CHAR.sub("", text)
 
 
 def rfc3339(when: datetime) -> str:

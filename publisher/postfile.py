@@ -39,7 +39,7 @@ from pydantic import (
 
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
 from .errors import ContentError
-from .markup import RENDER_VERSION, MarkdownError, render_markdown, slugify
+from .markup import RENDER_VERSION, MarkdownError, render_markdown, slugify, xml_safe
 from .models import PostStatus
 from .yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
 
@@ -184,6 +184,8 @@ def parse_post_file(raw: bytes, source: str, zone: ZoneInfo) -> PostDraft:
             f"is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8",
             line=line,
         ) from None
+    # NUL, form feeds and the like cannot go into a feed (XML 1.0) or PostgreSQL
+    text = xml_safe(text)
     head, body, body_line = split_front_matter(text, source)
     try:
         doc = parse_yaml(head, first_line=2)

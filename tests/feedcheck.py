@@ -1,0 +1,84 @@
+"""Checks every feed we write must pass: the validators' rules tests can express.
+
+Shared by the feed tests. feedparser and the schemas in ../shared/schemas
+do the parsing; the assertions here cover what schemas cannot say.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from lxml import etree
+
+SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "schemas"
+ATOM_NS = "{http://www.w3.org/2005/Atom}"
+
+
+def parse_ok(data: bytes) -> Any:
+    """feedparser's view of a feed, which must parse without any complaint."""
+    parsed = feedparser.parse(data)
+    assert not parsed.bozo, f"feedparser: {parsed.get('bozo_exception')!r}"
+    return parsed
+
+
+def _schema(name: str) -> Path:
+    path = SCHEMAS / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent; the schemas come from the shared/ folder beside the repo")
+    return path
+
+
+def check_atom(data: bytes, self_url: str, home: str) -> None:
+    """RFC 4287 by RELAX NG, plus what the schema cannot express."""
+    relaxng = etree.RelaxNG(etree.parse(str(_schema("atom.rng"))))
+    document = etree.fromstring(data)
+    assert relaxng.validate(document), relaxng.error_log
+    feed_links = document.findall(f"{ATOM_NS}link")
+    assert [x.get("href") for x in feed_links if x.get("rel") == "self"] == [self_url]
+    assert [x.get("href") for x in feed_links if x.get("rel") in (None, "alternate")] == [home]
+    for entry in document.findall(f"{ATOM_NS}entry"):
+        alternates = [
+            (x.get("type"), x.get("hreflang"))
+            for x in entry.findall(f"{ATOM_NS}link")
+            if x.get("rel") in (None, "alternate")
+        ]
+        assert len(alternates) == len(set(alternates)) == 1, "one alternate link per entry"
+        for enclosure in entry.findall(f"{ATOM_NS}link[@rel='enclosure']"):
+            assert enclosure.get("type"), "enclosures carry their media type"
+    parse_ok(data)
+
+
+def check_rss(data: bytes, self_url: str, home: str) -> None:
+    document = etree.fromstring(data)
+    channel = document.find("channel")
+    assert channel is not None
+    assert channel.findtext("link") == home, "the channel link is the site"
+    selfs = channel.findall(f"{ATOM_NS}link[@rel='self']")
+    assert [x.get("href") for x in selfs] == [self_url]
+    dates = [channel.findtext("lastBuildDate")] + [
+        i.findtext("pubDate") for i in channel.iter("item")
+    ]
+    for text in dates:
+        assert text and re.match(r"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}$", text), (
+            text
+        )
+        assert email.utils.parsedate_to_datetime(text).tzinfo is not None
+    for item in channel.iter("item"):
+        assert len(item.findall("enclosure")) <= 1, "at most one enclosure per RSS item"
+        guid = item.find("guid")
+        assert guid is not None and guid.get("isPermaLink") == "false"
+    parse_ok(data)
+
+
+def check_json(data: bytes) -> dict[str, Any]:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(_schema("jsonfeed-1.1.schema.json").read_text())
+    feed: dict[str, Any] = json.loads(data)
+    jsonschema.validate(feed, schema, format_checker=jsonschema.FormatChecker())
+    return feed
