@@ -38,7 +38,6 @@ from lxml import etree
 
 from . import __version__
 from .errors import ContentError
-from .markup import xml_safe
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
