@@ -171,6 +171,23 @@ def build(app: App, force: bool) -> None:
         app.console.print(f"[yellow]WebSub hub did not accept {topic}; readers will poll[/]")
 
 
+@cli.command()
+@click.option("--host", help="Address to bind (default: web.host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: web.port).")
+@pass_app
+@_friendly_errors
+def serve(app: App, host: str | None, port: int | None) -> None:
+    """Serve the feed folder over HTTP, with ETag, Last-Modified, 304 and gzip."""
+    from werkzeug.serving import run_simple
+
+    from .web import FeedApp
+
+    web = app.settings.web
+    host, port = host or web.host, port or web.port
+    app.console.print(f"Serving {app.settings.feeds.output_dir}/ on http://{host}:{port}/")
+    run_simple(host, port, FeedApp(app.settings), threaded=True)
+
+
 @cli.group()
 def posts() -> None:
     """List, show, publish and unpublish posts."""

@@ -46,7 +46,7 @@ class Hub:
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def topics(self) -> list[str]:
         return sorted(p["hub.url"][0] for p in self.pings)

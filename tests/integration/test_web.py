@@ -1,0 +1,104 @@
+"""Serving feeds over real HTTP: media types, validators, 304, gzip."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from publisher.config import Settings
+from publisher.web import FeedApp
+
+FILES = {
+    "atom.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",
+    "rss.xml": b"<rss version='2.0'/>",
+    "feed.json": b'{"version": "https://jsonfeed.org/version/1.1"}',
+    "tags/events/atom.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",
+    "archive/atom-1.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",
+    ".manifest.json": b"{}",
+}
+
+
+@pytest.fixture
+def base_url(settings: Settings) -> Iterator[str]:
+    for name, data in FILES.items():
+        path = settings.feeds.output_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    server = make_server("127.0.0.1", 0, FeedApp(settings), threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("atom.xml", "application/atom+xml"),
+        ("rss.xml", "application/rss+xml"),
+        ("feed.json", "application/feed+json"),
+        ("tags/events/atom.xml", "application/atom+xml"),
+        ("archive/atom-1.xml", "application/atom+xml"),
+    ],
+)
+def test_media_types(base_url: str, path: str, media_type: str) -> None:
+    status, headers, body = get(f"{base_url}/feeds/{path}")
+    assert status == 200
+    assert headers["Content-Type"] == f"{media_type}; charset=utf-8"
+    assert body == FILES[path]
+
+
+def test_conditional_get_answers_304(base_url: str, settings: Settings) -> None:
+    status, headers, _ = get(f"{base_url}/feeds/atom.xml")
+    etag, modified = headers["ETag"], headers["Last-Modified"]
+    assert status == 200 and etag.startswith('"')
+    assert get(f"{base_url}/feeds/atom.xml", **{"If-None-Match": etag})[0] == 304
+    assert get(f"{base_url}/feeds/atom.xml", **{"If-Modified-Since": modified})[0] == 304
+    # a changed file gets a new validator
+    (settings.feeds.output_dir / "atom.xml").write_bytes(b"<feed xmlns='x'>changed</feed>")
+    status, headers, _ = get(f"{base_url}/feeds/atom.xml", **{"If-None-Match": etag})
+    assert status == 200 and headers["ETag"] != etag
+
+
+def test_gzip_when_asked(base_url: str) -> None:
+    status, headers, body = get(f"{base_url}/feeds/rss.xml", **{"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in headers["Vary"]
+    assert gzip.decompress(body) == FILES["rss.xml"]
+    again = get(
+        f"{base_url}/feeds/rss.xml", **{"Accept-Encoding": "gzip", "If-None-Match": headers["ETag"]}
+    )
+    assert again[0] == 304
+
+
+@pytest.mark.parametrize("path", [".manifest.json", "../config.yaml", "nope.xml", "x/../../a"])
+def test_only_feeds_are_served(base_url: str, path: str) -> None:
+    assert get(f"{base_url}/feeds/{path}")[0] == 404
+
+
+def test_index_has_autodiscovery_links(base_url: str) -> None:
+    status, headers, body = get(f"{base_url}/")
+    page = body.decode()
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert '<link rel="alternate" type="application/atom+xml"' in page
+    assert 'href="/feeds/rss.xml"' in page and 'href="/feeds/feed.json"' in page
+    assert 'href="/feeds/tags/events/atom.xml"' in page
+
+
+def test_serve_binds_localhost_by_default(settings: Settings) -> None:
+    assert settings.web.host == "127.0.0.1"
