@@ -71,8 +71,8 @@ class FeedApp:
             endpoint, values = self.urls.bind_to_environ(environ).match()
             response = self.index(request) if endpoint == "index" else self.feed(request, **values)
         except HTTPException as e:
-            return e(environ, start_response)  # type: ignore[no-any-return]
-        return response(environ, start_response)  # type: ignore[no-any-return]
+            return e(environ, start_response)
+        return response(environ, start_response)
 
     def feed(self, request: Request, path: str) -> Response:
         name = path.rsplit("/", 1)[-1]
@@ -93,7 +93,7 @@ class FeedApp:
                 gzip.compress(data, mtime=0),
             )
             self._cache[path] = cached
-        use_gzip = "gzip" in request.accept_encodings
+        use_gzip = request.accept_encodings["gzip"] > 0
         response = Response(cached.gzipped if use_gzip else data, content_type=kind)
         response.set_etag(cached.etag + ("-gz" if use_gzip else ""))
         response.last_modified = datetime.fromtimestamp(stat.st_mtime, UTC)
