@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## demo: create the SQLite database beside config.yaml and load the sample posts
+## demo: create the SQLite database beside config.yaml, load the sample posts, build the feeds
 demo: $(STAMP)
 	$(BIN)/publisher --config $(CONFIG) init --sample
+	$(BIN)/publisher --config $(CONFIG) build
+	@echo "Serve them with: $(BIN)/publisher serve   (then open http://127.0.0.1:8000/)"
 
 ## lint: ruff (lint and format) and mypy --strict
 lint: $(STAMP)
@@ -32,6 +34,8 @@ test: lint
 ## bench: the benchmarks the issues ask for
 bench: $(STAMP)
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/feeds.py
 
 clean:
-	rm -rf $(VENV) publisher.db feeds/*.xml feeds/*.json .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) publisher.db .pytest_cache .mypy_cache .ruff_cache
+	find feeds -mindepth 1 ! -name .gitignore -delete

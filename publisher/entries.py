@@ -22,12 +22,24 @@ from .urls import Urls
 _URL_ATTRIBUTES = {"a": ("href",), "img": ("src",), "q": ("cite",), "blockquote": ("cite",)}
 
 
+def _has_relative_url(fragment: str) -> bool:
+    """Cheap test for a relative href/src/cite (stored HTML is nh3's: double quotes)."""
+    for marker in ('href="', 'src="', 'cite="'):
+        start = fragment.find(marker)
+        while start != -1:
+            value = start + len(marker)
+            if not fragment.startswith(("https:", "http:", "mailto:", "//"), value):
+                return True
+            start = fragment.find(marker, value)
+    return False
+
+
 def absolutize_html(fragment: str, base: str) -> str:
     """Make every link and image source in ``fragment`` absolute against ``base``.
 
     Already absolute URLs (and ``mailto:``) are left as they are.
     """
-    if not fragment.strip() or ("href=" not in fragment and "src=" not in fragment):
+    if not _has_relative_url(fragment):  # the common case: nothing to do, no parsing
         return fragment
     root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     changed = False

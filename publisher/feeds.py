@@ -216,7 +216,8 @@ class PreparedEntry:
 
     entry: Entry
     feedgen: FeedgenEntry
-    json: dict[str, Any]
+    #: the JSON Feed item, encoded once
+    json: str
 
 
 def prepare_entry(entry: Entry) -> PreparedEntry:
@@ -243,7 +244,8 @@ def prepare_entry(entry: Entry) -> PreparedEntry:
         fe.summary(entry.summary)
     if entry.content_html:
         fe.content(entry.content_html, type="html")
-    return PreparedEntry(entry=entry, feedgen=fe, json=_json_item(entry))
+    item = json.dumps(_json_item(entry), ensure_ascii=False, separators=(",", ":"))
+    return PreparedEntry(entry=entry, feedgen=fe, json=item)
 
 
 def _json_item(entry: Entry) -> dict[str, Any]:
@@ -349,8 +351,10 @@ def render_json(document: Document) -> bytes:
         feed["language"] = meta.language
     if meta.hub:
         feed["hubs"] = [{"type": "WebSub", "url": meta.hub}]
-    feed["items"] = [prepared.json for prepared in document.entries]
-    return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    # items were encoded once per entry (prepare_entry); splice them in, one per line
+    head = json.dumps(feed, ensure_ascii=False, indent=1)[:-2]
+    items = ",\n".join(prepared.json for prepared in document.entries)
+    return f'{head},\n "items": [\n{items}\n ]\n}}\n'.encode()
 
 
 RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json}
