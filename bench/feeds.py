@@ -150,7 +150,7 @@ def floor(config: Path) -> None:
     urls = Urls.from_settings(settings)
     with factory() as session:  # loading is not timed: the floor is feedgen's work only
         names = _Names.load(session)
-        stubs = [names.stub(row) for row in queries.feed_stubs(session, NOW)]
+        stubs = names.stubs(queries.feed_stubs(session, NOW), queries.tag_ids_by_post(session))
         rows = queries.feed_rows(session, [s.id for s in stubs])
     site, tag_specs, author_specs = feed_specs(
         settings, urls, names.authors.values(), names.tags.values()

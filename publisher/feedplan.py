@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
 from .feeds import FeedMeta, Links
 from .urls import FEED_FILES, Urls
@@ -31,9 +33,8 @@ from .urls import FEED_FILES, Urls
 FORMAT_VERSION = "1"
 
 
-@dataclass(frozen=True)
-class Stub:
-    """What planning needs to know of a visible post."""
+class Stub(NamedTuple):
+    """What planning needs to know of a visible post (a tuple: there are many)."""
 
     id: int
     #: changes whenever anything shown in the post's entry changes
@@ -53,46 +54,64 @@ class FeedSpec:
 
 @dataclass(frozen=True)
 class DocPlan:
-    """One document to write in every format."""
+    """One document to write in every format.
+
+    Paths and links follow from the feed, the page and the number of full
+    pages; they are worked out only when asked for, since most documents of
+    a large site are unchanged and never rendered.
+    """
 
     spec: FeedSpec
     #: 1-based archive page (oldest first), or None for the subscription document
     page: int | None
+    #: full archive pages of this feed
+    pages: int
     #: newest first
     post_ids: tuple[int, ...]
-    paths: dict[str, str]
-    links: dict[str, Links]
     fingerprint: str
+    urls: Urls
 
     @property
     def is_archive(self) -> bool:
         return self.page is not None
+
+    @cached_property
+    def paths(self) -> dict[str, str]:
+        return document_paths(self.spec.folder, self.page)
+
+    @cached_property
+    def links(self) -> dict[str, Links]:
+        folder, page, feed = self.spec.folder, self.page, self.urls.feed
+        current = document_paths(folder, None)
+        if page is None:
+            older = document_paths(folder, self.pages) if self.pages else None
+            return {
+                kind: Links(feed(current[kind]), prev_archive=feed(older[kind]) if older else None)
+                for kind in FEED_FILES
+            }
+        older = document_paths(folder, page - 1) if page > 1 else None
+        return {
+            kind: Links(
+                self=feed(self.paths[kind]),
+                current=feed(current[kind]),
+                prev_archive=feed(older[kind]) if older else None,
+            )
+            for kind in FEED_FILES
+        }
 
 
 def document_paths(folder: str, page: int | None) -> dict[str, str]:
     """``atom.xml`` … for the subscription document, ``archive/atom-3.xml`` … for page 3."""
     if page is None:
         return {kind: folder + name for kind, name in FEED_FILES.items()}
-    return {
-        kind: f"{folder}archive/{stem}-{page}{ext}"
-        for kind, (stem, ext) in ((k, _split(n)) for k, n in FEED_FILES.items())
-    }
+    return {kind: f"{folder}archive/{stem}-{page}.{ext}" for kind, (stem, ext) in _STEMS.items()}
 
 
-def _split(name: str) -> tuple[str, str]:
-    stem, ext = name.rsplit(".", 1)
-    return stem, "." + ext
+_STEMS = {kind: tuple(name.rsplit(".", 1)) for kind, name in FEED_FILES.items()}
 
 
-def _fingerprint(
-    salt: str, spec: FeedSpec, page: int | None, links: dict[str, Links], versions: Iterable[str]
-) -> str:
-    digest = hashlib.sha256()
-    digest.update(f"{FORMAT_VERSION}\0{salt}\0{spec!r}\0{page}\0{sorted(links.items())!r}".encode())
-    for version in versions:
-        digest.update(b"\0")
-        digest.update(version.encode())
-    return digest.hexdigest()
+def _fingerprint(head: str, versions: Iterable[str]) -> str:
+    return hashlib.sha256((head + "\0" + "\0".join(versions)).encode()).hexdigest()
 
 
 def plan_feed(
@@ -102,39 +121,24 @@ def plan_feed(
     urls: Urls,
     salt: str = "",
 ) -> list[DocPlan]:
-    """The documents of one feed, given its posts oldest first."""
+    """The documents of one feed, given its posts oldest first.
+
+    A fingerprint covers the format version, the salt (site-wide facts), the
+    feed, the document's place in the archive (which fixes its links) and the
+    versions of its posts.
+    """
     pages = len(stubs) // page_size if spec.archived else 0
+    head = f"{FORMAT_VERSION}\0{salt}\0{spec!r}\0{urls!r}"
     plans = []
     for page in range(1, pages + 1):
         chunk = stubs[(page - 1) * page_size : page * page_size]
-        paths = document_paths(spec.folder, page)
-        links = {
-            kind: Links(
-                self=urls.feed(paths[kind]),
-                current=urls.feed(document_paths(spec.folder, None)[kind]),
-                prev_archive=(
-                    urls.feed(document_paths(spec.folder, page - 1)[kind]) if page > 1 else None
-                ),
-            )
-            for kind in FEED_FILES
-        }
         ids = tuple(s.id for s in reversed(chunk))
-        fingerprint = _fingerprint(salt, spec, page, links, (s.version for s in chunk))
-        plans.append(DocPlan(spec, page, ids, paths, links, fingerprint))
-
+        fingerprint = _fingerprint(f"{head}\0{page}", (s.version for s in chunk))
+        plans.append(DocPlan(spec, page, pages, ids, fingerprint, urls))
     newest = stubs[-page_size:]
-    paths = document_paths(spec.folder, None)
-    links = {
-        kind: Links(
-            self=urls.feed(paths[kind]),
-            prev_archive=urls.feed(document_paths(spec.folder, pages)[kind]) if pages else None,
-        )
-        for kind in FEED_FILES
-    }
-    fingerprint = _fingerprint(salt, spec, None, links, (s.version for s in newest))
-    plans.append(
-        DocPlan(spec, None, tuple(s.id for s in reversed(newest)), paths, links, fingerprint)
-    )
+    ids = tuple(s.id for s in reversed(newest))
+    fingerprint = _fingerprint(f"{head}\0current:{pages}", (s.version for s in newest))
+    plans.append(DocPlan(spec, None, pages, ids, fingerprint, urls))
     return plans
 
 

@@ -7,9 +7,14 @@ the second time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,9 +26,9 @@ from . import __version__, queries
 from .config import Settings
 from .entries import build_entry
 from .feedplan import DocPlan, FeedSpec, Stub, plan_documents
-from .feeds import RENDERERS, Category, Document, FeedMeta, Person, PreparedEntry, prepare_entry
+from .feeds import RENDERERS, Category, Document, Entry, FeedMeta, Person, prepare_entry
 from .models import Author, Tag
-from .output import BackgroundWriter, load_manifest, remove_files, save_manifest
+from .output import load_manifest, remove_files, save_manifest, write_if_changed
 from .urls import FEED_FILES, Urls
 from .websub import ping_hub
 
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: posts loaded from the database at a time while building feeds
 CHUNK = 500
+#: from this many documents to render on, a build uses every core
+PARALLEL_DOCUMENTS = 200
 
 
 @dataclass
@@ -89,24 +96,37 @@ class _Names:
     authors: dict[int, Author]
     tags: dict[int, Tag]
     tags_by_slug: dict[str, Tag]
+    #: plain dicts for the hot loop over every post (ORM attribute access is slow)
+    author_slugs: dict[int, str]
+    tag_slugs: dict[str, str]
 
     @classmethod
     def load(cls, session: Session) -> _Names:
         tags = queries.all_tags(session)
+        authors = queries.all_authors(session)
         return cls(
-            {a.id: a for a in queries.all_authors(session)},
+            {a.id: a for a in authors},
             {t.id: t for t in tags},
             {t.slug: t for t in tags},
+            {a.id: a.slug for a in authors},
+            {str(t.id): t.slug for t in tags},
         )
 
-    def stub(self, row: Any) -> Stub:
-        tag_ids = row.tag_ids.split(",") if row.tag_ids else ()
-        return Stub(
-            id=row.id,
-            version=row.version,
-            author=self.authors[row.author_id].slug if row.author_id else None,
-            tags=tuple(self.tags[int(t)].slug for t in tag_ids),
-        )
+    def stubs(self, rows: Iterable[Any], tag_ids: dict[int, str]) -> list[Stub]:
+        """Planning facts per post; a post's tags are part of its version."""
+        author_slugs, tag_slugs = self.author_slugs, self.tag_slugs
+        stubs = []
+        for post_id, author_id, version in rows:
+            tags = tag_ids.get(post_id, "")
+            stubs.append(
+                Stub(
+                    post_id,
+                    f"{version}|{tags}",
+                    author_slugs[author_id] if author_id else None,
+                    tuple(map(tag_slugs.__getitem__, tags.split(","))) if tags else (),
+                )
+            )
+        return stubs
 
     def person(self, author_id: int | None) -> Person | None:
         author = self.authors.get(author_id) if author_id is not None else None
@@ -135,7 +155,7 @@ def publish_feeds(
     report = FeedBuildReport()
     with factory() as session:
         names = _Names.load(session)
-        stubs = [names.stub(row) for row in queries.feed_stubs(session, now)]
+        stubs = names.stubs(queries.feed_stubs(session, now), queries.tag_ids_by_post(session))
         site, tag_specs, author_specs = feed_specs(
             settings, urls, names.authors.values(), names.tags.values()
         )
@@ -144,13 +164,24 @@ def publish_feeds(
             site, tag_specs, author_specs, stubs, settings.feeds.items, urls, salt
         )
         manifest = load_manifest(out)
-        todo = [plan for plan in plans if force or _is_stale(plan, manifest, out)]
-        with BackgroundWriter(out) as writer:
-            for plan, entries in _assemble(session, todo, stubs, names, urls, settings):
-                document = Document(plan.spec.meta, entries, plan.is_archive, plan.links)
-                for kind, path in plan.paths.items():
-                    writer.write(path, RENDERERS[kind](document))
-        report.documents, report.rendered, report.written = len(plans), len(todo), writer.written
+        existing = _existing_files(out)
+        todo = [
+            plan
+            for plan in plans
+            if force
+            or any(
+                manifest.get(path) != plan.fingerprint or path not in existing
+                for path in plan.paths.values()
+            )
+        ]
+        rendered = _assemble(session, todo, stubs, names, urls, settings)
+        if len(todo) >= PARALLEL_DOCUMENTS and (os.cpu_count() or 1) > 1:
+            written = _render_in_parallel(out, rendered, os.cpu_count() or 2)
+        else:
+            written = [
+                path for plan, entries in rendered for path in render_document(out, plan, entries)
+            ]
+        report.documents, report.rendered, report.written = len(plans), len(todo), sorted(written)
 
     fingerprints = {path: plan.fingerprint for plan in plans for path in plan.paths.values()}
     report.removed = remove_files(out, set(manifest) - set(fingerprints))
@@ -164,11 +195,14 @@ def publish_feeds(
     return report
 
 
-def _is_stale(plan: DocPlan, manifest: dict[str, str], out: Path) -> bool:
-    return any(
-        manifest.get(path) != plan.fingerprint or not (out / path).is_file()
-        for path in plan.paths.values()
-    )
+def _existing_files(root: Path) -> set[str]:
+    """Paths of the files under ``root``, relative to it (one walk, not a stat per file)."""
+    found: set[str] = set()
+    for folder, _, files in os.walk(root):
+        prefix = os.path.relpath(folder, root)
+        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+        found.update(prefix + name for name in files)
+    return found
 
 
 def _assemble(
@@ -178,11 +212,11 @@ def _assemble(
     names: _Names,
     urls: Urls,
     settings: Settings,
-) -> Iterator[tuple[DocPlan, list[PreparedEntry]]]:
+) -> Iterator[tuple[DocPlan, list[Entry]]]:
     """Each plan with its entries, as soon as all of them have been read.
 
     Posts are read oldest first, CHUNK at a time, so archive pages complete
-    (and leave memory) early; each entry is prepared once however many
+    (and leave memory) early; each post becomes an entry once however many
     documents list it.
     """
     waiting: dict[int, list[int]] = {}
@@ -192,7 +226,7 @@ def _assemble(
         for post_id in plan.post_ids:
             waiting.setdefault(post_id, []).append(index)
     remaining = [len(plan.post_ids) for plan in plans]
-    buffers: list[dict[int, PreparedEntry]] = [{} for _ in plans]
+    buffers: list[dict[int, Entry]] = [{} for _ in plans]
     full_content = settings.feeds.content == "full"
     wanted = [stub for stub in stubs if stub.id in waiting]
     for start in range(0, len(wanted), CHUNK):
@@ -202,23 +236,56 @@ def _assemble(
         attachments = queries.attachments_of(session, ids)
         for stub in chunk:
             row = rows[stub.id]
-            prepared = prepare_entry(
-                build_entry(
-                    row,
-                    attachments.get(stub.id, []),
-                    names.person(row.author_id),
-                    names.categories(stub.tags),
-                    urls,
-                    full_content,
-                )
+            entry = build_entry(
+                row,
+                attachments.get(stub.id, []),
+                names.person(row.author_id),
+                names.categories(stub.tags),
+                urls,
+                full_content,
             )
             for index in waiting[stub.id]:
-                buffers[index][stub.id] = prepared
+                buffers[index][stub.id] = entry
                 remaining[index] -= 1
                 if remaining[index] == 0:
                     plan = plans[index]
                     yield plan, [buffers[index][i] for i in plan.post_ids]
                     buffers[index] = {}
+
+
+#: a document's entries are often in other documents too: prepare each once
+_prepare = functools.lru_cache(maxsize=4096)(prepare_entry)
+
+
+def render_document(out: Path, plan: DocPlan, entries: list[Entry]) -> list[str]:
+    """Write one document in every format; the paths whose bytes changed."""
+    document = Document(plan.spec.meta, [_prepare(e) for e in entries], plan.is_archive, plan.links)
+    return [
+        path
+        for kind, path in plan.paths.items()
+        if write_if_changed(out / path, RENDERERS[kind](document))
+    ]
+
+
+def _render_in_parallel(
+    out: Path, rendered: Iterable[tuple[DocPlan, list[Entry]]], workers: int
+) -> list[str]:
+    """Render on every core: this process reads the store, workers write documents.
+
+    Workers are spawned, not forked, so none inherits a database connection.
+    At most a few documents per worker wait in the queue, to bound memory.
+    """
+    written: list[str] = []
+    pending: deque[Future[list[str]]] = deque()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for plan, entries in rendered:
+            pending.append(pool.submit(render_document, out, plan, entries))
+            while len(pending) > 4 * workers:
+                written += pending.popleft().result()
+        while pending:
+            written += pending.popleft().result()
+    return written
 
 
 def _salt(settings: Settings, urls: Urls, authors: Iterable[Author], tags: Iterable[Tag]) -> str:

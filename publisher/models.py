@@ -108,7 +108,19 @@ class Tag(Base):
 
 class Post(Base):
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_status_published_at", "status", "published_at"),)
+    __table_args__ = (
+        # covers queries.feed_stubs: planning a build never touches the bodies
+        Index(
+            "ix_posts_feed",
+            "published_at",
+            "id",
+            "status",
+            "author_id",
+            "updated_at",
+            "source_hash",
+            "slug",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: permanent id (feed entry id, RSS guid): set once at creation, never changed

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import PublisherError
@@ -88,47 +86,3 @@ def remove_files(folder: Path, paths: Iterable[str]) -> list[str]:
                 parent.rmdir()
                 parent = parent.parent
     return removed
-
-
-class BackgroundWriter:
-    """Writes files on worker threads while the caller renders the next ones.
-
-    File writes release the GIL, so disk time overlaps rendering. At most
-    ``pending`` files wait in memory; :meth:`close` waits for all and raises the
-    first error.
-    """
-
-    def __init__(self, root: Path, workers: int = 2, pending: int = 64) -> None:
-        self.root = root
-        self.written: list[str] = []
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed-writer")
-        self._slots = threading.BoundedSemaphore(pending)
-        self._futures: list[Future[None]] = []
-        self._lock = threading.Lock()
-
-    def write(self, relative: str, data: bytes) -> None:
-        self._slots.acquire()
-        self._futures.append(self._pool.submit(self._write, relative, data))
-
-    def _write(self, relative: str, data: bytes) -> None:
-        try:
-            if write_if_changed(self.root / relative, data):
-                with self._lock:
-                    self.written.append(relative)
-        finally:
-            self._slots.release()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        for future in self._futures:
-            future.result()
-        self.written.sort()
-
-    def __enter__(self) -> BackgroundWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:  # the caller failed: finish what is under way, start nothing new
-            self._pool.shutdown(wait=True, cancel_futures=True)
