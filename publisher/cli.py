@@ -6,10 +6,14 @@ status 1 here, and nowhere else; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from importlib import resources
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -21,8 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import db, importer, jobs, queries
 from .config import DEFAULT_CONFIG, Settings, load_settings
 from .errors import NotFound, PublisherError
+from .mail import Recipient
 from .models import Post, PostStatus
 from .postfile import parse_when
+from .render import render_digest
+from .smtp import SmtpMailer
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -186,6 +193,187 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     host, port = host or web.host, port or web.port
     app.console.print(f"Serving {app.settings.feeds.output_dir}/ on http://{host}:{port}/")
     run_simple(host, port, FeedApp(app.settings), threaded=True)
+
+
+class _When(click.ParamType[datetime]):
+    """A date or date-time; without an offset it is in the site's time zone."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        app = ctx.find_object(App) if ctx else None
+        zone = app.settings.site.zone if app else UTC
+        try:
+            return parse_when(value, zone).astimezone(UTC)  # type: ignore[arg-type]
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+WHEN = _When()
+_digest_options = [
+    click.option("--name", help="Which digest of config.yaml (default: the first)."),
+    click.option("--since", type=WHEN, help="Start of the window (default: the last digest)."),
+    click.option("--until", type=WHEN, help="End of the window (default: now)."),
+]
+
+
+def digest_options(command: Callable[P, R]) -> Callable[P, R]:
+    for option in reversed(_digest_options):
+        command = option(command)
+    return command
+
+
+@cli.group()
+def digest() -> None:
+    """Render, preview and test-send the email digest."""
+
+
+def _sample_recipient(app: App, email: str | None) -> Recipient:
+    """The subscriber a rendering is for: a real one by address, else a made-up reader."""
+    if email is None:
+        return Recipient("reader@example.org", "Alex Reader")
+    with app.sessions()() as session:
+        found = queries.subscriber_by_email(session, email)
+        if found is None:
+            raise NotFound(f"no subscriber {email!r}; `publisher subscribers list` shows them")
+        return Recipient(found.email, found.name, found.id, tuple(t.name for t in found.topics))
+
+
+@digest.command()
+@digest_options
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False),
+    default="out/digest",
+    show_default=True,
+    help="Folder for digest.html, digest.txt and digest.eml.",
+)
+@click.option("--subscriber", help="Render as this subscriber gets it (default: a sample).")
+@pass_app
+@_friendly_errors
+def render(
+    app: App,
+    name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    out: str,
+    subscriber: str | None,
+) -> None:
+    """Write the upcoming digest as HTML, text and a .eml file any mail client opens."""
+    now = datetime.now(UTC)
+    config = jobs.digest_settings(app.settings, name)
+    with app.sessions()() as session:
+        built = jobs.build_digest(session, config, app.settings, now, since, until)
+    rendered = render_digest(built, config, app.settings)
+    recipient = _sample_recipient(app, subscriber)
+    template = jobs.message_template(
+        rendered, app.settings, now, jobs.secret_key(app.settings, required=False)
+    )
+    message = template.render(recipient)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    html = parsed.get_body(("html",))
+    text = parsed.get_body(("plain",))
+    assert isinstance(html, EmailMessage) and isinstance(text, EmailMessage)
+    (folder / "digest.html").write_text(html.get_content(), encoding="utf-8")
+    (folder / "digest.txt").write_text(text.get_content(), encoding="utf-8")
+    (folder / "digest.eml").write_bytes(message)
+    size = len(html.get_content().encode())
+    app.console.print(
+        f"Digest '{config.name}': {len(built.posts)} posts, subject “{rendered.subject}”"
+    )
+    app.console.print(
+        f"HTML part {size / 1024:.1f} KB of Gmail's 102 KB"
+        + (" — shrunk to summaries to fit its size budget" if rendered.digest.condensed else "")
+    )
+    for file in ("digest.html", "digest.txt", "digest.eml"):
+        app.console.print(f"  {folder / file}")
+    app.console.print("Preview it as subscribers will see it: publisher preview")
+
+
+@digest.command(name="test-send")
+@digest_options
+@click.option("--to", "to", required=True, help="The address to send one message to.")
+@pass_app
+@_friendly_errors
+def test_send(
+    app: App, name: str | None, since: datetime | None, until: datetime | None, to: str
+) -> None:
+    """Send the upcoming digest to one address over the configured SMTP server."""
+    with SmtpMailer(app.settings.email.smtp) as mailer:
+        message_id, rendered = jobs.send_test(
+            app.sessions(), app.settings, mailer, to, datetime.now(UTC), name, since, until
+        )
+    smtp = app.settings.email.smtp
+    app.console.print(
+        f"Sent “{rendered.subject}” to {to} via {smtp.host}:{smtp.port} ({message_id})."
+    )
+
+
+@cli.command()
+@digest_options
+@click.option("--subscriber", help="Show it as this subscriber gets it (default: a sample).")
+@click.option("--port", type=int, default=8001, show_default=True, help="Port on 127.0.0.1.")
+@pass_app
+@_friendly_errors
+def preview(
+    app: App,
+    name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    subscriber: str | None,
+    port: int,
+) -> None:
+    """Serve the upcoming digest on 127.0.0.1: desktop and phone, text, headers, size.
+
+    The page reloads by itself when a template, the config or a post changes.
+    """
+    from werkzeug.serving import run_simple
+
+    from .preview import PreviewApp
+
+    jobs.digest_settings(app.settings, name)  # fail now, not on the first request
+    recipient = _sample_recipient(app, subscriber)
+    preview_app = PreviewApp(app.config, name, since, until, recipient)
+    app.console.print(f"Previewing on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+    run_simple("127.0.0.1", port, preview_app, threaded=True)
+
+
+@cli.group()
+def subscribers() -> None:
+    """Add and list digest subscribers."""
+
+
+@subscribers.command(name="add")
+@click.argument("address")
+@click.option("--name", help="How to greet them.")
+@click.option("--topic", "topics", multiple=True, help="A tag they follow (repeat; none: all).")
+@pass_app
+@_friendly_errors
+def add_subscriber(app: App, address: str, name: str | None, topics: tuple[str, ...]) -> None:
+    """Subscribe ADDRESS to the digest (or update their name and topics)."""
+    added = jobs.add_subscriber(app.sessions(), address, name, topics, datetime.now(UTC))
+    app.console.print(f"{added}: subscribed" + (f" to {', '.join(topics)}" if topics else "."))
+
+
+@subscribers.command(name="list")
+@pass_app
+@_friendly_errors
+def list_subscribers(app: App) -> None:
+    """List subscribers."""
+    table = Table("email", "name", "status", "topics")
+    with app.sessions()() as session:
+        found = queries.all_subscribers(session)
+        for sub in found:
+            table.add_row(
+                sub.email, sub.name or "", sub.status.value, ", ".join(t.name for t in sub.topics)
+            )
+    app.console.print(table)
+    app.console.print(f"{len(found)} subscriber{'' if len(found) == 1 else 's'}")
 
 
 @cli.group()

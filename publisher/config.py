@@ -233,6 +233,11 @@ class DigestSettings(_Section):
 class WebSettings(_Section):
     host: str = Field("127.0.0.1", description="Address `publisher serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `publisher serve` listens on.")
+    public_url: str | None = Field(
+        None,
+        description="Public URL where `publisher serve` answers unsubscribe and preference "
+        "links. Default: site.base_url.",
+    )
     secret_key_env: str = Field(
         "PUBLISHER_SECRET_KEY",
         description="Name of the environment variable holding the key that signs links.",

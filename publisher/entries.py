@@ -145,3 +145,54 @@ def build_entry(
         enclosures=enclosures,
         image=absolute_url(row.image_url, base) if row.image_url else None,
     )
+
+
+def truncate_html(fragment: str, limit: int) -> str:
+    """The start of an HTML fragment with at most ``limit`` characters of text.
+
+    Cuts at a word, adds an ellipsis, and drops everything after the cut, so
+    no tag is left open (lxml writes the tree back well-formed). Images and
+    other empty elements cost nothing.
+    """
+    if len(html_to_text(fragment)) <= limit:
+        return fragment
+    root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    budget = [limit]
+
+    def cut(text: str) -> str:
+        kept = text[: budget[0]].rsplit(" ", 1)[0] if " " in text[: budget[0]] else ""
+        return kept.rstrip(",;:.–- ") + "…"
+
+    def walk(element: Any) -> bool:
+        """Spend the budget on ``element``; True once it is spent (and the rest dropped)."""
+        if element.text:
+            if len(element.text) > budget[0]:
+                element.text = cut(element.text)
+                for child in list(element):
+                    element.remove(child)
+                return True
+            budget[0] -= len(element.text)
+        children = list(element)
+        for index, child in enumerate(children):
+            spent = walk(child)
+            if not spent and child.tail:
+                if len(child.tail) > budget[0]:
+                    child.tail = cut(child.tail)
+                    spent = True
+                else:
+                    budget[0] -= len(child.tail)
+            elif spent:
+                child.tail = None
+            if spent:
+                for later in children[index + 1 :]:
+                    element.remove(later)
+                return True
+        return False
+
+    walk(root)
+    # a heading with nothing after it ("India…") says nothing: drop it
+    while len(root) and str(root[-1].tag) in ("h1", "h2", "h3", "h4", "h5", "h6"):
+        root.remove(root[-1])
+    return (root.text or "") + "".join(
+        etree.tostring(child, encoding="unicode", method="html") for child in root
+    )

@@ -181,6 +181,16 @@ _VIDEO_FIGURE = re.compile(
 )
 
 
+def find_videos(body_html: str) -> list[Video]:
+    """The videos of a stored post body, in order."""
+    return [Video(match[1], match[2]) for match in _VIDEO_FIGURE.finditer(body_html)]
+
+
+def remove_videos(body_html: str) -> str:
+    """The body without its video figures (for text excerpts)."""
+    return _VIDEO_FIGURE.sub("", body_html)
+
+
 def render_video_players(body_html: str) -> str:
     """For web pages: each stored video link becomes an embedded player."""
 
@@ -203,8 +213,9 @@ def render_video_thumbnails(body_html: str) -> str:
         video = Video(match[1], match[2])
         link = html.escape(video.url)
         image = (
-            f'<img src="{html.escape(video.thumbnail_url)}" width="480" height="360" '
-            'alt="Watch the video" style="display:block;max-width:100%;height:auto;border:0">'
+            f'<img class="fluid" src="{html.escape(video.thumbnail_url)}" width="480" '
+            'height="360" alt="Watch the video" '
+            'style="display:block;width:480px;max-width:100%;height:auto;border:0">'
             if video.thumbnail_url
             else ""
         )

@@ -175,3 +175,51 @@ class Attachment(Base):
     length: Mapped[int | None] = mapped_column(BigInteger)
 
     post: Mapped[Post] = relationship(back_populates="attachments")
+
+
+class SubscriberStatus(enum.StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+subscriber_tags = Table(
+    "subscriber_tags",
+    Base.metadata,
+    Column("subscriber_id", ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Subscriber(Base):
+    """Someone who gets the digest; ``topics`` are the tags they follow (none: all)."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[SubscriberStatus] = mapped_column(
+        Enum(
+            SubscriberStatus,
+            name="subscriber_status",
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=SubscriberStatus.ACTIVE,
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    topics: Mapped[list[Tag]] = relationship(
+        secondary=subscriber_tags, order_by="Tag.name", lazy="selectin"
+    )
+
+
+class DigestRun(Base):
+    """A digest that went out: the window it covered, so the next one starts there."""
+
+    __tablename__ = "digest_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,7 +14,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from .models import Attachment, Author, Post, PostStatus, Tag, post_tags
+from .models import (
+    Attachment,
+    Author,
+    DigestRun,
+    Post,
+    PostStatus,
+    Subscriber,
+    SubscriberStatus,
+    Tag,
+    post_tags,
+    subscriber_tags,
+)
 
 
 @dataclass(frozen=True)
@@ -195,3 +206,53 @@ def attachments_of(session: Session, ids: Sequence[int]) -> dict[int, list[Any]]
     for row in session.execute(query):
         result.setdefault(row.post_id, []).append(row)
     return result
+
+
+def posts_between(session: Session, start: datetime, end: datetime, now: datetime) -> list[Post]:
+    """Visible posts published in ``[start, end)``, newest first."""
+    query = (
+        is_visible(now)
+        .where(Post.published_at >= start, Post.published_at < end)
+        .order_by(Post.published_at.desc(), Post.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def last_digest_run(session: Session, name: str) -> DigestRun | None:
+    """The most recent digest of this schedule that went out."""
+    query = select(DigestRun).where(DigestRun.name == name).order_by(DigestRun.period_end.desc())
+    return session.scalars(query.limit(1)).first()
+
+
+def subscriber_by_email(session: Session, email: str) -> Subscriber | None:
+    return session.scalars(
+        select(Subscriber).where(func.lower(Subscriber.email) == email.lower())
+    ).one_or_none()
+
+
+def all_subscribers(session: Session) -> list[Subscriber]:
+    return list(session.scalars(select(Subscriber).order_by(Subscriber.id)))
+
+
+def active_subscriber_rows(session: Session, after_id: int, limit: int) -> list[Any]:
+    """A batch of active subscribers after ``after_id`` (keyset paging: streams any number).
+
+    Columns: id, email, name, topics (comma-separated tag names, or None).
+    """
+    topics = (
+        select(
+            subscriber_tags.c.subscriber_id,
+            func.aggregate_strings(Tag.name, ", ").label("topics"),
+        )
+        .join(Tag, Tag.id == subscriber_tags.c.tag_id)
+        .group_by(subscriber_tags.c.subscriber_id)
+        .subquery()
+    )
+    query = (
+        select(Subscriber.id, Subscriber.email, Subscriber.name, topics.c.topics)
+        .outerjoin(topics, topics.c.subscriber_id == Subscriber.id)
+        .where(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.id > after_id)
+        .order_by(Subscriber.id)
+        .limit(limit)
+    )
+    return list(session.connection().execute(query).all())

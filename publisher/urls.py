@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
 from .config import Settings
@@ -23,14 +24,18 @@ class Urls:
     base: str
     feeds: str
     post_path: str = "news/{slug}/"
+    #: where `publisher serve` answers the public (unsubscribe and preference links)
+    web: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Urls:
         feeds = settings.feeds.url or settings.site.base_url + "feeds/"
+        web = settings.web.public_url or settings.site.base_url
         return cls(
             base=settings.site.base_url,
             feeds=feeds if feeds.endswith("/") else feeds + "/",
             post_path=settings.site.post_path,
+            web=web if web.endswith("/") else web + "/",
         )
 
     def post(self, slug: str) -> str:
@@ -39,3 +44,13 @@ class Urls:
     def feed(self, path: str) -> str:
         """URL of a feed file, given its path inside the feed folder."""
         return self.feeds + path
+
+    def digest_page(self, name: str, period_end: datetime) -> str:
+        """The web version of a digest ("View in browser")."""
+        return self.feeds + f"digests/{name}-{period_end:%Y-%m-%d}.html"
+
+    def unsubscribe(self, token: str) -> str:
+        return f"{self.web}unsubscribe/{token}"
+
+    def preferences(self, token: str) -> str:
+        return f"{self.web}preferences/{token}"

@@ -1,0 +1,150 @@
+"""What goes into a digest: the posts of a period, as email-ready values.
+
+Pure. The shell (jobs) reads the posts; this module decides the window,
+the order and the excerpts; ``render`` turns the result into HTML and text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from .entries import excerpt, truncate_html
+from .errors import PublisherError
+from .feeds import Enclosure
+from .markup import Video, find_videos, remove_videos, render_video_thumbnails
+
+#: characters of text in a post's excerpt (the rest is a "Read more" away)
+EXCERPT_CHARS = 420
+#: characters of a summary when the digest has to shrink to fit its size budget
+SUMMARY_CHARS = 200
+
+
+class EmptyDigest(PublisherError):
+    """No post was published in the digest's window: nothing to send."""
+
+
+@dataclass(frozen=True)
+class DigestPost:
+    """One post as a digest shows it."""
+
+    title: str
+    link: str
+    published: datetime
+    author: str | None
+    #: HTML excerpt: links absolute, videos as linked thumbnails, no broken tags
+    excerpt_html: str
+    #: plain-text summary (the post's own, or the start of its body)
+    summary: str
+    image: str | None = None
+    image_alt: str = ""
+    video: Video | None = None
+    attachments: tuple[Enclosure, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DigestSection:
+    #: None for a digest in one list, else the tag the section is about
+    title: str | None
+    posts: tuple[DigestPost, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A digest: its schedule's name, its window and its posts."""
+
+    name: str
+    period_start: datetime
+    period_end: datetime
+    sections: tuple[DigestSection, ...]
+    #: True when it was shrunk to summaries to stay under its size budget
+    condensed: bool = False
+    posts: tuple[DigestPost, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "posts", tuple(p for s in self.sections for p in s.posts))
+
+
+def make_post(
+    title: str,
+    link: str,
+    published: datetime,
+    body_html: str,
+    summary: str | None = None,
+    author: str | None = None,
+    image: str | None = None,
+    image_alt: str | None = None,
+    attachments: tuple[Enclosure, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> DigestPost:
+    """A post for the digest; ``body_html`` must already have absolute links."""
+    videos = find_videos(body_html)
+    return DigestPost(
+        title=title,
+        link=link,
+        published=published,
+        author=author,
+        excerpt_html=truncate_html(render_video_thumbnails(body_html), EXCERPT_CHARS),
+        summary=(summary or excerpt(remove_videos(body_html), SUMMARY_CHARS)).strip(),
+        image=image,
+        image_alt=image_alt or "",
+        video=videos[0] if videos else None,
+        attachments=attachments,
+        tags=tags,
+    )
+
+
+def make_digest(
+    name: str,
+    posts: Sequence[DigestPost],
+    period_start: datetime,
+    period_end: datetime,
+    order: str = "newest",
+) -> Digest:
+    """Arrange the posts of ``[period_start, period_end)``.
+
+    :param order: ``newest`` (one list, newest first) or ``tag`` (a section per
+        tag, each post under its first tag; untagged posts last, under "More news").
+    :raises EmptyDigest: when no post falls in the window.
+    """
+    chosen = sorted(
+        (p for p in posts if period_start <= p.published < period_end),
+        key=lambda p: p.published,
+        reverse=True,
+    )
+    if not chosen:
+        raise EmptyDigest(
+            f"no post was published between {period_start:%Y-%m-%d %H:%M} and "
+            f"{period_end:%Y-%m-%d %H:%M} UTC, so there is no '{name}' digest to make; "
+            "widen the window with --since/--until"
+        )
+    sections: tuple[DigestSection, ...]
+    if order != "tag":
+        sections = (DigestSection(None, tuple(chosen)),)
+    else:
+        groups: dict[str, list[DigestPost]] = {}
+        for post in chosen:
+            groups.setdefault(sorted(post.tags)[0] if post.tags else "", []).append(post)
+        sections = tuple(
+            DigestSection(tag or "More news", tuple(groups[tag]))
+            for tag in sorted(groups, key=lambda t: (t == "", t.lower()))
+        )
+    return Digest(name, period_start, period_end, sections)
+
+
+def condense(digest: Digest) -> Digest:
+    """The same digest with summaries instead of excerpts, to fit a size budget."""
+    sections = tuple(
+        DigestSection(
+            section.title,
+            tuple(
+                replace(p, excerpt_html=f"<p>{html.escape(p.summary, quote=False)}</p>")
+                for p in section.posts
+            ),
+        )
+        for section in digest.sections
+    )
+    return replace(digest, sections=sections, condensed=True)

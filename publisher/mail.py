@@ -1,0 +1,219 @@
+"""Rendered digest + subscriber → a ready-to-send RFC 5322 message (bytes).
+
+Compile once, personalise per recipient. :class:`MessageTemplate` turns a
+:class:`~publisher.render.RenderedDigest` into a list of byte pieces once:
+the shared headers, MIME structure and body text, each body already
+quoted-printable encoded. A message is then the pieces joined with the
+recipient's own values (escaped for HTML, encoded for QP) in between: a few
+microseconds, where building an ``EmailMessage`` per recipient takes a
+millisecond.
+
+Each body piece is QP-encoded on its own and ends with a soft line break,
+so pieces of any length join into valid QP (RFC 2045 §6.7) whatever the
+values between them.
+
+Headers: ``List-Unsubscribe`` with an HTTPS and a mailto URL, and
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058);
+``Message-ID`` is derived from the digest and the subscriber, so a retried
+send is recognisably the same message.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+
+from itsdangerous import URLSafeSerializer
+
+from .errors import DeliveryError
+from .render import PERSONAL_FIELDS, RenderedDigest
+from .urls import Urls
+
+CRLF = b"\r\n"
+#: itsdangerous salt: an unsubscribe token is good for nothing else
+UNSUBSCRIBE_SALT = "unsubscribe"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message is for. ``id`` is the subscriber's (0 for a test send)."""
+
+    email: str
+    name: str | None = None
+    id: int = 0
+    topics: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable per recipient: the subscriber id, or a hash of a test address."""
+        if self.id:
+            return str(self.id)
+        return "t" + hashlib.sha256(self.email.lower().encode()).hexdigest()[:12]
+
+
+def make_signer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT)
+
+
+def check_address(address: str) -> str:
+    """An addr-spec a server will take, or :class:`DeliveryError` saying why not."""
+    name, parsed = parseaddr(address)
+    if (
+        not parsed
+        or parsed != address.strip()
+        or "@" not in parsed
+        or any(c.isspace() or ord(c) < 32 for c in parsed)
+    ):
+        raise DeliveryError(
+            address, "is not an email address; write it as name@example.org", permanent=True
+        )
+    local, _, domain = parsed.rpartition("@")
+    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+        raise DeliveryError(address, f"has no valid domain ({domain!r})", permanent=True)
+    return parsed
+
+
+def _header(name: str, value: str) -> bytes:
+    """One header line; non-ASCII values become RFC 2047 encoded words."""
+    if value.isascii():
+        text = value
+    else:
+        text = Header(value, "utf-8", header_name=name).encode()
+    return f"{name}: {text}".encode("ascii") + CRLF
+
+
+def _qp(data: str) -> bytes:
+    """Quoted-printable with CRLF line ends, ending in a soft break so pieces can join."""
+    raw = data.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    encoded = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
+    return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where a recipient value goes: which field, and how it is escaped."""
+
+    field: str
+    html: bool
+
+
+class MessageTemplate:
+    """A digest compiled into byte pieces, to make each recipient's message fast.
+
+    :param sender: the From address, e.g. ``News <news@example.org>``.
+    :param list_name: the digest's name (for List-Id and Message-ID).
+    :param domain: the site's domain (for List-Id and Message-ID).
+    """
+
+    def __init__(
+        self,
+        rendered: RenderedDigest,
+        sender: str,
+        reply_to: str | None,
+        urls: Urls,
+        signer: URLSafeSerializer,
+        domain: str,
+        date: datetime,
+        list_title: str,
+    ) -> None:
+        self.rendered = rendered
+        self.urls = urls
+        self.signer = signer
+        self.domain = domain
+        self.sender_address = parseaddr(sender)[1]
+        digest = rendered.digest
+        self.id_prefix = f"digest.{digest.name}.{digest.period_end:%Y%m%d%H%M}"
+        nonce = rendered.placeholders.nonce
+        self.boundary = f"=_publisher_{nonce}"
+
+        head = b"".join(
+            [
+                _header("From", sender),
+                _header("Reply-To", reply_to) if reply_to else b"",
+                _header("Subject", rendered.subject),
+                _header("Date", format_datetime(date)),
+                _header("List-Id", f"{list_title} <{digest.name}.{domain}>"),
+                b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
+                b"MIME-Version: 1.0" + CRLF,
+                f'Content-Type: multipart/alternative; boundary="{self.boundary}"'.encode() + CRLF,
+                CRLF,
+            ]
+        )
+        text_head = self._part_head("text/plain")
+        html_head = self._part_head("text/html")
+        tail = f"--{self.boundary}--".encode() + CRLF
+        # pieces alternate: bytes, slot, bytes, slot … ; headers per recipient come first
+        self.pieces: list[bytes | _Slot] = [head, text_head]
+        self._split(rendered.text, html=False)
+        self.pieces.append(html_head)
+        self._split(rendered.html, html=True)
+        self.pieces.append(tail)
+
+    def _part_head(self, kind: str) -> bytes:
+        return (
+            f"--{self.boundary}".encode()
+            + CRLF
+            + f'Content-Type: {kind}; charset="utf-8"'.encode()
+            + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable"
+            + CRLF
+            + CRLF
+        )
+
+    def _split(self, body: str, html: bool) -> None:
+        pattern = self.rendered.placeholders.pattern
+        fields = {f.replace("_", ""): f for f in PERSONAL_FIELDS}
+        parts = pattern.split(body)
+        for index, part in enumerate(parts):
+            if index % 2:
+                self.pieces.append(_Slot(fields[part], html))
+            elif part:
+                self.pieces.append(_qp(part))
+        if not body.endswith("\n"):
+            self.pieces.append(b"=" + CRLF + CRLF)  # a hard line end before the boundary
+
+    def message_id(self, recipient: Recipient) -> str:
+        return f"<{self.id_prefix}.{recipient.key}@{self.domain}>"
+
+    def values(self, recipient: Recipient) -> dict[str, str]:
+        """What each personal field becomes for ``recipient``."""
+        token = self.signer.dumps(recipient.key)
+        name = " ".join((recipient.name or "").split())
+        return {
+            "greeting": f"Hello {name}," if name else "Hello,",
+            "name": name,
+            "email": recipient.email,
+            "unsubscribe_url": self.urls.unsubscribe(token),
+            "preferences_url": self.urls.preferences(token),
+            "topics": ", ".join(recipient.topics) if recipient.topics else "all topics",
+        }
+
+    def render(self, recipient: Recipient) -> bytes:
+        """The complete message for one recipient, ready for SMTP ``DATA``."""
+        values = self.values(recipient)
+        name = " ".join((recipient.name or "").split())
+        token_url = values["unsubscribe_url"]
+        mailto = (
+            f"mailto:{self.sender_address}?subject=unsubscribe%20{token_url.rsplit('/', 1)[-1]}"
+        )
+        headers = (
+            _header("To", formataddr((name, recipient.email), charset="utf-8"))
+            + _header("Message-ID", self.message_id(recipient))
+            + f"List-Unsubscribe: <{token_url}>,".encode()
+            + CRLF
+            + f" <{mailto}>".encode()
+            + CRLF
+        )
+        escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
+        out = [headers]
+        for piece in self.pieces:
+            if isinstance(piece, bytes):
+                out.append(piece)
+            else:
+                out.append(_qp(escaped[piece.field] if piece.html else values[piece.field]))
+        return b"".join(out)

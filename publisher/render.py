@@ -1,0 +1,201 @@
+"""Digest → HTML and text, with CSS inlined by premailer once per digest.
+
+Compile once, personalise per recipient (as listmonk does): the templates
+are rendered and inlined a single time with *placeholders* where each
+subscriber's values go (``personal.name``, ``personal.unsubscribe_url`` …).
+A placeholder is letters and digits around a random nonce, so neither
+premailer nor an escaper changes it and no post can forge one; ``mail``
+later swaps each for the subscriber's value, HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from premailer import Premailer
+
+from .config import DigestSettings, Settings
+from .digest import Digest, condense
+from .entries import human_size
+from .errors import TemplateError
+from .urls import Urls
+
+#: the templates shipped with the publisher (a deployment may override any of them)
+DEFAULT_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
+#: what a template can personalise: ``{{ personal.<field> }}``
+PERSONAL_FIELDS = ("greeting", "name", "email", "unsubscribe_url", "preferences_url", "topics")
+#: Gmail clips an HTML part larger than this ("[Message clipped]")
+GMAIL_CLIP_BYTES = 102 * 1024
+
+
+@dataclass(frozen=True)
+class Placeholders:
+    """Tokens that stand for per-subscriber values until a message is made."""
+
+    nonce: str
+
+    @classmethod
+    def fresh(cls) -> Placeholders:
+        return cls(secrets.token_hex(6))
+
+    def token(self, field: str) -> str:
+        return f"PUBLISHER{self.nonce}{field.replace('_', '')}X"
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        names = "|".join(f.replace("_", "") for f in PERSONAL_FIELDS)
+        return re.compile(f"PUBLISHER{self.nonce}({names})X")
+
+
+class _Personal:
+    """``personal`` in templates: each field is its placeholder."""
+
+    def __init__(self, placeholders: Placeholders) -> None:
+        self._placeholders = placeholders
+
+    def __getattr__(self, field: str) -> str:
+        if field not in PERSONAL_FIELDS:
+            raise AttributeError(
+                f"personal.{field} does not exist; use one of {', '.join(PERSONAL_FIELDS)}"
+            )
+        return self._placeholders.token(field)
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    """A digest rendered for everyone: HTML (CSS inlined) and text, with placeholders."""
+
+    digest: Digest
+    subject: str
+    html: str
+    text: str
+    placeholders: Placeholders
+    view_in_browser: str
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where templates are looked up: the deployment's folder first, then ours."""
+    override = settings.email.templates
+    return [override, DEFAULT_TEMPLATES] if override else [DEFAULT_TEMPLATES]
+
+
+def make_environment(dirs: Sequence[Path], zone: ZoneInfo) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+    )
+    env.filters["local_date"] = lambda when: _local_date(when, zone)
+    env.filters["filesize"] = human_size
+    return env
+
+
+def _local_date(when: datetime, zone: ZoneInfo) -> str:
+    return f"{when.astimezone(zone):%-d %B %Y}"
+
+
+def describe_period(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """``between 18 November and 5 December 2019``, in the site's time zone."""
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    if first.year == last.year:
+        return f"between {first:%-d %B} and {last:%-d %B %Y}"
+    return f"between {first:%-d %B %Y} and {last:%-d %B %Y}"
+
+
+def inline_css(html: str) -> str:
+    """premailer: move stylesheet rules into style attributes; media queries stay in <head>."""
+    return str(
+        Premailer(
+            html,
+            allow_network=False,
+            disable_validation=True,
+            strip_important=False,
+            cssutils_logging_level=logging.CRITICAL,
+        ).transform()
+    )
+
+
+def _guard(template: str, action: Callable[[], str]) -> str:
+    try:
+        return action()
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateError(f"{e.filename or e.name or template}:{e.lineno}: {e.message}") from e
+    except jinja2.TemplateNotFound as e:
+        raise TemplateError(f"template {e.name!r} not found in the template folders") from e
+    except (jinja2.UndefinedError, AttributeError) as e:
+        raise TemplateError(f"{template}: {e}") from e
+
+
+def render_subject(config: DigestSettings, settings: Settings, digest: Digest) -> str:
+    """The subject line: one line, whatever the template or the posts contain."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    zone = settings.site.zone
+    text = _guard(
+        f"digests[{config.name}].subject",
+        lambda: env.from_string(config.subject).render(
+            site=settings.site,
+            digest=digest,
+            period_start=digest.period_start.astimezone(zone),
+            period_end=digest.period_end.astimezone(zone),
+        ),
+    )
+    # no CR/LF may reach a header: fold every run of white space into one space
+    return " ".join(text.split())
+
+
+def render_digest(
+    digest: Digest,
+    config: DigestSettings,
+    settings: Settings,
+    env: jinja2.Environment | None = None,
+    placeholders: Placeholders | None = None,
+) -> RenderedDigest:
+    """Render and inline once; shrink to summaries when over the size budget.
+
+    :raises TemplateError: naming the template and line at fault.
+    """
+    env = env or make_environment(template_dirs(settings), settings.site.zone)
+    placeholders = placeholders or Placeholders.fresh()
+    urls = Urls.from_settings(settings)
+    view_in_browser = urls.digest_page(digest.name, digest.period_end)
+    subject = render_subject(config, settings, digest)
+    budget = config.size_budget_kb * 1024
+
+    def context(current: Digest) -> dict[str, Any]:
+        titles = ", ".join(p.title for p in current.posts[:3])
+        return {
+            "site": settings.site,
+            "digest": current,
+            "subject": subject,
+            "preheader": f"{len(current.posts)} new: {titles}"[:150],
+            "period": describe_period(current.period_start, current.period_end, settings.site.zone),
+            "personal": _Personal(placeholders),
+            "view_in_browser": view_in_browser,
+        }
+
+    def html_of(current: Digest) -> str:
+        template = "digest.html"
+        return inline_css(
+            _guard(template, lambda: env.get_template(template).render(context(current)))
+        )
+
+    html = html_of(digest)
+    if len(html.encode("utf-8")) > budget and not digest.condensed:
+        digest = condense(digest)
+        html = html_of(digest)
+    text = _guard("digest.txt", lambda: env.get_template("digest.txt").render(context(digest)))
+    return RenderedDigest(digest, subject, html, text, placeholders, view_in_browser)

@@ -1,0 +1,129 @@
+"""The staff preview in a real browser (Debian's chromium, headless, through chromedriver).
+
+Screenshots land in the test's tmp folder (and in $PUBLISHER_SCREENSHOTS, if set).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import make_server
+
+from publisher.config import Settings
+from publisher.importer import import_target
+from publisher.mail import Recipient
+from publisher.preview import PreviewApp
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def preview_url(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    sample_dir: Path,
+    tmp_path: Path,
+    engine: Any,
+) -> Iterator[str]:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the preview reads its database from config.yaml: SQLite is enough here")
+    import_target(sessions, str(sample_dir), settings, datetime(2026, 1, 1, tzinfo=UTC))
+    config = tmp_path / "config.yaml"
+    from tests.conftest import CONFIG_TEXT
+
+    config.write_text(CONFIG_TEXT + f"database:\n  url: {engine.url}\n")
+    app = PreviewApp(
+        str(config),
+        None,
+        datetime(2019, 1, 1, tzinfo=UTC),
+        None,
+        Recipient("reader@example.org", "Alex Reader"),
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip(
+            "chromium and chromedriver are not installed (apt-get install chromium "
+            "chromium-driver; .ci/run does)"
+        )
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    yield driver
+    driver.quit()
+
+
+def screenshot(driver: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    driver.save_screenshot(str(path))
+    if os.environ.get("PUBLISHER_SCREENSHOTS"):
+        shutil.copy(path, Path(os.environ["PUBLISHER_SCREENSHOTS"]) / name)
+    assert path.stat().st_size > 10_000, "a blank page makes a tiny PNG"
+    return path
+
+
+def show_at(driver: Any, url: str, width: int) -> None:
+    # device metrics, not the window: a headless window cannot be narrower than ~500 px
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+    )
+    driver.get(url)
+
+
+@pytest.mark.parametrize("width", [375, 600])
+def test_the_email_fits_phone_and_desktop(
+    browser: Any, preview_url: str, tmp_path: Path, width: int
+) -> None:
+    show_at(browser, f"{preview_url}/email.html", width)
+    screenshot(browser, tmp_path, f"digest-{width}.png")
+    scroll_width = browser.execute_script("return document.documentElement.scrollWidth")
+    inner_width = browser.execute_script("return window.innerWidth")
+    assert inner_width == width
+    assert scroll_width <= width, f"horizontal scrolling at {width} px: {scroll_width} px wide"
+    assert "Leave No One Behind news round-up" in browser.page_source
+
+
+def test_the_preview_page_shows_both_widths_text_headers_and_size(
+    browser: Any, preview_url: str, tmp_path: Path
+) -> None:
+    show_at(browser, preview_url + "/", 1280)
+    screenshot(browser, tmp_path, "preview.png")
+    page = browser.page_source
+    assert 'id="desktop"' in page and 'id="phone"' in page
+    assert "List-Unsubscribe-Post" in page and "of Gmail's 102 KB" in page
+    assert "Read more: https://news.example.org/news/" in page
+    frames = browser.execute_script(
+        "return [...document.querySelectorAll('iframe')].map(f => f.clientWidth)"
+    )
+    assert frames == [640, 375]
