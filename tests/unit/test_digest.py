@@ -80,10 +80,7 @@ def test_css_is_inlined_once_and_media_queries_survive(settings: Settings) -> No
     html = rendered.html
     # elements carry their styles inline (what Gmail and Outlook read)...
     assert re.search(r'<td class="inner" style="[^"]*font-family: ?Arial', html)
-    assert re.search(
-        r'<a class="button-link" href="[^"]+" style="[^"]*background|<a class="button-link"[^>]*style=',
-        html,
-    )
+    assert re.search(r'<a class="button-link"[^>]*style="[^"]*padding', html)
     assert re.search(r'<h2 class="card-title" style="', html)
     # ...and the rules that cannot be inlined stay in the head, flat (premailer #290)
     head = html.split("</head>")[0]
