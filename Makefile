@@ -15,11 +15,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## demo: create the SQLite database beside config.yaml, load the sample posts, build the feeds
+## demo: create the SQLite database beside config.yaml, load the sample posts, build the
+## feeds and render the sample digest
 demo: $(STAMP)
 	$(BIN)/publisher --config $(CONFIG) init --sample
 	$(BIN)/publisher --config $(CONFIG) build
-	@echo "Serve them with: $(BIN)/publisher serve   (then open http://127.0.0.1:8000/)"
+	$(BIN)/publisher --config $(CONFIG) digest render --since 2019-01-01 --out out/digest
+	@echo "Serve the feeds:      $(BIN)/publisher serve     (http://127.0.0.1:8000/)"
+	@echo "Preview the digest:   $(BIN)/publisher preview --since 2019-01-01   (http://127.0.0.1:8001/)"
 
 ## lint: ruff (lint and format) and mypy --strict
 lint: $(STAMP)
@@ -35,7 +38,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/feeds.py
+	$(BIN)/python bench/digest.py
 
 clean:
-	rm -rf $(VENV) publisher.db .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) publisher.db out .pytest_cache .mypy_cache .ruff_cache
 	find feeds -mindepth 1 ! -name .gitignore -delete

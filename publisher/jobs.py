@@ -514,3 +514,17 @@ def add_subscriber(
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.topics = chosen
     return email_address
+
+
+def iter_recipients(factory: sessionmaker[Session], batch: int = 1000) -> Iterator[Recipient]:
+    """Every active subscriber, a batch at a time (keyset paging), so memory stays flat."""
+    after = 0
+    while True:
+        with factory() as session:
+            rows = queries.active_subscriber_rows(session, after, batch)
+        if not rows:
+            return
+        for row in rows:
+            topics = tuple(row.topics.split(", ")) if row.topics else ()
+            yield Recipient(row.email, row.name, row.id, topics)
+        after = rows[-1].id
