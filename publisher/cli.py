@@ -191,8 +191,14 @@ def serve(app: App, host: str | None, port: int | None) -> None:
 
     web = app.settings.web
     host, port = host or web.host, port or web.port
+    secret = web.secret_key
+    if secret is None:
+        app.console.print(
+            f"[yellow]{web.secret_key_env} is not set: serving the feeds only; unsubscribe "
+            "and preference links will answer 503[/]"
+        )
     app.console.print(f"Serving {app.settings.feeds.output_dir}/ on http://{host}:{port}/")
-    run_simple(host, port, FeedApp(app.settings), threaded=True)
+    run_simple(host, port, FeedApp(app.settings, app.sessions(), secret), threaded=True)
 
 
 class _When(click.ParamType[datetime]):
@@ -282,6 +288,7 @@ def render(
     (folder / "digest.html").write_text(html.get_content(), encoding="utf-8")
     (folder / "digest.txt").write_text(text.get_content(), encoding="utf-8")
     (folder / "digest.eml").write_bytes(message)
+    (folder / "web.html").write_text(rendered.web_html, encoding="utf-8")
     size = len(html.get_content().encode())
     app.console.print(
         f"Digest '{config.name}': {len(built.posts)} posts, subject “{rendered.subject}”"
@@ -290,7 +297,7 @@ def render(
         f"HTML part {size / 1024:.1f} KB of Gmail's 102 KB"
         + (" — shrunk to summaries to fit its size budget" if rendered.digest.condensed else "")
     )
-    for file in ("digest.html", "digest.txt", "digest.eml"):
+    for file in ("digest.html", "digest.txt", "digest.eml", "web.html"):
         app.console.print(f"  {folder / file}")
     app.console.print("Preview it as subscribers will see it: publisher preview")
 

@@ -47,7 +47,7 @@ from .models import Author, Subscriber, SubscriberStatus, Tag
 from .output import load_manifest, remove_files, save_manifest, write_if_changed
 from .render import RenderedDigest, render_digest
 from .smtp import Mailer
-from .urls import FEED_FILES, Urls
+from .urls import FEED_FILES, Urls, digest_page_path
 from .websub import ping_hub
 
 log = logging.getLogger(__name__)
@@ -478,9 +478,18 @@ def send_test(
         )
     rendered = render_digest(digest, config, settings)
     template = message_template(rendered, settings, now, secret_key(settings, required=True))
+    publish_web_version(settings, rendered)
     sender = parseaddr(settings.email.sender)[1]
     mailer.send(sender, address, template.render(recipient))
     return template.message_id(recipient), rendered
+
+
+def publish_web_version(settings: Settings, rendered: RenderedDigest) -> Path:
+    """Write the digest's web version where its "View in browser" link points."""
+    digest = rendered.digest
+    path = settings.feeds.output_dir / digest_page_path(digest.name, digest.period_end)
+    write_if_changed(path, rendered.web_html.encode("utf-8"))
+    return path
 
 
 def add_subscriber(
@@ -528,3 +537,26 @@ def iter_recipients(factory: sessionmaker[Session], batch: int = 1000) -> Iterat
             topics = tuple(row.topics.split(", ")) if row.topics else ()
             yield Recipient(row.email, row.name, row.id, topics)
         after = rows[-1].id
+
+
+def unsubscribe(factory: sessionmaker[Session], subscriber_id: int) -> str | None:
+    """Stop a subscriber's emails (idempotent). Their address, or None if unknown."""
+    with transaction(factory) as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            return None
+        subscriber.status = SubscriberStatus.UNSUBSCRIBED
+        return subscriber.email
+
+
+def set_topics(
+    factory: sessionmaker[Session], subscriber_id: int, slugs: Iterable[str]
+) -> str | None:
+    """Set the tags a subscriber follows (unknown slugs are ignored). None if unknown."""
+    with transaction(factory) as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            return None
+        wanted = set(slugs)
+        subscriber.topics = [t for t in queries.all_tags(session) if t.slug in wanted]
+        return subscriber.email

@@ -80,6 +80,8 @@ class RenderedDigest:
     text: str
     placeholders: Placeholders
     view_in_browser: str
+    #: the same digest for anyone, at view_in_browser: no personal values, no links to misuse
+    web_html: str
 
     @property
     def html_bytes(self) -> int:
@@ -97,7 +99,7 @@ def make_environment(dirs: Sequence[Path], zone: ZoneInfo) -> jinja2.Environment
         loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
         autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
         undefined=jinja2.StrictUndefined,
-        trim_blocks=False,
+        keep_trailing_newline=True,
     )
     env.filters["local_date"] = lambda when: _local_date(when, zone)
     env.filters["filesize"] = human_size
@@ -175,7 +177,7 @@ def render_digest(
     subject = render_subject(config, settings, digest)
     budget = config.size_budget_kb * 1024
 
-    def context(current: Digest) -> dict[str, Any]:
+    def context(current: Digest, web_version: bool = False) -> dict[str, Any]:
         titles = ", ".join(p.title for p in current.posts[:3])
         return {
             "site": settings.site,
@@ -185,12 +187,15 @@ def render_digest(
             "period": describe_period(current.period_start, current.period_end, settings.site.zone),
             "personal": _Personal(placeholders),
             "view_in_browser": view_in_browser,
+            "web_version": web_version,
         }
 
-    def html_of(current: Digest) -> str:
+    def html_of(current: Digest, web_version: bool = False) -> str:
         template = "digest.html"
         return inline_css(
-            _guard(template, lambda: env.get_template(template).render(context(current)))
+            _guard(
+                template, lambda: env.get_template(template).render(context(current, web_version))
+            )
         )
 
     html = html_of(digest)
@@ -198,4 +203,5 @@ def render_digest(
         digest = condense(digest)
         html = html_of(digest)
     text = _guard("digest.txt", lambda: env.get_template("digest.txt").render(context(digest)))
-    return RenderedDigest(digest, subject, html, text, placeholders, view_in_browser)
+    web = html_of(digest, web_version=True)
+    return RenderedDigest(digest, subject, html, text, placeholders, view_in_browser, web)

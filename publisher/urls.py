@@ -47,10 +47,15 @@ class Urls:
 
     def digest_page(self, name: str, period_end: datetime) -> str:
         """The web version of a digest ("View in browser")."""
-        return self.feeds + f"digests/{name}-{period_end:%Y-%m-%d}.html"
+        return self.feeds + digest_page_path(name, period_end)
 
     def unsubscribe(self, token: str) -> str:
         return f"{self.web}unsubscribe/{token}"
 
     def preferences(self, token: str) -> str:
         return f"{self.web}preferences/{token}"
+
+
+def digest_page_path(name: str, period_end: datetime) -> str:
+    """Where the web version of a digest lives, inside the feed folder."""
+    return f"digests/{name}-{period_end:%Y-%m-%d}.html"

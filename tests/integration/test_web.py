@@ -21,6 +21,7 @@ FILES = {
     "tags/events/atom.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",
     "archive/atom-1.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",
     ".manifest.json": b"{}",
+    "digests/weekly-2026-11-25.html": b"<!DOCTYPE html><p>web version</p>",
 }
 
 
@@ -53,6 +54,7 @@ def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         ("feed.json", "application/feed+json"),
         ("tags/events/atom.xml", "application/atom+xml"),
         ("archive/atom-1.xml", "application/atom+xml"),
+        ("digests/weekly-2026-11-25.html", "text/html"),
     ],
 )
 def test_media_types(base_url: str, path: str, media_type: str) -> None:

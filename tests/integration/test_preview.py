@@ -1,0 +1,61 @@
+"""The preview reloads by itself: its version changes with templates, config and posts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from werkzeug.test import Client
+
+from publisher import db
+from publisher.config import load_settings
+from publisher.importer import import_target
+from publisher.mail import Recipient
+from publisher.preview import PreviewApp
+from tests.conftest import CONFIG_TEXT
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def test_version_follows_config_templates_and_posts(tmp_path: Path, sample_dir: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        CONFIG_TEXT.replace("email:\n", f"email:\n  templates: {templates}\n")
+        + f"database:\n  url: sqlite:///{tmp_path / 'p.db'}\n"
+    )
+    settings = load_settings(config)
+    engine = db.make_engine(settings.database.url or "")
+    db.upgrade(engine)
+    factory = db.make_sessionmaker(engine)
+    import_target(factory, str(sample_dir), settings, NOW)
+    client = Client(
+        PreviewApp(
+            str(config),
+            None,
+            datetime(2019, 1, 1, tzinfo=UTC),
+            None,
+            Recipient("a@example.org", "A"),
+        )
+    )
+
+    def version() -> str:
+        return client.get("/version").get_data(as_text=True)
+
+    first = version()
+    assert version() == first, "nothing changed, nothing to reload"
+    (templates / "digest.txt").write_text("{{ personal.greeting }} custom text\n")
+    after_template = version()
+    assert after_template != first
+    assert client.get("/email.txt").get_data(as_text=True) == "Hello A, custom text\n"
+    config.write_text(config.read_text() + "# edited\n")
+    after_config = version()
+    assert after_config != after_template
+    post = tmp_path / "new.md"
+    post.write_text("---\ntitle: Brand new\ndate: 2026-11-20\nstatus: published\n---\nHi\n")
+    import_target(factory, str(post), settings, NOW)
+    assert version() != after_config
+    page = client.get("/").get_data(as_text=True)
+    assert "Brand new" in client.get("/email.html").get_data(as_text=True)
+    assert "setInterval" in page and "/version" in page
