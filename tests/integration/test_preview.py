@@ -48,7 +48,7 @@ def test_version_follows_config_templates_and_posts(tmp_path: Path, sample_dir: 
     (templates / "digest.txt").write_text("{{ personal.greeting }} custom text\n")
     after_template = version()
     assert after_template != first
-    assert client.get("/email.txt").get_data(as_text=True) == "Hello A, custom text\n"
+    assert client.get("/email.txt").get_data(as_text=True).strip() == "Hello A, custom text"
     config.write_text(config.read_text() + "# edited\n")
     after_config = version()
     assert after_config != after_template
