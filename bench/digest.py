@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from publisher import db, jobs
+from publisher import db, mailing
 from publisher.config import parse_settings
 from publisher.importer import import_target
 from publisher.models import Subscriber, SubscriberStatus, subscriber_tags
@@ -83,7 +83,7 @@ def main() -> None:
 
         config = settings.digests[0]
         with factory() as session:
-            digest = jobs.build_digest(session, config, settings, NOW, since=SINCE)
+            digest = mailing.build_digest(session, config, settings, NOW, since=SINCE)
         timings = []
         for _ in range(10):
             t0 = time.perf_counter()
@@ -95,11 +95,11 @@ def main() -> None:
             f"(median of 10; premailer included)"
         )
 
-        template = jobs.message_template(rendered, settings, NOW, "bench-secret")
+        template = mailing.message_template(rendered, settings, NOW, "bench-secret")
         t0 = time.perf_counter()
         count = size = 0
         memory_at_10k = 0.0
-        for recipient in jobs.iter_recipients(factory):
+        for recipient in mailing.iter_recipients(factory):
             message = template.render(recipient)
             count += 1
             size += len(message)
@@ -116,11 +116,13 @@ def main() -> None:
             f"{rss_mb():,.0f} MB after {count:,} (flat: subscribers are streamed)"
         )
 
-        sample = list(jobs.iter_recipients(factory, batch=args.naive_sample))[: args.naive_sample]
+        sample = list(mailing.iter_recipients(factory, batch=args.naive_sample))[
+            : args.naive_sample
+        ]
         t0 = time.perf_counter()
         for recipient in sample:
             naive = render_digest(digest, config, settings, placeholders=Placeholders.fresh())
-            jobs.message_template(naive, settings, NOW, "bench-secret").render(recipient)
+            mailing.message_template(naive, settings, NOW, "bench-secret").render(recipient)
         naive_rate = len(sample) / (time.perf_counter() - t0)
         print(
             f"naive (render + inline per subscriber): {naive_rate:,.0f} messages/s "

@@ -22,7 +22,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, importer, jobs, queries
+from . import db, importer, jobs, mailing, queries
 from .config import DEFAULT_CONFIG, Settings, load_settings
 from .errors import NotFound, PublisherError
 from .mail import Recipient
@@ -270,13 +270,13 @@ def render(
 ) -> None:
     """Write the upcoming digest as HTML, text and a .eml file any mail client opens."""
     now = datetime.now(UTC)
-    config = jobs.digest_settings(app.settings, name)
+    config = mailing.digest_settings(app.settings, name)
     with app.sessions()() as session:
-        built = jobs.build_digest(session, config, app.settings, now, since, until)
+        built = mailing.build_digest(session, config, app.settings, now, since, until)
     rendered = render_digest(built, config, app.settings)
     recipient = _sample_recipient(app, subscriber)
-    template = jobs.message_template(
-        rendered, app.settings, now, jobs.secret_key(app.settings, required=False)
+    template = mailing.message_template(
+        rendered, app.settings, now, mailing.secret_key(app.settings, required=False)
     )
     message = template.render(recipient)
     folder = Path(out)
@@ -312,7 +312,7 @@ def test_send(
 ) -> None:
     """Send the upcoming digest to one address over the configured SMTP server."""
     with SmtpMailer(app.settings.email.smtp) as mailer:
-        message_id, rendered = jobs.send_test(
+        message_id, rendered = mailing.send_test(
             app.sessions(), app.settings, mailer, to, datetime.now(UTC), name, since, until
         )
     smtp = app.settings.email.smtp
@@ -343,7 +343,7 @@ def preview(
 
     from .preview import PreviewApp
 
-    jobs.digest_settings(app.settings, name)  # fail now, not on the first request
+    mailing.digest_settings(app.settings, name)  # fail now, not on the first request
     recipient = _sample_recipient(app, subscriber)
     preview_app = PreviewApp(app.config, name, since, until, recipient)
     app.console.print(f"Previewing on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
@@ -363,7 +363,7 @@ def subscribers() -> None:
 @_friendly_errors
 def add_subscriber(app: App, address: str, name: str | None, topics: tuple[str, ...]) -> None:
     """Subscribe ADDRESS to the digest (or update their name and topics)."""
-    added = jobs.add_subscriber(app.sessions(), address, name, topics, datetime.now(UTC))
+    added = mailing.add_subscriber(app.sessions(), address, name, topics, datetime.now(UTC))
     app.console.print(f"{added}: subscribed" + (f" to {', '.join(topics)}" if topics else "."))
 
 

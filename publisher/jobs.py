@@ -16,38 +16,28 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import __version__, queries
-from .config import DigestSettings, Settings
-from .db import transaction
-from .digest import Digest, make_digest, make_post
-from .entries import absolute_url, absolutize_html, build_entry
-from .errors import ConfigError, NotFound, PublisherError
+from .config import Settings
+from .entries import build_entry
 from .feedplan import DocPlan, FeedSpec, Stub, plan_documents
 from .feeds import (
     RENDERERS,
     Category,
     Document,
-    Enclosure,
     Entry,
     FeedMeta,
     Person,
     prepare_entry,
 )
-from .mail import MessageTemplate, Recipient, check_address, make_signer
-from .models import Author, Subscriber, SubscriberStatus, Tag
+from .models import Author, Tag
 from .output import load_manifest, remove_files, save_manifest, write_if_changed
-from .render import RenderedDigest, render_digest
-from .smtp import Mailer
-from .urls import FEED_FILES, Urls, digest_page_path
+from .urls import FEED_FILES, Urls
 from .websub import ping_hub
 
 log = logging.getLogger(__name__)
@@ -318,245 +308,3 @@ def _salt(settings: Settings, urls: Urls, authors: Iterable[Author], tags: Itera
         repr(sorted((t.id, t.slug, t.name) for t in tags)),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def digest_settings(settings: Settings, name: str | None) -> DigestSettings:
-    """The digest schedule called ``name`` (the first one when None)."""
-    if not settings.digests:
-        raise ConfigError(
-            "config.yaml", "digests", "no digest is configured; add one under digests:"
-        )
-    if name is None:
-        return settings.digests[0]
-    for config in settings.digests:
-        if config.name == name:
-            return config
-    names = ", ".join(d.name for d in settings.digests)
-    raise NotFound(f"no digest called {name!r} in config.yaml; the digests are: {names}")
-
-
-def previous_fire_time(schedule: str, zone: ZoneInfo, before: datetime) -> datetime:
-    """When the crontab ``schedule`` last fired before ``before`` (at most a year back)."""
-    trigger = CronTrigger.from_crontab(schedule, timezone=zone)
-    start = before - timedelta(days=366)
-    last: datetime | None = None
-    fire = trigger.get_next_fire_time(None, start)
-    while fire is not None and fire < before:
-        last = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    return (last or start).astimezone(UTC)
-
-
-def digest_window(
-    session: Session,
-    config: DigestSettings,
-    settings: Settings,
-    now: datetime,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> tuple[datetime, datetime]:
-    """The period a digest covers: since the last one of its schedule went out
-    (else since the schedule's previous run), until now; or what is given."""
-    end = until or now
-    if since is None:
-        last = queries.last_digest_run(session, config.name)
-        since = (
-            last.period_end
-            if last
-            else previous_fire_time(config.schedule, settings.site.zone, end)
-        )
-    if since >= end:
-        raise PublisherError(
-            f"the digest window is empty: --since {since:%Y-%m-%d %H:%M} is not before "
-            f"--until {end:%Y-%m-%d %H:%M}"
-        )
-    return since, end
-
-
-def build_digest(
-    session: Session,
-    config: DigestSettings,
-    settings: Settings,
-    now: datetime,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> Digest:
-    """The digest of the posts in its window, from the store.
-
-    :raises EmptyDigest: when no post was published in the window.
-    """
-    start, end = digest_window(session, config, settings, now, since, until)
-    urls = Urls.from_settings(settings)
-    base = urls.base
-    posts = []
-    for post in queries.posts_between(session, start, end, now):
-        assert post.published_at is not None
-        enclosures = tuple(
-            Enclosure(absolute_url(a.url, base), a.media_type, a.length, a.title)
-            for a in post.attachments
-        )
-        posts.append(
-            make_post(
-                title=post.title,
-                link=absolute_url(post.canonical_url, base)
-                if post.canonical_url
-                else urls.post(post.slug),
-                published=post.published_at,
-                body_html=absolutize_html(post.body_html, base),
-                summary=post.summary,
-                author=post.author.name if post.author else None,
-                image=absolute_url(post.image_url, base) if post.image_url else None,
-                image_alt=post.image_alt,
-                attachments=enclosures,
-                tags=tuple(t.name for t in post.tags),
-            )
-        )
-    return make_digest(config.name, posts, start, end, config.order)
-
-
-def message_template(
-    rendered: RenderedDigest, settings: Settings, date: datetime, secret: str
-) -> MessageTemplate:
-    """Compile a rendered digest into the per-recipient message maker."""
-    return MessageTemplate(
-        rendered,
-        sender=settings.email.sender,
-        reply_to=settings.email.reply_to,
-        urls=Urls.from_settings(settings),
-        signer=make_signer(secret),
-        domain=settings.site.domain,
-        date=date,
-        list_title=f"{settings.site.title} {rendered.digest.name}",
-    )
-
-
-def secret_key(settings: Settings, required: bool) -> str:
-    """The key that signs unsubscribe links.
-
-    Rendering for a look (preview, render) may use a stand-in; anything that
-    sends must have the real one, or its links could be forged.
-    """
-    key = settings.web.secret_key
-    if key:
-        return key
-    if required:
-        raise ConfigError(
-            "config.yaml",
-            "web.secret_key_env",
-            f"the environment variable {settings.web.secret_key_env} is not set; set it to a "
-            "long random string (it signs the unsubscribe links), e.g. the output of "
-            "`python -c 'import secrets; print(secrets.token_hex(32))'`",
-        )
-    return "preview-only-key: links in this rendering are not for sending"
-
-
-def send_test(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    mailer: Mailer,
-    to: str,
-    now: datetime,
-    name: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> tuple[str, RenderedDigest]:
-    """Send the digest as it stands to one address; nothing is recorded.
-
-    :returns: the Message-ID sent and the rendering.
-    """
-    address = check_address(to)
-    config = digest_settings(settings, name)
-    with factory() as session:
-        digest = build_digest(session, config, settings, now, since, until)
-        subscriber = queries.subscriber_by_email(session, address)
-        recipient = (
-            Recipient(
-                address, subscriber.name, subscriber.id, tuple(t.name for t in subscriber.topics)
-            )
-            if subscriber
-            else Recipient(address)
-        )
-    rendered = render_digest(digest, config, settings)
-    template = message_template(rendered, settings, now, secret_key(settings, required=True))
-    publish_web_version(settings, rendered)
-    sender = parseaddr(settings.email.sender)[1]
-    mailer.send(sender, address, template.render(recipient))
-    return template.message_id(recipient), rendered
-
-
-def publish_web_version(settings: Settings, rendered: RenderedDigest) -> Path:
-    """Write the digest's web version where its "View in browser" link points."""
-    digest = rendered.digest
-    path = settings.feeds.output_dir / digest_page_path(digest.name, digest.period_end)
-    write_if_changed(path, rendered.web_html.encode("utf-8"))
-    return path
-
-
-def add_subscriber(
-    factory: sessionmaker[Session],
-    address: str,
-    name: str | None,
-    topics: Iterable[str],
-    now: datetime,
-) -> str:
-    """Subscribe an address (or update an existing subscriber's name and topics).
-
-    :raises DeliveryError: for an address no server would take.
-    :raises NotFound: for a topic that is not a tag.
-    """
-    email_address = check_address(address)
-    with transaction(factory) as session:
-        tags = {t.slug: t for t in queries.all_tags(session)}
-        by_name = {t.name.lower(): t for t in tags.values()}
-        chosen = []
-        for topic in topics:
-            tag = tags.get(topic) or by_name.get(topic.lower())
-            if tag is None:
-                known = ", ".join(sorted(t.name for t in tags.values())) or "none yet"
-                raise NotFound(f"no tag {topic!r} to follow; the tags are: {known}")
-            chosen.append(tag)
-        subscriber = queries.subscriber_by_email(session, email_address)
-        if subscriber is None:
-            subscriber = Subscriber(email=email_address, created_at=now)
-            session.add(subscriber)
-        subscriber.name = " ".join(name.split()) if name else subscriber.name
-        subscriber.status = SubscriberStatus.ACTIVE
-        subscriber.topics = chosen
-    return email_address
-
-
-def iter_recipients(factory: sessionmaker[Session], batch: int = 1000) -> Iterator[Recipient]:
-    """Every active subscriber, a batch at a time (keyset paging), so memory stays flat."""
-    after = 0
-    while True:
-        with factory() as session:
-            rows = queries.active_subscriber_rows(session, after, batch)
-        if not rows:
-            return
-        for row in rows:
-            topics = tuple(row.topics.split(", ")) if row.topics else ()
-            yield Recipient(row.email, row.name, row.id, topics)
-        after = rows[-1].id
-
-
-def unsubscribe(factory: sessionmaker[Session], subscriber_id: int) -> str | None:
-    """Stop a subscriber's emails (idempotent). Their address, or None if unknown."""
-    with transaction(factory) as session:
-        subscriber = session.get(Subscriber, subscriber_id)
-        if subscriber is None:
-            return None
-        subscriber.status = SubscriberStatus.UNSUBSCRIBED
-        return subscriber.email
-
-
-def set_topics(
-    factory: sessionmaker[Session], subscriber_id: int, slugs: Iterable[str]
-) -> str | None:
-    """Set the tags a subscriber follows (unknown slugs are ignored). None if unknown."""
-    with transaction(factory) as session:
-        subscriber = session.get(Subscriber, subscriber_id)
-        if subscriber is None:
-            return None
-        wanted = set(slugs)
-        subscriber.topics = [t for t in queries.all_tags(session) if t.slug in wanted]
-        return subscriber.email

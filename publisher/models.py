@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -214,7 +215,11 @@ class Subscriber(Base):
 
 
 class DigestRun(Base):
-    """A digest that went out: the window it covered, so the next one starts there."""
+    """One send of a digest: the window it covers, and whether it finished.
+
+    A run that has not finished is resumed by the next send, with the same
+    window, the same messages and the same Message-IDs.
+    """
 
     __tablename__ = "digest_runs"
 
@@ -222,4 +227,32 @@ class DigestRun(Base):
     name: Mapped[str] = mapped_column(String(100), index=True)
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeliveryStatus(enum.StrEnum):
+    SENT = "sent"
+    #: the server refused it for good (5xx): not retried
+    FAILED = "failed"
+    #: the subscriber follows topics this digest has no post about
+    SKIPPED = "skipped"
+
+
+class Delivery(Base):
+    """What became of one subscriber's message in one run; at most one per pair."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("run_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Enum(DeliveryStatus, name="delivery_status", values_callable=lambda e: [m.value for m in e])
+    )
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

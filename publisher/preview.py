@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import db, jobs
+from . import db, mailing
 from .config import Settings, load_settings
 from .errors import PublisherError
 from .mail import Recipient
@@ -91,13 +91,13 @@ class PreviewApp:
 
     def _message(self) -> tuple[Settings, Any, bytes]:
         settings = self._settings()
-        config = jobs.digest_settings(settings, self.name)
+        config = mailing.digest_settings(settings, self.name)
         now = datetime.now(UTC)
         with self._factory(settings)() as session:
-            digest = jobs.build_digest(session, config, settings, now, self.since, self.until)
+            digest = mailing.build_digest(session, config, settings, now, self.since, self.until)
         rendered = render_digest(digest, config, settings)
-        key = jobs.secret_key(settings, required=False)
-        message = jobs.message_template(rendered, settings, now, key).render(self.recipient)
+        key = mailing.secret_key(settings, required=False)
+        message = mailing.message_template(rendered, settings, now, key).render(self.recipient)
         return settings, rendered, message
 
     def _parts(self) -> tuple[Any, EmailMessage, str, str]:

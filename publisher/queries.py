@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from .models import (
     Attachment,
     Author,
+    Delivery,
     DigestRun,
     Post,
     PostStatus,
@@ -218,10 +219,41 @@ def posts_between(session: Session, start: datetime, end: datetime, now: datetim
     return list(session.scalars(query))
 
 
-def last_digest_run(session: Session, name: str) -> DigestRun | None:
-    """The most recent digest of this schedule that went out."""
-    query = select(DigestRun).where(DigestRun.name == name).order_by(DigestRun.period_end.desc())
+def last_finished_run(session: Session, name: str) -> DigestRun | None:
+    """The most recent digest of this schedule that went out to everyone."""
+    query = (
+        select(DigestRun)
+        .where(DigestRun.name == name, DigestRun.finished_at.is_not(None))
+        .order_by(DigestRun.period_end.desc())
+    )
     return session.scalars(query.limit(1)).first()
+
+
+def unfinished_run(session: Session, name: str) -> DigestRun | None:
+    """A send of this schedule that stopped part way, to resume."""
+    query = (
+        select(DigestRun)
+        .where(DigestRun.name == name, DigestRun.finished_at.is_(None))
+        .order_by(DigestRun.id.desc())
+    )
+    return session.scalars(query.limit(1)).first()
+
+
+def settled_subscriber_ids(session: Session, run_id: int, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` already have a delivery (sent, failed for good, skipped) in the run."""
+    query = select(Delivery.subscriber_id).where(
+        Delivery.run_id == run_id, Delivery.subscriber_id.in_(ids)
+    )
+    return set(session.scalars(query))
+
+
+def deliveries_by_status(session: Session, run_id: int) -> dict[str, int]:
+    query = (
+        select(Delivery.status, func.count())
+        .where(Delivery.run_id == run_id)
+        .group_by(Delivery.status)
+    )
+    return {str(status): count for status, count in session.execute(query)}
 
 
 def subscriber_by_email(session: Session, email: str) -> Subscriber | None:

@@ -33,7 +33,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Request, Response
 
-from . import jobs, queries
+from . import mailing, queries
 from .config import Settings
 from .mail import make_signer
 from .models import Subscriber
@@ -123,7 +123,7 @@ class FeedApp:
         assert self.factory is not None
         site = self.settings.site
         if request.method == "POST":
-            address = jobs.unsubscribe(self.factory, subscriber_id)
+            address = mailing.unsubscribe(self.factory, subscriber_id)
             if address is None:
                 raise NotFound("There is no such subscription any more.")
             return _html_page(
@@ -145,7 +145,7 @@ class FeedApp:
         assert self.factory is not None
         if request.method == "POST":
             chosen = request.form.getlist("topic")
-            if jobs.set_topics(self.factory, subscriber_id, chosen) is None:
+            if mailing.set_topics(self.factory, subscriber_id, chosen) is None:
                 raise NotFound("There is no such subscription any more.")
         with self.factory() as session:
             subscriber = session.get(Subscriber, subscriber_id)

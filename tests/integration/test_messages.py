@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher import jobs
+from publisher import mailing
 from publisher.cli import cli
 from publisher.config import Settings
 from publisher.errors import DeliveryError
@@ -39,9 +39,9 @@ def digest_message(sessions: sessionmaker[Session], settings: Settings, sample_d
     import_target(sessions, str(sample_dir), settings, NOW)
     config = settings.digests[0]
     with sessions() as session:
-        built = jobs.build_digest(session, config, settings, NOW, since=SINCE)
+        built = mailing.build_digest(session, config, settings, NOW, since=SINCE)
     rendered = render_digest(built, config, settings)
-    template = jobs.message_template(rendered, settings, NOW, SECRET)
+    template = mailing.message_template(rendered, settings, NOW, SECRET)
 
     def make(recipient: Recipient) -> tuple[bytes, EmailMessage]:
         raw = template.render(recipient)
@@ -167,7 +167,7 @@ def test_test_send_goes_through_a_real_smtp_server(
     settings = smtp_settings(settings, port)
     import_target(sessions, str(sample_dir), settings, NOW)
     with SmtpMailer(settings.email.smtp) as mailer:
-        message_id, _ = jobs.send_test(
+        message_id, _ = mailing.send_test(
             sessions, settings, mailer, "staff@example.org", NOW, since=SINCE
         )
     (envelope,) = received
@@ -213,7 +213,7 @@ def test_test_send_needs_the_secret_key(
             pass
 
     with pytest.raises(Exception, match="PUBLISHER_SECRET_KEY is not set"):
-        jobs.send_test(sessions, settings, Refuse(), "a@example.org", NOW, since=SINCE)
+        mailing.send_test(sessions, settings, Refuse(), "a@example.org", NOW, since=SINCE)
 
 
 def test_cli_render_writes_html_text_and_eml(

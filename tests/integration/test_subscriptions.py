@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
-from publisher import jobs, queries
+from publisher import mailing, queries
 from publisher.config import Settings
 from publisher.importer import import_target
 from publisher.mail import make_signer
@@ -28,7 +28,7 @@ SECRET = "test-secret"
 @pytest.fixture
 def site(sessions: sessionmaker[Session], settings: Settings, sample_dir: Path) -> Iterator[str]:
     import_target(sessions, str(sample_dir), settings, NOW)
-    jobs.add_subscriber(sessions, "zoe@example.org", "Zoë", ["SDGs"], NOW)
+    mailing.add_subscriber(sessions, "zoe@example.org", "Zoë", ["SDGs"], NOW)
     server = make_server("127.0.0.1", 0, FeedApp(settings, sessions, SECRET), threaded=True)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
