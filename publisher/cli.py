@@ -271,10 +271,11 @@ def render(
     """Write the upcoming digest as HTML, text and a .eml file any mail client opens."""
     now = datetime.now(UTC)
     config = mailing.digest_settings(app.settings, name)
+    recipient = _sample_recipient(app, subscriber)
     with app.sessions()() as session:
         built = mailing.build_digest(session, config, app.settings, now, since, until)
+    built = mailing.edition_for(built, config, recipient)
     rendered = render_digest(built, config, app.settings)
-    recipient = _sample_recipient(app, subscriber)
     template = mailing.message_template(
         rendered, app.settings, now, mailing.secret_key(app.settings, required=False)
     )
@@ -319,6 +320,49 @@ def test_send(
     app.console.print(
         f"Sent “{rendered.subject}” to {to} via {smtp.host}:{smtp.port} ({message_id})."
     )
+
+
+@digest.command()
+@click.option("--name", help="Which digest of config.yaml (default: the first).")
+@pass_app
+@_friendly_errors
+def send(app: App, name: str | None) -> None:
+    """Send the digest to every active subscriber (resumes an interrupted send)."""
+    mailing.secret_key(app.settings, required=True)
+    with SmtpMailer(app.settings.email.smtp) as mailer:
+        report = mailing.send_digest(app.sessions(), app.settings, mailer, datetime.now(UTC), name)
+    verb = "Resumed" if report.resumed else "Sent"
+    app.console.print(
+        f"{verb} “{report.subject}”: {report.sent} sent, {report.failed} refused for good, "
+        f"{report.skipped} skipped (no post about their topics), {report.earlier} done before."
+    )
+    if not report.finished:
+        raise click.ClickException(
+            f"stopped after {len(report.errors)} temporary errors (the last: "
+            f"{report.errors[-1] if report.errors else 'none'}); run `publisher digest send` "
+            "again to resume where it stopped"
+        )
+
+
+@cli.command()
+@pass_app
+@_friendly_errors
+def run(app: App) -> None:
+    """Run the schedule: rebuild the feeds and send each digest on time (Ctrl-C stops)."""
+    import logging
+
+    from .scheduler import build_scheduler
+
+    mailing.secret_key(app.settings, required=bool(app.settings.digests))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    scheduler = build_scheduler(app.settings, app.sessions())
+    for job in scheduler.get_jobs():
+        app.console.print(f"  {job.name}: {job.trigger}")
+    app.console.print("Running; Ctrl-C stops.")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
 
 
 @cli.command()

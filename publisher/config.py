@@ -137,6 +137,9 @@ class FeedSettings(_Section):
         "full", description="Put the full post in feeds, or only its summary."
     )
     websub_hub: str | None = Field(None, description="URL of a WebSub hub to announce and ping.")
+    build_every_minutes: int = Field(
+        15, ge=1, le=1440, description="How often `publisher run` rebuilds the feeds."
+    )
 
     @field_validator("output_dir")
     @classmethod

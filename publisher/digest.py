@@ -135,6 +135,24 @@ def make_digest(
     return Digest(name, period_start, period_end, sections)
 
 
+def filter_topics(posts: Sequence[DigestPost], topics: Sequence[str]) -> list[DigestPost]:
+    """The posts about any of ``topics`` (tag names); every post when there are none."""
+    if not topics:
+        return list(posts)
+    wanted = set(topics)
+    return [p for p in posts if wanted.intersection(p.tags)]
+
+
+def edition(digest: Digest, topics: Sequence[str], order: str = "newest") -> Digest | None:
+    """The digest as a subscriber following ``topics`` gets it; None when none is theirs."""
+    if not topics:
+        return digest
+    posts = filter_topics(digest.posts, topics)
+    if not posts:
+        return None
+    return make_digest(digest.name, posts, digest.period_start, digest.period_end, order)
+
+
 def condense(digest: Digest) -> Digest:
     """The same digest with summaries instead of excerpts, to fit a size budget."""
     sections = tuple(

@@ -7,6 +7,7 @@ pure (:mod:`digest`, :mod:`render`, :mod:`mail`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -18,12 +19,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import queries
 from .config import DigestSettings, Settings
 from .db import transaction
-from .digest import Digest, make_digest, make_post
+from .digest import (
+    Digest,
+    DigestPost,
+    EmptyDigest,
+    edition,
+    filter_topics,
+    make_digest,
+    make_post,
+)
 from .entries import absolute_url, absolutize_html
-from .errors import ConfigError, NotFound, PublisherError
+from .errors import ConfigError, DeliveryError, NotFound, PublisherError
 from .feeds import Enclosure
 from .mail import MessageTemplate, Recipient, check_address, make_signer
-from .models import Subscriber, SubscriberStatus
+from .models import Delivery, DeliveryStatus, DigestRun, Subscriber, SubscriberStatus
 from .output import write_if_changed
 from .render import RenderedDigest, render_digest
 from .smtp import Mailer
@@ -83,19 +92,10 @@ def digest_window(
     return since, end
 
 
-def build_digest(
-    session: Session,
-    config: DigestSettings,
-    settings: Settings,
-    now: datetime,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> Digest:
-    """The digest of the posts in its window, from the store.
-
-    :raises EmptyDigest: when no post was published in the window.
-    """
-    start, end = digest_window(session, config, settings, now, since, until)
+def digest_posts(
+    session: Session, settings: Settings, start: datetime, end: datetime, now: datetime
+) -> list[DigestPost]:
+    """The posts published in ``[start, end)``, as the digest shows them."""
     urls = Urls.from_settings(settings)
     base = urls.base
     posts = []
@@ -105,12 +105,13 @@ def build_digest(
             Enclosure(absolute_url(a.url, base), a.media_type, a.length, a.title)
             for a in post.attachments
         )
+        link = (
+            absolute_url(post.canonical_url, base) if post.canonical_url else urls.post(post.slug)
+        )
         posts.append(
             make_post(
                 title=post.title,
-                link=absolute_url(post.canonical_url, base)
-                if post.canonical_url
-                else urls.post(post.slug),
+                link=link,
                 published=post.published_at,
                 body_html=absolutize_html(post.body_html, base),
                 summary=post.summary,
@@ -121,7 +122,39 @@ def build_digest(
                 tags=tuple(t.name for t in post.tags),
             )
         )
+    return posts
+
+
+def build_digest(
+    session: Session,
+    config: DigestSettings,
+    settings: Settings,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    topics: tuple[str, ...] = (),
+) -> Digest:
+    """The digest of the posts in its window (about ``topics``, if any), from the store.
+
+    :raises EmptyDigest: when no post was published in the window.
+    """
+    start, end = digest_window(session, config, settings, now, since, until)
+    posts = filter_topics(digest_posts(session, settings, start, end, now), topics)
     return make_digest(config.name, posts, start, end, config.order)
+
+
+def edition_for(digest: Digest, config: DigestSettings, recipient: Recipient) -> Digest:
+    """The digest as ``recipient`` gets it (only the posts about their topics, if any).
+
+    :raises EmptyDigest: when none of its posts is about their topics.
+    """
+    mine = edition(digest, recipient.topics, config.order)
+    if mine is None:
+        raise EmptyDigest(
+            f"{recipient.email} follows {', '.join(recipient.topics)}, and no post of this "
+            "digest is about them: they would get no message"
+        )
+    return mine
 
 
 def message_template(
@@ -177,7 +210,6 @@ def send_test(
     address = check_address(to)
     config = digest_settings(settings, name)
     with factory() as session:
-        digest = build_digest(session, config, settings, now, since, until)
         subscriber = queries.subscriber_by_email(session, address)
         recipient = (
             Recipient(
@@ -186,9 +218,12 @@ def send_test(
             if subscriber
             else Recipient(address)
         )
-    rendered = render_digest(digest, config, settings)
-    template = message_template(rendered, settings, now, secret_key(settings, required=True))
-    publish_web_version(settings, rendered)
+        full = build_digest(session, config, settings, now, since, until)
+    mine = edition_for(full, config, recipient)
+    key = secret_key(settings, required=True)
+    publish_web_version(settings, render_digest(full, config, settings))
+    rendered = render_digest(mine, config, settings)
+    template = message_template(rendered, settings, now, key)
     sender = parseaddr(settings.email.sender)[1]
     mailer.send(sender, address, template.render(recipient))
     return template.message_id(recipient), rendered
@@ -270,3 +305,198 @@ def set_topics(
         wanted = set(slugs)
         subscriber.topics = [t for t in queries.all_tags(session) if t.slug in wanted]
         return subscriber.email
+
+
+@dataclass
+class SendReport:
+    """What a send did. ``finished`` is False when it stopped early (resume it by sending again)."""
+
+    name: str
+    subject: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    #: subscribers an earlier, interrupted attempt of this run already dealt with
+    earlier: int = 0
+    #: temporary failures (left for the next attempt)
+    errors: list[str] = field(default_factory=list)
+    finished: bool = False
+    resumed: bool = False
+
+
+class _Editions:
+    """One compiled message template per set of topics: compile once per edition."""
+
+    def __init__(
+        self, digest: Digest, config: DigestSettings, settings: Settings, date: datetime, key: str
+    ) -> None:
+        self.digest, self.config, self.settings, self.date, self.key = (
+            digest,
+            config,
+            settings,
+            date,
+            key,
+        )
+        self._cache: dict[frozenset[str], MessageTemplate | None] = {}
+
+    def template(self, topics: tuple[str, ...]) -> MessageTemplate | None:
+        wanted = frozenset(topics)
+        if wanted not in self._cache:
+            mine = edition(self.digest, sorted(wanted), self.config.order)
+            self._cache[wanted] = (
+                None
+                if mine is None
+                else message_template(
+                    render_digest(mine, self.config, self.settings),
+                    self.settings,
+                    self.date,
+                    self.key,
+                )
+            )
+        return self._cache[wanted]
+
+
+def send_digest(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    mailer: Mailer,
+    now: datetime,
+    name: str | None = None,
+    batch: int = 200,
+) -> SendReport:
+    """Send the digest to every active subscriber; resume one that stopped part way.
+
+    Each subscriber's delivery is recorded after the server accepted (or
+    refused for good) the message, a batch at a time, and a subscriber with a
+    delivery in the run is never sent to again: an interrupted send is resumed
+    by sending again, with the same window, messages and Message-IDs. A
+    message refused for good (5xx) is recorded as failed; temporary failures
+    are left for the next attempt, and after ``email.max_send_errors`` of them
+    the send stops. A run with temporary failures stays open until a later
+    attempt reaches everyone.
+
+    :raises EmptyDigest: when no post was published in a new run's window.
+    """
+    config = digest_settings(settings, name)
+    key = secret_key(settings, required=True)
+    report = SendReport(config.name)
+    with transaction(factory) as session:
+        run = queries.unfinished_run(session, config.name)
+        report.resumed = run is not None
+        if run is None:
+            start, end = digest_window(session, config, settings, now)
+            posts = digest_posts(session, settings, start, end, now)
+            make_digest(config.name, posts, start, end)  # raises EmptyDigest: no run is made
+            run = DigestRun(name=config.name, period_start=start, period_end=end, started_at=now)
+            session.add(run)
+            session.flush()
+        run_id, started_at = run.id, run.started_at
+        report.period_start, report.period_end = run.period_start, run.period_end
+        posts = digest_posts(session, settings, run.period_start, run.period_end, now)
+    if not posts:  # every post of a resumed run was unpublished meanwhile
+        _finish(factory, run_id, now)
+        report.finished = True
+        return report
+    full = make_digest(config.name, posts, report.period_start, report.period_end, config.order)
+    rendered = render_digest(full, config, settings)
+    report.subject = rendered.subject
+    publish_web_version(settings, rendered)
+    editions = _Editions(full, config, settings, started_at, key)
+    sender = parseaddr(settings.email.sender)[1]
+
+    for recipients in _batched(iter_recipients(factory, batch), batch):
+        with factory() as session:
+            settled = queries.settled_subscriber_ids(session, run_id, [r.id for r in recipients])
+        done: list[Delivery] = []
+        try:
+            for recipient in recipients:
+                if recipient.id in settled:
+                    report.earlier += 1
+                    continue
+                delivery = _deliver(mailer, editions, sender, recipient, run_id, report)
+                if delivery is not None:  # None: a temporary failure, for the next attempt
+                    done.append(delivery)
+        except _TooManyErrors:
+            _record(factory, done)
+            return report
+        _record(factory, done)
+
+    if not report.errors:  # temporary failures keep the run open, for the next attempt
+        _finish(factory, run_id, datetime.now(UTC))
+        report.finished = True
+    return report
+
+
+class _TooManyErrors(Exception):
+    pass
+
+
+def _deliver(
+    mailer: Mailer,
+    editions: _Editions,
+    sender: str,
+    recipient: Recipient,
+    run_id: int,
+    report: SendReport,
+) -> Delivery | None:
+    """Send one message; the delivery to record, or None to try again next time."""
+    template = editions.template(recipient.topics)
+    at = datetime.now(UTC)
+    if template is None:
+        report.skipped += 1
+        return Delivery(
+            run_id=run_id, subscriber_id=recipient.id, status=DeliveryStatus.SKIPPED, at=at
+        )
+    message_id = template.message_id(recipient)
+    try:
+        mailer.send(sender, recipient.email, template.render(recipient))
+    except DeliveryError as e:
+        if not e.permanent:
+            report.errors.append(str(e))
+            if len(report.errors) >= editions.settings.email.max_send_errors:
+                raise _TooManyErrors from e
+            return None
+        report.failed += 1
+        return Delivery(
+            run_id=run_id,
+            subscriber_id=recipient.id,
+            status=DeliveryStatus.FAILED,
+            message_id=message_id,
+            error=str(e),
+            at=at,
+        )
+    report.sent += 1
+    return Delivery(
+        run_id=run_id,
+        subscriber_id=recipient.id,
+        status=DeliveryStatus.SENT,
+        message_id=message_id,
+        at=at,
+    )
+
+
+def _record(factory: sessionmaker[Session], deliveries: list[Delivery]) -> None:
+    """The checkpoint: written only after the server answered for each message."""
+    if deliveries:
+        with transaction(factory) as session:
+            session.add_all(deliveries)
+
+
+def _finish(factory: sessionmaker[Session], run_id: int, when: datetime) -> None:
+    with transaction(factory) as session:
+        run = session.get(DigestRun, run_id)
+        assert run is not None
+        run.finished_at = when
+
+
+def _batched(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
+    batch: list[Recipient] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

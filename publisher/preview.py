@@ -95,6 +95,7 @@ class PreviewApp:
         now = datetime.now(UTC)
         with self._factory(settings)() as session:
             digest = mailing.build_digest(session, config, settings, now, self.since, self.until)
+        digest = mailing.edition_for(digest, config, self.recipient)
         rendered = render_digest(digest, config, settings)
         key = mailing.secret_key(settings, required=False)
         message = mailing.message_template(rendered, settings, now, key).render(self.recipient)
