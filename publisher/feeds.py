@@ -103,6 +103,8 @@ class FeedMeta:
     logo: str | None = None
     rights: str | None = None
     hub: str | None = None
+    #: the feed's own author (the organisation), for entries that name none
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,8 @@ def _generator(document: Document, kind: str) -> FeedGenerator:
     fg.id(meta.id)
     fg.title(meta.title)
     fg.subtitle(meta.subtitle or meta.title)
+    # RFC 4287 §4.1.1: a feed whose entries may lack an author needs one of its own
+    fg.author({"name": meta.author or meta.title})
     # self first, the site last: RSS takes the channel <link> from the last call (#122)
     self_type = "application/atom+xml" if kind == "atom" else "application/rss+xml"
     fg.link(href=document.links[kind].self, rel="self", type=self_type)

@@ -1,15 +1,14 @@
-"""The imperative shell: the jobs the CLI and the scheduler run.
+"""The feed build: the shell around :mod:`feedplan` and :mod:`feeds`.
 
-Each job reads the store, hands plain values to the pure modules and does
-the I/O at the end. Jobs are idempotent: running one twice changes nothing
-the second time.
+It reads the store, hands plain values to the pure modules and does the I/O
+at the end. It is idempotent: a second build with nothing changed renders
+nothing and writes nothing. (The digest's shell is :mod:`mailing`.)
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import multiprocessing
 import os
 from collections import deque
@@ -39,8 +38,6 @@ from .models import Author, Tag
 from .output import load_manifest, remove_files, save_manifest, write_if_changed
 from .urls import FEED_FILES, Urls
 from .websub import ping_hub
-
-log = logging.getLogger(__name__)
 
 #: posts loaded from the database at a time while building feeds
 CHUNK = 500

@@ -42,7 +42,11 @@ def check_atom(data: bytes, self_url: str, home: str) -> None:
     feed_links = document.findall(f"{ATOM_NS}link")
     assert [x.get("href") for x in feed_links if x.get("rel") == "self"] == [self_url]
     assert [x.get("href") for x in feed_links if x.get("rel") in (None, "alternate")] == [home]
+    feed_has_author = document.find(f"{ATOM_NS}author") is not None
     for entry in document.findall(f"{ATOM_NS}entry"):
+        assert feed_has_author or entry.find(f"{ATOM_NS}author") is not None, (
+            "RFC 4287 4.1.1: an entry without an author needs a feed-level author"
+        )
         alternates = [
             (x.get("type"), x.get("hreflang"))
             for x in entry.findall(f"{ATOM_NS}link")
