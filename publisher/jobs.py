@@ -11,9 +11,8 @@ import functools
 import hashlib
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import __version__, queries
 from .config import Settings
+from .db import make_engine, make_sessionmaker
 from .entries import build_entry
 from .feedplan import DocPlan, FeedSpec, Stub, plan_documents
 from .feeds import (
@@ -41,7 +41,8 @@ from .websub import ping_hub
 
 #: posts loaded from the database at a time while building feeds
 CHUNK = 500
-#: from this many documents to render on, a build uses every core
+#: from this many documents to render on, a build uses every core (each worker
+#: reopens the database from its URL)
 PARALLEL_DOCUMENTS = 200
 
 
@@ -100,10 +101,11 @@ class _Names:
 
     authors: dict[int, Author]
     tags: dict[int, Tag]
-    tags_by_slug: dict[str, Tag]
-    #: plain dicts for the hot loop over every post (ORM attribute access is slow)
+    #: plain values for the hot loops over every post (ORM attribute access is slow)
     author_slugs: dict[int, str]
     tag_slugs: dict[str, str]
+    persons: dict[int, Person]
+    categories_by_slug: dict[str, Category]
 
     @classmethod
     def load(cls, session: Session) -> _Names:
@@ -112,9 +114,10 @@ class _Names:
         return cls(
             {a.id: a for a in authors},
             {t.id: t for t in tags},
-            {t.slug: t for t in tags},
             {a.id: a.slug for a in authors},
             {str(t.id): t.slug for t in tags},
+            {a.id: Person(a.name) for a in authors},
+            {t.slug: Category(t.slug, t.name) for t in tags},
         )
 
     def stubs(self, rows: Iterable[Any], tag_ids: dict[int, str]) -> list[Stub]:
@@ -134,12 +137,11 @@ class _Names:
         return stubs
 
     def person(self, author_id: int | None) -> Person | None:
-        author = self.authors.get(author_id) if author_id is not None else None
-        return Person(author.name) if author else None
+        return self.persons.get(author_id) if author_id is not None else None
 
     def categories(self, tag_slugs: tuple[str, ...]) -> tuple[Category, ...]:
-        tags = sorted((self.tags_by_slug[s] for s in tag_slugs), key=lambda t: t.name)
-        return tuple(Category(t.slug, t.name) for t in tags)
+        found = (self.categories_by_slug[s] for s in tag_slugs)
+        return tuple(sorted(found, key=lambda c: c.label))
 
 
 def publish_feeds(
@@ -179,13 +181,12 @@ def publish_feeds(
                 for path in plan.paths.values()
             )
         ]
-        rendered = _assemble(session, todo, stubs, names, urls, settings)
-        if len(todo) >= PARALLEL_DOCUMENTS and (os.cpu_count() or 1) > 1:
-            written = _render_in_parallel(out, rendered, os.cpu_count() or 2)
+        workers = os.cpu_count() or 1
+        if len(todo) >= PARALLEL_DOCUMENTS and workers > 1:
+            url = session.get_bind().engine.url.render_as_string(hide_password=False)
+            written = _render_in_parallel(url, settings, todo, stubs, workers)
         else:
-            written = [
-                path for plan, entries in rendered for path in render_document(out, plan, entries)
-            ]
+            written = _render_plans(session, todo, stubs, names, urls, settings)
         report.documents, report.rendered, report.written = len(plans), len(todo), sorted(written)
 
     fingerprints = {path: plan.fingerprint for plan in plans for path in plan.paths.values()}
@@ -272,25 +273,61 @@ def render_document(out: Path, plan: DocPlan, entries: list[Entry]) -> list[str]
     ]
 
 
-def _render_in_parallel(
-    out: Path, rendered: Iterable[tuple[DocPlan, list[Entry]]], workers: int
+def _render_plans(
+    session: Session,
+    plans: list[DocPlan],
+    stubs: list[Stub],
+    names: _Names,
+    urls: Urls,
+    settings: Settings,
 ) -> list[str]:
-    """Render on every core: this process reads the store, workers write documents.
+    """Render ``plans`` from the store; the paths written."""
+    out = settings.feeds.output_dir
+    rendered = _assemble(session, plans, stubs, names, urls, settings)
+    return [path for plan, entries in rendered for path in render_document(out, plan, entries)]
 
-    Workers are spawned, not forked, so none inherits a database connection.
-    At most a few documents per worker wait in the queue, to bound memory.
+
+def _render_part(
+    url: str, settings: Settings, plans: list[DocPlan], stubs: list[Stub]
+) -> list[str]:
+    """In a worker process: render a share of the documents, reading the store itself."""
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            names = _Names.load(session)
+            return _render_plans(
+                session, plans, stubs, names, Urls.from_settings(settings), settings
+            )
+    finally:
+        engine.dispose()
+
+
+def _render_in_parallel(
+    url: str, settings: Settings, plans: list[DocPlan], stubs: list[Stub], workers: int
+) -> list[str]:
+    """Render on every core: each worker reads and renders its own share of documents.
+
+    Shares are runs of consecutive posts of about equal size, so each worker
+    streams one stretch of the archive and no post body crosses a process
+    boundary. Workers are spawned, not forked, so none inherits a database
+    connection; each opens its own from ``url``.
     """
-    written: list[str] = []
-    pending: deque[Future[list[str]]] = deque()
+    position = {stub.id: index for index, stub in enumerate(stubs)}
+    ordered = sorted(plans, key=lambda p: min((position[i] for i in p.post_ids), default=0))
+    total = sum(len(p.post_ids) for p in ordered) or 1
+    shares: list[list[DocPlan]] = [[] for _ in range(workers)]
+    done = 0
+    for plan in ordered:
+        shares[min(done * workers // total, workers - 1)].append(plan)
+        done += len(plan.post_ids)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for plan, entries in rendered:
-            pending.append(pool.submit(render_document, out, plan, entries))
-            while len(pending) > 4 * workers:
-                written += pending.popleft().result()
-        while pending:
-            written += pending.popleft().result()
-    return written
+        futures = []
+        for share in shares:
+            wanted = {i for plan in share for i in plan.post_ids}
+            mine = [stub for stub in stubs if stub.id in wanted]
+            futures.append(pool.submit(_render_part, url, settings, share, mine))
+        return [path for future in futures for path in future.result()]
 
 
 def _salt(settings: Settings, urls: Urls, authors: Iterable[Author], tags: Iterable[Tag]) -> str:

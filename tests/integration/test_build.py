@@ -284,3 +284,34 @@ def test_summary_mode(
     assert "content" not in entry
     assert entry.summary.startswith("The Leave No One Behind project was launched")
     assert entry.summary.endswith("…") and len(entry.summary) <= 301
+
+
+def test_a_build_on_every_core_writes_the_same_files(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    sample_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: object,
+    tmp_path: Path,
+) -> None:
+    """The parallel path (workers reopen the database by URL) and the in-process one agree."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip(
+            "workers reopen the database from its URL; the PostgreSQL fixture uses a "
+            "per-test schema that a URL cannot carry"
+        )
+    import publisher.jobs as jobs_module
+
+    settings = small_pages(settings)
+    import_target(sessions, str(sample_dir), settings, NOW)
+    with db.transaction(sessions) as session:
+        for n in range(40):
+            add_post(session, f"extra-{n}", NOW - timedelta(days=n + 1))
+    alone = publish_feeds(sessions, settings, NOW)
+    before = {p: p.read_bytes() for p in settings.feeds.output_dir.rglob("*") if p.is_file()}
+    monkeypatch.setattr(jobs_module, "PARALLEL_DOCUMENTS", 2)
+    monkeypatch.setattr(jobs_module.os, "cpu_count", lambda: 2)
+    together = publish_feeds(sessions, settings, NOW, force=True)
+    assert together.rendered == alone.rendered > 2
+    assert together.written == [], "the same bytes: nothing rewritten"
+    assert {p: p.read_bytes() for p in before} == before
