@@ -121,11 +121,13 @@ def build(config: Path) -> None:
     report = publish_feeds(factory, settings, NOW, ping=lambda hub, topics: [])
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
         json.dumps(
             {
                 "seconds": seconds,
                 "peak_mb": peak,
+                "worker_peak_mb": workers,
                 "documents": report.documents,
                 "rendered": report.rendered,
                 "written": len(report.written),
@@ -252,7 +254,8 @@ def main() -> None:
         print(
             f"full build:        {full['seconds']:7.2f} s, {full['documents']:,.0f} documents, "
             f"{full['written']:,.0f} files, {size / 1e6:,.0f} MB; peak memory "
-            f"{full['peak_mb']:,.0f} MB (goal < 500 MB)"
+            f"{full['peak_mb']:,.0f} MB in the main process, {full['worker_peak_mb']:,.0f} MB "
+            f"in the largest render worker (goal < 500 MB)"
         )
         again = child("build", config)
         print(
