@@ -254,8 +254,9 @@ def main() -> None:
         print(
             f"full build:        {full['seconds']:7.2f} s, {full['documents']:,.0f} documents, "
             f"{full['written']:,.0f} files, {size / 1e6:,.0f} MB; peak memory "
-            f"{full['peak_mb']:,.0f} MB in the main process, {full['worker_peak_mb']:,.0f} MB "
-            f"in the largest render worker (goal < 500 MB)"
+            f"{full['peak_mb']:,.0f} MB (main process) + {full['worker_peak_mb']:,.0f} MB "
+            f"(render worker) = {full['peak_mb'] + full['worker_peak_mb']:,.0f} MB "
+            "(goal < 500 MB)"
         )
         again = child("build", config)
         print(

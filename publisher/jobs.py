@@ -184,7 +184,7 @@ def publish_feeds(
         workers = os.cpu_count() or 1
         if len(todo) >= PARALLEL_DOCUMENTS and workers > 1:
             url = session.get_bind().engine.url.render_as_string(hide_password=False)
-            written = _render_in_parallel(url, settings, todo, stubs, workers)
+            written = _render_in_parallel(session, names, url, settings, todo, stubs, workers)
         else:
             written = _render_plans(session, todo, stubs, names, urls, settings)
         report.documents, report.rendered, report.written = len(plans), len(todo), sorted(written)
@@ -260,7 +260,7 @@ def _assemble(
 
 
 #: a document's entries are often in other documents too: prepare each once
-_prepare = functools.lru_cache(maxsize=4096)(prepare_entry)
+_prepare = functools.lru_cache(maxsize=1024)(prepare_entry)
 
 
 def render_document(out: Path, plan: DocPlan, entries: list[Entry]) -> list[str]:
@@ -303,11 +303,17 @@ def _render_part(
 
 
 def _render_in_parallel(
-    url: str, settings: Settings, plans: list[DocPlan], stubs: list[Stub], workers: int
+    session: Session,
+    names: _Names,
+    url: str,
+    settings: Settings,
+    plans: list[DocPlan],
+    stubs: list[Stub],
+    workers: int,
 ) -> list[str]:
-    """Render on every core: each worker reads and renders its own share of documents.
+    """Render on every core: this process and ``workers - 1`` others each take a share.
 
-    Shares are runs of consecutive posts of about equal size, so each worker
+    Shares are runs of consecutive posts of about equal size, so each process
     streams one stretch of the archive and no post body crosses a process
     boundary. Workers are spawned, not forked, so none inherits a database
     connection; each opens its own from ``url``.
@@ -320,14 +326,19 @@ def _render_in_parallel(
     for plan in ordered:
         shares[min(done * workers // total, workers - 1)].append(plan)
         done += len(plan.post_ids)
+
+    def stubs_of(share: list[DocPlan]) -> list[Stub]:
+        wanted = {i for plan in share for i in plan.post_ids}
+        return [stub for stub in stubs if stub.id in wanted]
+
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = []
-        for share in shares:
-            wanted = {i for plan in share for i in plan.post_ids}
-            mine = [stub for stub in stubs if stub.id in wanted]
-            futures.append(pool.submit(_render_part, url, settings, share, mine))
-        return [path for future in futures for path in future.result()]
+    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
+        futures = [
+            pool.submit(_render_part, url, settings, share, stubs_of(share)) for share in shares[1:]
+        ]
+        urls = Urls.from_settings(settings)
+        written = _render_plans(session, shares[0], stubs_of(shares[0]), names, urls, settings)
+        return written + [path for future in futures for path in future.result()]
 
 
 def _salt(settings: Settings, urls: Urls, authors: Iterable[Author], tags: Iterable[Tag]) -> str:
