@@ -75,6 +75,7 @@ def feed_specs(
             logo=site.logo,
             rights=site.rights,
             hub=hub,
+            author=site.title,
         )
 
     main = FeedSpec("", meta("", site.title, site.description or None), archived=True)
