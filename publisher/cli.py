@@ -41,7 +41,8 @@ class App:
     def __init__(self, config: str, debug: bool) -> None:
         self.config = config
         self.debug = debug
-        self.console = Console(highlight=False, soft_wrap=True)
+        # markup off: titles and subjects are printed as written, brackets and all
+        self.console = Console(highlight=False, soft_wrap=True, markup=False)
         self._settings: Settings | None = None
         self._engine: Engine | None = None
 
@@ -175,7 +176,7 @@ def build(app: App, force: bool) -> None:
     for path in ("atom.xml", "rss.xml", "feed.json"):
         app.console.print(f"  {out / path}")
     for topic in report.failed_pings:
-        app.console.print(f"[yellow]WebSub hub did not accept {topic}; readers will poll[/]")
+        app.console.print(f"WebSub hub did not accept {topic}; readers will poll", style="yellow")
 
 
 @cli.command()
@@ -194,8 +195,9 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     secret = web.secret_key
     if secret is None:
         app.console.print(
-            f"[yellow]{web.secret_key_env} is not set: serving the feeds only; unsubscribe "
-            "and preference links will answer 503[/]"
+            f"{web.secret_key_env} is not set: serving the feeds only; unsubscribe "
+            "and preference links will answer 503",
+            style="yellow",
         )
     app.console.print(f"Serving {app.settings.feeds.output_dir}/ on http://{host}:{port}/")
     run_simple(host, port, FeedApp(app.settings, app.sessions(), secret), threaded=True)
@@ -355,6 +357,7 @@ def run(app: App) -> None:
 
     mailing.secret_key(app.settings, required=bool(app.settings.digests))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     scheduler = build_scheduler(app.settings, app.sessions())
     for job in scheduler.get_jobs():
         app.console.print(f"  {job.name}: {job.trigger}")
