@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -28,7 +28,7 @@ from . import db, mailing
 from .config import Settings, load_settings
 from .errors import PublisherError
 from .mail import Recipient
-from .models import Post
+from .models import DigestRun, Post
 from .render import GMAIL_CLIP_BYTES, render_digest, template_dirs
 
 RELOAD_SCRIPT = """<script>
@@ -89,40 +89,58 @@ class PreviewApp:
             self._engines[url] = db.make_engine(url)
         return db.make_sessionmaker(self._engines[url])
 
-    def _message(self) -> tuple[Settings, Any, bytes]:
+    def _window(self, session: Any, request: Request) -> tuple[datetime | None, datetime | None]:
+        """The window to show: a past run's (``?run=ID``), else the command line's."""
+        run_id = request.args.get("run", type=int)
+        if run_id is None:
+            return self.since, self.until
+        run = session.get(DigestRun, run_id)
+        if run is None:
+            raise NotFound(f"No digest run {run_id}.")
+        return run.period_start, run.period_end
+
+    def _message(self, request: Request) -> tuple[Settings, Any, bytes]:
         settings = self._settings()
         config = mailing.digest_settings(settings, self.name)
         now = datetime.now(UTC)
         with self._factory(settings)() as session:
-            digest = mailing.build_digest(session, config, settings, now, self.since, self.until)
+            since, until = self._window(session, request)
+            digest = mailing.build_digest(session, config, settings, now, since, until)
         digest = mailing.edition_for(digest, config, self.recipient)
         rendered = render_digest(digest, config, settings)
         key = mailing.secret_key(settings, required=False)
         message = mailing.message_template(rendered, settings, now, key).render(self.recipient)
         return settings, rendered, message
 
-    def _parts(self) -> tuple[Any, EmailMessage, str, str]:
-        _, rendered, message = self._message()
+    def _parts(self, request: Request) -> tuple[Any, EmailMessage, str, str]:
+        _, rendered, message = self._message(request)
         parsed = email.message_from_bytes(message, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         html_part, text_part = parsed.get_body(("html",)), parsed.get_body(("plain",))
         assert html_part is not None and text_part is not None
         return rendered, parsed, html_part.get_content(), text_part.get_content()
 
+    def _runs(self) -> list[DigestRun]:
+        settings = self._settings()
+        with self._factory(settings)() as session:
+            name = mailing.digest_settings(settings, self.name).name
+            query = select(DigestRun).where(DigestRun.name == name)
+            return list(session.scalars(query.order_by(DigestRun.period_end.desc()).limit(20)))
+
     # -- endpoints
 
     def _html(self, request: Request) -> Response:
         try:
-            body = self._parts()[2]
+            body = self._parts(request)[2]
         except PublisherError as e:
             body = f"<p>{html.escape(str(e))}</p>"
         return Response(body, content_type="text/html; charset=utf-8")
 
     def _text(self, request: Request) -> Response:
-        return Response(self._parts()[3], content_type="text/plain; charset=utf-8")
+        return Response(self._parts(request)[3], content_type="text/plain; charset=utf-8")
 
     def _eml(self, request: Request) -> Response:
-        response = Response(self._message()[2], content_type="message/rfc822")
+        response = Response(self._message(request)[2], content_type="message/rfc822")
         response.headers["Content-Disposition"] = 'attachment; filename="digest.eml"'
         return response
 
@@ -153,7 +171,7 @@ class PreviewApp:
 
     def _page(self, request: Request) -> Response:
         try:
-            rendered, parsed, html_body, text_body = self._parts()
+            rendered, parsed, html_body, text_body = self._parts(request)
         except PublisherError as e:
             return Response(
                 _page("Digest preview", f'<p class="error">{html.escape(str(e))}</p>'),
@@ -170,20 +188,31 @@ class PreviewApp:
             if rendered.digest.condensed
             else ""
         )
+        query = f"?run={request.args['run']}" if "run" in request.args else ""
+        past = "".join(
+            f'<li><a href="/?run={run.id}">{run.period_start:%Y-%m-%d} – {run.period_end:%Y-%m-%d}'
+            f"</a>{'' if run.finished_at else ' (not finished)'}</li>"
+            for run in self._runs()
+        )
+        past_html = f"<h2>Past digests</h2><ul>{past}</ul>" if past else ""
         body = f"""
+<p><a href="/">Upcoming digest</a></p>
 <h1>{html.escape(rendered.subject)}</h1>
 <p class="size {verdict}">HTML part: {size / 1024:.1f} KB of Gmail's {GMAIL_CLIP_BYTES // 1024} KB
-({len(rendered.digest.posts)} posts) · <a href="/digest.eml">digest.eml</a>
-· <a href="/email.html" target="_blank">HTML alone</a></p>
+({len(rendered.digest.posts)} posts) · <a href="/digest.eml{query}">digest.eml</a>
+· <a href="/email.html{query}" target="_blank">HTML alone</a></p>
 {condensed}
 <div class="frames">
 <figure><figcaption>Desktop, 600 px</figcaption>
-<iframe id="desktop" title="Desktop" src="/email.html" width="640" height="900"></iframe></figure>
+<iframe id="desktop" title="Desktop" src="/email.html{query}" width="640" height="900">
+</iframe></figure>
 <figure><figcaption>Phone, 375 px</figcaption>
-<iframe id="phone" title="Phone" src="/email.html" width="375" height="900"></iframe></figure>
+<iframe id="phone" title="Phone" src="/email.html{query}" width="375" height="900">
+</iframe></figure>
 </div>
 <h2>Headers</h2><table class="headers">{headers}</table>
-<h2>Text part</h2><pre>{html.escape(text_body)}</pre>"""
+<h2>Text part</h2><pre>{html.escape(text_body)}</pre>
+{past_html}"""
         return Response(_page("Digest preview", body), content_type="text/html; charset=utf-8")
 
 

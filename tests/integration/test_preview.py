@@ -11,6 +11,7 @@ from publisher import db
 from publisher.config import load_settings
 from publisher.importer import import_target
 from publisher.mail import Recipient
+from publisher.models import DigestRun
 from publisher.preview import PreviewApp
 from tests.conftest import CONFIG_TEXT
 
@@ -59,3 +60,34 @@ def test_version_follows_config_templates_and_posts(tmp_path: Path, sample_dir: 
     page = client.get("/").get_data(as_text=True)
     assert "Brand new" in client.get("/email.html").get_data(as_text=True)
     assert "setInterval" in page and "/version" in page
+
+
+def test_past_digests_can_be_previewed(tmp_path: Path, sample_dir: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG_TEXT + f"database:\n  url: sqlite:///{tmp_path / 'p.db'}\n")
+    settings = load_settings(config)
+    engine = db.make_engine(settings.database.url or "")
+    db.upgrade(engine)
+    factory = db.make_sessionmaker(engine)
+    import_target(factory, str(sample_dir), settings, NOW)
+    with db.transaction(factory) as session:
+        session.add(
+            DigestRun(
+                name="weekly",
+                period_start=datetime(2019, 7, 1, tzinfo=UTC),
+                period_end=datetime(2019, 8, 1, tzinfo=UTC),
+                started_at=NOW,
+                finished_at=NOW,
+            )
+        )
+    client = Client(
+        PreviewApp(
+            str(config), None, datetime(2019, 1, 1, tzinfo=UTC), None, Recipient("a@example.org")
+        )
+    )
+    page = client.get("/").get_data(as_text=True)
+    assert '<a href="/?run=1">2019-07-01 – 2019-08-01</a>' in page
+    past = client.get("/email.html?run=1").get_data(as_text=True)
+    assert "Leave No One Behind buzzing ahead" in past  # 25 July 2019
+    assert "Leave No One Behind news round-up" not in past  # December
+    assert client.get("/?run=99").status_code == 404
