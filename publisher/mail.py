@@ -79,18 +79,36 @@ def check_address(address: str) -> str:
 
 
 def _header(name: str, value: str) -> bytes:
-    """One header line; non-ASCII values become RFC 2047 encoded words."""
+    """An unstructured header (Subject): non-ASCII becomes RFC 2047 encoded words,
+    folded with CRLF."""
     if value.isascii():
         text = value
     else:
-        text = Header(value, "utf-8", header_name=name).encode()
+        text = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {text}".encode("ascii") + CRLF
+
+
+def _address_header(name: str, value: str) -> bytes:
+    """From, To, Reply-To: only the display name may be encoded, never the address."""
+    display, address = parseaddr(value)
+    return _header_line(name, formataddr((" ".join(display.split()), address), charset="utf-8"))
+
+
+def _header_line(name: str, text: str) -> bytes:
+    return f"{name}: {text}".encode("ascii") + CRLF
+
+
+def _phrase(text: str) -> str:
+    """A display phrase for a structured header (List-Id), encoded when not ASCII."""
+    return text if text.isascii() else Header(text, "utf-8").encode(linesep="\r\n")
 
 
 def _qp(data: str) -> bytes:
     """Quoted-printable with CRLF line ends, ending in a soft break so pieces can join."""
     raw = data.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
     encoded = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
+    # b2a_qp ends its soft breaks with a bare LF when the piece has no CRLF of its own
+    encoded = encoded.replace(CRLF, b"\n").replace(b"\n", CRLF)
     return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
 
 
@@ -133,11 +151,11 @@ class MessageTemplate:
 
         head = b"".join(
             [
-                _header("From", sender),
-                _header("Reply-To", reply_to) if reply_to else b"",
+                _address_header("From", sender),
+                _address_header("Reply-To", reply_to) if reply_to else b"",
                 _header("Subject", rendered.subject),
-                _header("Date", format_datetime(date)),
-                _header("List-Id", f"{list_title} <{digest.name}.{domain}>"),
+                _header_line("Date", format_datetime(date)),
+                _header_line("List-Id", f"{_phrase(list_title)} <{digest.name}.{domain}>"),
                 b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
                 b"MIME-Version: 1.0" + CRLF,
                 f'Content-Type: multipart/alternative; boundary="{self.boundary}"'.encode() + CRLF,
@@ -202,8 +220,8 @@ class MessageTemplate:
             f"mailto:{self.sender_address}?subject=unsubscribe%20{token_url.rsplit('/', 1)[-1]}"
         )
         headers = (
-            _header("To", formataddr((name, recipient.email), charset="utf-8"))
-            + _header("Message-ID", self.message_id(recipient))
+            _header_line("To", formataddr((name, recipient.email), charset="utf-8"))
+            + _header_line("Message-ID", self.message_id(recipient))
             + f"List-Unsubscribe: <{token_url}>,".encode()
             + CRLF
             + f" <{mailto}>".encode()

@@ -242,3 +242,37 @@ def test_cli_render_writes_html_text_and_eml(
         ["--config", str(config), "digest", "render", "--since", "2025-01-01", "--out", str(out)],
     )
     assert empty.exit_code == 1 and "no post was published between" in empty.output
+
+
+def test_non_ascii_names_and_long_subjects_are_encoded_not_broken(
+    sessions: sessionmaker[Session], settings: Settings, sample_dir: Path
+) -> None:
+    """RFC 2047: only display names and subject text are encoded; lines end in CRLF."""
+    site = settings.site.model_copy(update={"title": "Zivilgesellschaft – Zentrum für Solidarität"})
+    mail = settings.email.model_copy(
+        update={
+            "sender": "Zentrum für Solidarität <news@example.org>",
+            "reply_to": "Zoë Ω <zoe@example.org>",
+        }
+    )
+    subject = "{{ site.title }}: Neuigkeiten der Woche über Innovation, Solidarität und Populismus"
+    config = settings.digests[0].model_copy(update={"subject": subject})
+    odd = settings.model_copy(update={"site": site, "email": mail, "digests": (config,)})
+    import_target(sessions, str(sample_dir), odd, NOW)
+    with sessions() as session:
+        built = mailing.build_digest(session, config, odd, NOW, since=SINCE)
+    template = mailing.message_template(render_digest(built, config, odd), odd, NOW, SECRET)
+    raw = template.render(Recipient("zoe@example.org", "Zoë Ω", 1))
+    assert raw.isascii()
+    assert b"\n" not in raw.replace(b"\r\n", b""), "no bare line feeds"
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["From"].addresses[0].display_name == "Zentrum für Solidarität"
+    assert message["From"].addresses[0].addr_spec == "news@example.org"
+    assert message["Reply-To"].addresses[0].display_name == "Zoë Ω"
+    assert message["To"].addresses[0].display_name == "Zoë Ω"
+    assert message["Subject"] == (
+        "Zivilgesellschaft – Zentrum für Solidarität: Neuigkeiten der Woche über Innovation, "
+        "Solidarität und Populismus"
+    )
+    assert message["List-Id"].endswith("<weekly.news.example.org>")
+    assert "Zentrum für Solidarität weekly" in message["List-Id"]
