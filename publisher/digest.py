@@ -118,8 +118,8 @@ def make_digest(
     if not chosen:
         raise EmptyDigest(
             f"no post was published between {period_start:%Y-%m-%d %H:%M} and "
-            f"{period_end:%Y-%m-%d %H:%M} UTC, so there is no '{name}' digest to make; "
-            "widen the window with --since/--until"
+            f"{period_end:%Y-%m-%d %H:%M} UTC, so there is no '{name}' digest to make "
+            "(digest render, test-send and preview take --since/--until for another window)"
         )
     sections: tuple[DigestSection, ...]
     if order != "tag":

@@ -45,7 +45,7 @@ def test_window_and_order() -> None:
 
 
 def test_an_empty_window_is_a_clear_error() -> None:
-    with pytest.raises(EmptyDigest, match="no post was published between .* --since/--until"):
+    with pytest.raises(EmptyDigest, match=r"no post was published between .*--since/--until"):
         make_digest("weekly", [post(9)], T0 - timedelta(days=1), T0)
 
 
