@@ -281,7 +281,7 @@ def iter_recipients(factory: sessionmaker[Session], batch: int = 1000) -> Iterat
         if not rows:
             return
         for row in rows:
-            topics = tuple(row.topics.split(", ")) if row.topics else ()
+            topics = tuple(row.topics.split(queries.TOPIC_SEPARATOR)) if row.topics else ()
             yield Recipient(row.email, row.name, row.id, topics)
         after = rows[-1].id
 

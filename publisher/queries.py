@@ -275,15 +275,19 @@ def all_subscribers(session: Session) -> list[Subscriber]:
     return list(session.scalars(select(Subscriber).order_by(Subscriber.id)))
 
 
+#: joins a subscriber's topic names in one column (no tag name contains it)
+TOPIC_SEPARATOR = "\x1f"
+
+
 def active_subscriber_rows(session: Session, after_id: int, limit: int) -> list[Any]:
     """A batch of active subscribers after ``after_id`` (keyset paging: streams any number).
 
-    Columns: id, email, name, topics (comma-separated tag names, or None).
+    Columns: id, email, name, topics (tag names joined by TOPIC_SEPARATOR, or None).
     """
     topics = (
         select(
             subscriber_tags.c.subscriber_id,
-            func.aggregate_strings(Tag.name, ", ").label("topics"),
+            func.aggregate_strings(Tag.name, TOPIC_SEPARATOR).label("topics"),
         )
         .join(Tag, Tag.id == subscriber_tags.c.tag_id)
         .group_by(subscriber_tags.c.subscriber_id)
