@@ -28,7 +28,7 @@ from .errors import NotFound, PublisherError
 from .mail import Recipient
 from .models import Post, PostStatus
 from .postfile import parse_when
-from .render import render_digest
+from .render import render_digest, render_web_page
 from .smtp import SmtpMailer
 
 P = ParamSpec("P")
@@ -291,7 +291,7 @@ def render(
     (folder / "digest.html").write_text(html.get_content(), encoding="utf-8")
     (folder / "digest.txt").write_text(text.get_content(), encoding="utf-8")
     (folder / "digest.eml").write_bytes(message)
-    (folder / "web.html").write_text(rendered.web_html, encoding="utf-8")
+    (folder / "web.html").write_text(render_web_page(rendered, app.settings), encoding="utf-8")
     size = len(html.get_content().encode())
     app.console.print(
         f"Digest '{config.name}': {len(built.posts)} posts, subject “{rendered.subject}”"

@@ -198,9 +198,8 @@ class MessageTemplate:
     def message_id(self, recipient: Recipient) -> str:
         return f"<{self.id_prefix}.{recipient.key}@{self.domain}>"
 
-    def values(self, recipient: Recipient) -> dict[str, str]:
-        """What each personal field becomes for ``recipient``."""
-        token = self.signer.dumps(recipient.key)
+    def values(self, recipient: Recipient, token: str) -> dict[str, str]:
+        """What each personal field becomes for ``recipient``; ``token`` signs their links."""
         name = " ".join((recipient.name or "").split())
         return {
             "greeting": f"Hello {name}," if name else "Hello,",
@@ -213,16 +212,13 @@ class MessageTemplate:
 
     def render(self, recipient: Recipient) -> bytes:
         """The complete message for one recipient, ready for SMTP ``DATA``."""
-        values = self.values(recipient)
-        name = " ".join((recipient.name or "").split())
-        token_url = values["unsubscribe_url"]
-        mailto = (
-            f"mailto:{self.sender_address}?subject=unsubscribe%20{token_url.rsplit('/', 1)[-1]}"
-        )
+        token = self.signer.dumps(recipient.key)
+        values = self.values(recipient, token)
+        mailto = f"mailto:{self.sender_address}?subject=unsubscribe%20{token}"
         headers = (
-            _header_line("To", formataddr((name, recipient.email), charset="utf-8"))
+            _header_line("To", formataddr((values["name"], recipient.email), charset="utf-8"))
             + _header_line("Message-ID", self.message_id(recipient))
-            + f"List-Unsubscribe: <{token_url}>,".encode()
+            + f"List-Unsubscribe: <{values['unsubscribe_url']}>,".encode()
             + CRLF
             + f" <{mailto}>".encode()
             + CRLF

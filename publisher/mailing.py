@@ -33,7 +33,7 @@ from .feeds import Enclosure
 from .mail import MessageTemplate, Recipient, check_address, make_signer
 from .models import Delivery, DeliveryStatus, DigestRun, Subscriber, SubscriberStatus
 from .output import write_if_changed
-from .render import RenderedDigest, render_digest
+from .render import RenderedDigest, render_digest, render_web_page
 from .smtp import Mailer
 from .urls import Urls, digest_page_path
 
@@ -235,7 +235,7 @@ def publish_web_version(settings: Settings, rendered: RenderedDigest) -> Path:
     """Write the digest's web version where its "View in browser" link points."""
     digest = rendered.digest
     path = settings.feeds.output_dir / digest_page_path(digest.name, digest.period_end)
-    write_if_changed(path, rendered.web_html.encode("utf-8"))
+    write_if_changed(path, render_web_page(rendered, settings).encode("utf-8"))
     return path
 
 
@@ -394,9 +394,10 @@ def send_digest(
             run = DigestRun(name=config.name, period_start=start, period_end=end, started_at=now)
             session.add(run)
             session.flush()
+        else:
+            posts = digest_posts(session, settings, run.period_start, run.period_end, now)
         run_id, started_at = run.id, run.started_at
         report.period_start, report.period_end = run.period_start, run.period_end
-        posts = digest_posts(session, settings, run.period_start, run.period_end, now)
     if not posts:  # every post of a resumed run was unpublished meanwhile
         _finish(factory, run_id, now)
         report.finished = True

@@ -256,15 +256,6 @@ def settled_subscriber_ids(session: Session, run_id: int, ids: Sequence[int]) ->
     return set(session.scalars(query))
 
 
-def deliveries_by_status(session: Session, run_id: int) -> dict[str, int]:
-    query = (
-        select(Delivery.status, func.count())
-        .where(Delivery.run_id == run_id)
-        .group_by(Delivery.status)
-    )
-    return {str(status): count for status, count in session.execute(query)}
-
-
 def subscriber_by_email(session: Session, email: str) -> Subscriber | None:
     return session.scalars(
         select(Subscriber).where(func.lower(Subscriber.email) == email.lower())

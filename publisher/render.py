@@ -79,9 +79,6 @@ class RenderedDigest:
     html: str
     text: str
     placeholders: Placeholders
-    view_in_browser: str
-    #: the same digest for anyone, at view_in_browser: no personal values, no links to misuse
-    web_html: str
 
     @property
     def html_bytes(self) -> int:
@@ -159,6 +156,30 @@ def render_subject(config: DigestSettings, settings: Settings, digest: Digest) -
     return " ".join(text.split())
 
 
+def _context(
+    digest: Digest,
+    subject: str,
+    settings: Settings,
+    placeholders: Placeholders,
+    web_version: bool = False,
+) -> dict[str, Any]:
+    titles = ", ".join(p.title for p in digest.posts[:3])
+    return {
+        "site": settings.site,
+        "digest": digest,
+        "subject": subject,
+        "preheader": f"{len(digest.posts)} new: {titles}"[:150],
+        "period": describe_period(digest.period_start, digest.period_end, settings.site.zone),
+        "personal": _Personal(placeholders),
+        "view_in_browser": Urls.from_settings(settings).digest_page(digest.name, digest.period_end),
+        "web_version": web_version,
+    }
+
+
+def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
+    return _guard(template, lambda: env.get_template(template).render(context))
+
+
 def render_digest(
     digest: Digest,
     config: DigestSettings,
@@ -172,36 +193,24 @@ def render_digest(
     """
     env = env or make_environment(template_dirs(settings), settings.site.zone)
     placeholders = placeholders or Placeholders.fresh()
-    urls = Urls.from_settings(settings)
-    view_in_browser = urls.digest_page(digest.name, digest.period_end)
     subject = render_subject(config, settings, digest)
-    budget = config.size_budget_kb * 1024
-
-    def context(current: Digest, web_version: bool = False) -> dict[str, Any]:
-        titles = ", ".join(p.title for p in current.posts[:3])
-        return {
-            "site": settings.site,
-            "digest": current,
-            "subject": subject,
-            "preheader": f"{len(current.posts)} new: {titles}"[:150],
-            "period": describe_period(current.period_start, current.period_end, settings.site.zone),
-            "personal": _Personal(placeholders),
-            "view_in_browser": view_in_browser,
-            "web_version": web_version,
-        }
-
-    def html_of(current: Digest, web_version: bool = False) -> str:
-        template = "digest.html"
-        return inline_css(
-            _guard(
-                template, lambda: env.get_template(template).render(context(current, web_version))
-            )
-        )
-
-    html = html_of(digest)
-    if len(html.encode("utf-8")) > budget and not digest.condensed:
+    html = inline_css(
+        _render(env, "digest.html", _context(digest, subject, settings, placeholders))
+    )
+    if len(html.encode("utf-8")) > config.size_budget_kb * 1024 and not digest.condensed:
         digest = condense(digest)
-        html = html_of(digest)
-    text = _guard("digest.txt", lambda: env.get_template("digest.txt").render(context(digest)))
-    web = html_of(digest, web_version=True)
-    return RenderedDigest(digest, subject, html, text, placeholders, view_in_browser, web)
+        context = _context(digest, subject, settings, placeholders)
+        html = inline_css(_render(env, "digest.html", context))
+    text = _render(env, "digest.txt", _context(digest, subject, settings, placeholders))
+    return RenderedDigest(digest, subject, html, text, placeholders)
+
+
+def render_web_page(rendered: RenderedDigest, settings: Settings) -> str:
+    """The digest for anyone, at its "View in browser" address: the same layout and
+    posts (condensed if the email was), with no personal values and no subscription
+    links to misuse. Rendered only where it is published, not per edition."""
+    env = make_environment(template_dirs(settings), settings.site.zone)
+    context = _context(
+        rendered.digest, rendered.subject, settings, rendered.placeholders, web_version=True
+    )
+    return inline_css(_render(env, "digest.html", context))
