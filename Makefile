@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 
-.PHONY: install demo test lint unit bench clean
+.PHONY: install demo test lint unit bench clean wheel-check
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## test: lint, then the whole suite (PostgreSQL tests need PUBLISHER_TEST_DATABASE_URL)
+## test: lint, then the whole suite (on SQLite and on the local PostgreSQL when one answers)
 test: lint
 	$(BIN)/pytest
 
@@ -39,6 +39,21 @@ bench: $(STAMP)
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/feeds.py
 	$(BIN)/python bench/digest.py
+
+## wheel-check: build the wheel, install it in a fresh virtualenv outside the checkout,
+## and load the sample, build the feeds and render the digest from there
+wheel-check: $(STAMP)
+	rm -rf build/wheel && mkdir -p build/wheel
+	$(BIN)/python -m pip wheel --quiet --no-deps -w build/wheel .
+	set -e; tmp=$$(mktemp -d); \
+	$(PYTHON) -m venv $$tmp/venv; \
+	$$tmp/venv/bin/python -m pip install --quiet -c constraints.txt build/wheel/*.whl; \
+	cp config.yaml $$tmp/; cd $$tmp; \
+	venv/bin/publisher init --sample; \
+	venv/bin/publisher build; \
+	venv/bin/publisher digest render --since 2019-01-01 --out out; \
+	test -s out/digest.html && test -s out/digest.txt; \
+	echo "wheel-check: the installed wheel rendered the sample digest in $$tmp"
 
 clean:
 	rm -rf $(VENV) publisher.db out .pytest_cache .mypy_cache .ruff_cache

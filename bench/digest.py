@@ -27,9 +27,9 @@ from sqlalchemy import insert
 
 from publisher import db, mailing
 from publisher.config import parse_settings
-from publisher.importer import import_target
+from publisher.content.importer import import_target
+from publisher.mail.render import Placeholders, render_digest
 from publisher.models import Subscriber, SubscriberStatus, subscriber_tags
-from publisher.render import Placeholders, render_digest
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SINCE = datetime(2019, 1, 1, tzinfo=UTC)

@@ -113,7 +113,7 @@ def generate(settings: Settings, count: int) -> None:
 def build(config: Path) -> None:
     """Child process: one build, its time and its own peak memory, as JSON."""
     from publisher.config import load_settings
-    from publisher.jobs import publish_feeds
+    from publisher.feeds.build import publish_feeds
 
     settings = load_settings(config)
     factory = db.make_sessionmaker(db.make_engine(settings.database.url or ""))
@@ -143,8 +143,8 @@ def floor(config: Path) -> None:
 
     from publisher import queries
     from publisher.config import load_settings
-    from publisher.feedplan import plan_documents
-    from publisher.jobs import _Names, feed_specs
+    from publisher.feeds.build import _Names, feed_specs
+    from publisher.feeds.plan import plan_documents
     from publisher.urls import Urls
 
     settings = load_settings(config)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from publisher import db
 from publisher.config import parse_settings
-from publisher.importer import collect_sources, import_target, read_drafts
+from publisher.content.importer import collect_sources, import_target, read_drafts
 
 CONFIG = """\
 site: {title: Bench, base_url: "https://bench.example.org/", postal_address: x,

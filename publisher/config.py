@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from email.headerregistry import Address
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,14 +20,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from .errors import ConfigError
-from .yamlsource import YamlSyntaxError, describe_errors, parse_yaml
+from .addresses import parse_mailbox
+from .errors import AddressError, ConfigError
+from .yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
 
 #: environment variable that overrides ``database.url`` (keeps passwords out of the file)
 DATABASE_URL_ENV = "PUBLISHER_DATABASE_URL"
@@ -166,13 +166,10 @@ class SmtpSettings(_Section):
 
 
 def _check_address(value: str) -> str:
-    name, address = parseaddr(value)
-    if "@" not in address or " " in address:
-        raise ValueError("must be an email address such as 'News <news@example.org>'")
     try:
-        Address(display_name=name, addr_spec=address)
-    except (ValueError, IndexError) as e:
-        raise ValueError(f"is not a valid email address ({e})") from None
+        parse_mailbox(value)
+    except AddressError as e:
+        raise ValueError(e.why) from None
     return value
 
 
@@ -186,6 +183,11 @@ class EmailSettings(_Section):
         50, ge=1, description="Stop a send after this many failed deliveries."
     )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="The SMTP server.")
+
+    @property
+    def sender_address(self) -> str:
+        """The bare address of ``sender`` (the SMTP envelope sender)."""
+        return parse_mailbox(self.sender)[1]
 
     @field_validator("sender", "reply_to")
     @classmethod
@@ -263,6 +265,23 @@ class Settings(_Section):
     digests: tuple[DigestSettings, ...] = Field((), description="Scheduled email digests.")
     web: WebSettings = Field(default_factory=WebSettings, description="The local web server.")
 
+    #: the file these settings were read from, and its YAML (for line numbers)
+    _source: str = PrivateAttr("config.yaml")
+    _document: YamlDocument | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> str:
+        """The config file these settings came from, as given (``--config``)."""
+        return self._source
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """A :class:`ConfigError` about ``key`` (dotted), naming this file and the key's line."""
+        line = None
+        if self._document is not None and key:
+            loc = [int(p) if p.isdigit() else p for p in key.split(".")]
+            line = self._document.line_of(loc)
+        return ConfigError(self._source, key, message, line)
+
     @model_validator(mode="before")
     @classmethod
     def _validate_defaults(cls, data: Any) -> Any:
@@ -310,7 +329,10 @@ def parse_settings(text: str, source: str, base_dir: Path) -> Settings:
     if not isinstance(doc.data, dict):
         raise ConfigError(source, "", "must be a YAML mapping of sections (site:, email:, …)")
     try:
-        return Settings.model_validate(doc.data, context={"base_dir": base_dir})
+        settings = Settings.model_validate(doc.data, context={"base_dir": base_dir})
     except ValidationError as e:
         first = describe_errors(e, doc, Settings)[0]
         raise ConfigError(source, first.key, first.message, first.line) from e
+    settings._source = source
+    settings._document = doc
+    return settings

@@ -15,13 +15,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import PublisherError
+from .errors import DatabaseError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class DatabaseError(PublisherError):
-    """The database cannot be reached or is not at the schema this code needs."""
 
 
 def make_engine(url: str, **options: Any) -> Engine:

@@ -65,12 +65,37 @@ class ImportFailed(PublisherError):
         super().__init__(f"import refused, {count} {noun}; the database is unchanged:\n{lines}")
 
 
+class OutputError(PublisherError):
+    """A generated file cannot be written."""
+
+
+class DatabaseError(PublisherError):
+    """The database cannot be reached, or its schema is not the one this version needs."""
+
+
 class NotFound(PublisherError):
     """A thing named on the command line or in a URL does not exist."""
 
 
+class EmptyDigest(PublisherError):
+    """No post was published in the digest's window: nothing to send."""
+
+
 class TemplateError(PublisherError):
     """An email template is missing or does not render."""
+
+
+class AddressError(PublisherError):
+    """An email address no server would take, or one this sender cannot deliver to.
+
+    :param address: the address as it was given.
+    :param why: what is wrong with it.
+    """
+
+    def __init__(self, address: str, why: str) -> None:
+        self.address = address
+        self.why = why
+        super().__init__(f"{address!r} is not a usable email address: {why}")
 
 
 class DeliveryError(PublisherError):

@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Executable, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from .content.values import PostStatus
 from .models import (
     Attachment,
     Author,
     Delivery,
     DigestRun,
     Post,
-    PostStatus,
     Subscriber,
     SubscriberStatus,
     Tag,

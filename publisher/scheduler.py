@@ -20,11 +20,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import jobs, mailing
 from .config import Settings
-from .digest import EmptyDigest
-from .errors import PublisherError
-from .smtp import Mailer, SmtpMailer
+from .errors import EmptyDigest, PublisherError
+from .feeds.build import publish_feeds
+from .mail.send import send_digest
+from .mail.smtp import Mailer, SmtpMailer
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ COMMON = {"coalesce": True, "max_instances": 1, "replace_existing": True}
 
 def build_feeds_job(factory: sessionmaker[Session], settings: Settings) -> None:
     try:
-        report = jobs.publish_feeds(factory, settings, datetime.now(UTC))
+        report = publish_feeds(factory, settings, datetime.now(UTC))
     except PublisherError as e:
         log.error("feed build failed: %s", e)
         return
@@ -53,7 +53,7 @@ def send_digest_job(
 ) -> None:
     mailer = make_mailer()
     try:
-        report = mailing.send_digest(factory, settings, mailer, datetime.now(UTC), name)
+        report = send_digest(factory, settings, mailer, datetime.now(UTC), name)
     except EmptyDigest as e:
         log.info("digest %s: nothing to send (%s)", name, e)
         return

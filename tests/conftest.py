@@ -1,15 +1,19 @@
 """Shared fixtures: settings, the shipped sample, and real databases.
 
 The ``engine`` fixture runs each store test twice: on a fresh SQLite file,
-and on the real PostgreSQL named by PUBLISHER_TEST_DATABASE_URL, in a schema
-of its own that is dropped afterwards (skipped, with the reason, when unset).
+and on a real PostgreSQL, in a schema of its own that is dropped afterwards.
+PostgreSQL is the one PUBLISHER_TEST_DATABASE_URL names, else the local one
+on 127.0.0.1:5432 when it answers; the run's header says which, and the
+PostgreSQL cases are skipped, with the reason, when there is none.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -21,6 +25,32 @@ from publisher import db
 from publisher.config import Settings, parse_settings
 
 PG_URL_ENV = "PUBLISHER_TEST_DATABASE_URL"
+#: the PostgreSQL this kind of machine runs (trust auth, database ``test``)
+LOCAL_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@cache
+def postgres_url() -> str | None:
+    """The PostgreSQL to test against: the variable's, else the local one if it answers."""
+    url = os.environ.get(PG_URL_ENV)
+    if url:
+        return url
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=0.5).close()
+    except OSError:
+        return None
+    return LOCAL_PG_URL
+
+
+def pytest_report_header() -> str:
+    url = postgres_url()
+    if url is None:
+        return (
+            f"PostgreSQL: none ({PG_URL_ENV} unset and nothing answers on 127.0.0.1:5432); "
+            "PostgreSQL cases are skipped"
+        )
+    return f"PostgreSQL: {url}"
+
 
 CONFIG_TEXT = """\
 site:
@@ -56,9 +86,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    url = os.environ.get(PG_URL_ENV)
+    url = postgres_url()
     if not url:
-        pytest.skip(f"{PG_URL_ENV} is not set; .ci/run sets it to the local PostgreSQL")
+        pytest.skip(f"no PostgreSQL: set {PG_URL_ENV} or start one on 127.0.0.1:5432")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = db.make_engine(url)
     with admin.begin() as conn:

@@ -33,7 +33,10 @@ def test_config_key_is_documented(key: str) -> None:
 
 
 def commands(group: click.Group, prefix: str = "publisher") -> Iterator[str]:
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None
         if isinstance(command, click.Group):
             yield from commands(command, f"{prefix} {name}")
         else:

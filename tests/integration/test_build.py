@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import db
 from publisher.config import Settings
-from publisher.importer import import_target
-from publisher.jobs import publish_feeds
+from publisher.content.importer import import_target
+from publisher.feeds.build import publish_feeds
 from publisher.models import Author, Post, PostStatus, Tag
 from tests.feedcheck import check_atom, check_json, check_rss, parse_ok
 from tests.integration.test_store import SAMPLE
@@ -300,7 +300,7 @@ def test_a_build_on_every_core_writes_the_same_files(
             "workers reopen the database from its URL; the PostgreSQL fixture uses a "
             "per-test schema that a URL cannot carry"
         )
-    import publisher.jobs as jobs_module
+    import publisher.feeds.build as jobs_module
 
     settings = small_pages(settings)
     import_target(sessions, str(sample_dir), settings, NOW)

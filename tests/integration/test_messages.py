@@ -18,14 +18,16 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher import mailing
+from publisher.audience.recipients import Recipient
+from publisher.audience.tokens import make_signer
 from publisher.cli import cli
 from publisher.config import Settings
+from publisher.content.importer import import_target
 from publisher.errors import DeliveryError
-from publisher.importer import import_target
-from publisher.mail import Recipient, make_signer
-from publisher.render import GMAIL_CLIP_BYTES, render_digest
-from publisher.smtp import SmtpMailer
+from publisher.mail.compose import Editions, build_digest
+from publisher.mail.render import GMAIL_CLIP_BYTES
+from publisher.mail.send import send_test
+from publisher.mail.smtp import SmtpMailer
 from tests.conftest import CONFIG_TEXT
 from tests.integration.test_store import SAMPLE
 
@@ -39,9 +41,9 @@ def digest_message(sessions: sessionmaker[Session], settings: Settings, sample_d
     import_target(sessions, str(sample_dir), settings, NOW)
     config = settings.digests[0]
     with sessions() as session:
-        built = mailing.build_digest(session, config, settings, NOW, since=SINCE)
-    rendered = render_digest(built, config, settings)
-    template = mailing.message_template(rendered, settings, NOW, SECRET)
+        built = build_digest(session, config, settings, NOW, since=SINCE)
+    template = Editions(built, config, settings, NOW, SECRET).template(())
+    assert template is not None
 
     def make(recipient: Recipient) -> tuple[bytes, EmailMessage]:
         raw = template.render(recipient)
@@ -167,9 +169,9 @@ def test_test_send_goes_through_a_real_smtp_server(
     settings = smtp_settings(settings, port)
     import_target(sessions, str(sample_dir), settings, NOW)
     with SmtpMailer(settings.email.smtp) as mailer:
-        message_id, _ = mailing.send_test(
+        message_id = send_test(
             sessions, settings, mailer, "staff@example.org", NOW, since=SINCE
-        )
+        ).message_id
     (envelope,) = received
     assert envelope.mail_from == "news@example.org"
     assert envelope.rcpt_tos == ["staff@example.org"]
@@ -213,7 +215,7 @@ def test_test_send_needs_the_secret_key(
             pass
 
     with pytest.raises(Exception, match="PUBLISHER_SECRET_KEY is not set"):
-        mailing.send_test(sessions, settings, Refuse(), "a@example.org", NOW, since=SINCE)
+        send_test(sessions, settings, Refuse(), "a@example.org", NOW, since=SINCE)
 
 
 def test_cli_render_writes_html_text_and_eml(
@@ -260,8 +262,9 @@ def test_non_ascii_names_and_long_subjects_are_encoded_not_broken(
     odd = settings.model_copy(update={"site": site, "email": mail, "digests": (config,)})
     import_target(sessions, str(sample_dir), odd, NOW)
     with sessions() as session:
-        built = mailing.build_digest(session, config, odd, NOW, since=SINCE)
-    template = mailing.message_template(render_digest(built, config, odd), odd, NOW, SECRET)
+        built = build_digest(session, config, odd, NOW, since=SINCE)
+    template = Editions(built, config, odd, NOW, SECRET).template(())
+    assert template is not None
     raw = template.render(Recipient("zoe@example.org", "Zoë Ω", 1))
     assert raw.isascii()
     assert b"\n" not in raw.replace(b"\r\n", b""), "no bare line feeds"

@@ -8,11 +8,11 @@ from pathlib import Path
 from werkzeug.test import Client
 
 from publisher import db
+from publisher.audience.recipients import Recipient
 from publisher.config import load_settings
-from publisher.importer import import_target
-from publisher.mail import Recipient
+from publisher.content.importer import import_target
 from publisher.models import DigestRun
-from publisher.preview import PreviewApp
+from publisher.web.preview import PreviewApp
 from tests.conftest import CONFIG_TEXT
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
+from publisher.audience.recipients import Recipient
 from publisher.config import Settings
-from publisher.importer import import_target
-from publisher.mail import Recipient
-from publisher.preview import PreviewApp
+from publisher.content.importer import import_target
+from publisher.web.preview import PreviewApp
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -18,15 +18,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher import mailing
+from publisher.audience.subscribers import add_subscriber, unsubscribe
 from publisher.config import Settings
-from publisher.digest import EmptyDigest
-from publisher.errors import DeliveryError
-from publisher.importer import import_target
+from publisher.content.importer import import_target
+from publisher.errors import DeliveryError, EmptyDigest
+from publisher.mail.send import send_digest
+from publisher.mail.smtp import SmtpMailer
 from publisher.models import Delivery, DeliveryStatus, DigestRun
 from publisher.queries import subscriber_by_email
 from publisher.scheduler import build_scheduler
-from publisher.smtp import SmtpMailer
 from tests.integration.test_messages import smtp_server, smtp_settings  # noqa: F401
 
 NOW = datetime(2019, 12, 6, 9, 0, tzinfo=UTC)  # the Friday after the three posts of 5 December
@@ -42,14 +42,14 @@ def subscribed(
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     import_target(sessions, str(sample_dir), settings, NOW)
     for n in range(5):
-        mailing.add_subscriber(sessions, f"reader{n}@example.org", f"Reader {n}", [], NOW)
-    mailing.add_subscriber(sessions, "sdgs@example.org", "SDG fan", ["SDGs"], NOW)
-    mailing.add_subscriber(sessions, "chain@example.org", None, ["Blockchain"], NOW)
-    mailing.add_subscriber(sessions, "gone@example.org", None, [], NOW)
+        add_subscriber(sessions, f"reader{n}@example.org", f"Reader {n}", [], NOW)
+    add_subscriber(sessions, "sdgs@example.org", "SDG fan", ["SDGs"], NOW)
+    add_subscriber(sessions, "chain@example.org", None, ["Blockchain"], NOW)
+    add_subscriber(sessions, "gone@example.org", None, [], NOW)
     with sessions() as session:
         gone = subscriber_by_email(session, "gone@example.org")
         assert gone is not None
-    mailing.unsubscribe(sessions, gone.id)
+    unsubscribe(sessions, gone.id)
     return settings
 
 
@@ -81,7 +81,7 @@ def test_everyone_active_gets_their_edition_once(
     subscribed: Settings, sessions: sessionmaker[Session]
 ) -> None:
     mailer = Recorder()
-    report = mailing.send_digest(sessions, subscribed, mailer, NOW)
+    report = send_digest(sessions, subscribed, mailer, NOW)
     assert report.finished and not report.resumed
     assert (report.sent, report.skipped, report.failed) == (6, 1, 0)
     assert "gone@example.org" not in mailer.sent, "unsubscribed: no email"
@@ -98,7 +98,7 @@ def test_everyone_active_gets_their_edition_once(
     assert report.period_start == datetime(2019, 12, 2, 8, 0, tzinfo=UTC)
     # the next send has a new, empty window: nothing twice
     with pytest.raises(EmptyDigest):
-        mailing.send_digest(sessions, subscribed, Recorder(), NOW.replace(hour=10))
+        send_digest(sessions, subscribed, Recorder(), NOW.replace(hour=10))
 
 
 def test_an_interrupted_send_resumes_without_sending_twice(
@@ -106,7 +106,7 @@ def test_an_interrupted_send_resumes_without_sending_twice(
 ) -> None:
     flaky = {"reader1@example.org", "reader3@example.org"}
     first = Recorder(temporary=flaky, permanent={"reader4@example.org"})
-    report = mailing.send_digest(sessions, subscribed, first, NOW)
+    report = send_digest(sessions, subscribed, first, NOW)
     assert not report.finished, "temporary failures leave the run open"
     assert len(report.errors) == 2 and report.failed == 1
     recorded = statuses(sessions)
@@ -114,7 +114,7 @@ def test_an_interrupted_send_resumes_without_sending_twice(
     assert "failed" in recorded.values()
 
     second = Recorder()
-    again = mailing.send_digest(sessions, subscribed, second, NOW.replace(minute=30))
+    again = send_digest(sessions, subscribed, second, NOW.replace(minute=30))
     assert again.resumed, "the same run, not a new one"
     assert set(second.sent) == flaky, "only those the first attempt could not reach"
     assert again.earlier == 5 and again.finished
@@ -132,7 +132,7 @@ def test_too_many_temporary_errors_stop_the_send(
         update={"email": subscribed.email.model_copy(update={"max_send_errors": 2})}
     )
     everyone = {f"reader{n}@example.org" for n in range(5)} | {"sdgs@example.org"}
-    report = mailing.send_digest(sessions, strict, Recorder(temporary=everyone), NOW)
+    report = send_digest(sessions, strict, Recorder(temporary=everyone), NOW)
     assert not report.finished and len(report.errors) == 2
     assert statuses(sessions) == {}, "nothing was accepted, nothing is recorded"
 
@@ -145,7 +145,7 @@ def test_a_real_smtp_server_receives_every_message(
     port, received = smtp_server
     settings = smtp_settings(subscribed, port)
     with SmtpMailer(settings.email.smtp) as mailer:
-        report = mailing.send_digest(sessions, settings, mailer, NOW)
+        report = send_digest(sessions, settings, mailer, NOW)
     assert report.sent == len(received) == 6
     assert sorted(r for e in received for r in e.rcpt_tos) == sorted(
         [f"reader{n}@example.org" for n in range(5)] + ["sdgs@example.org"]

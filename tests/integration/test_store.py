@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import queries
 from publisher.config import Settings
+from publisher.content.importer import import_target
 from publisher.errors import ImportFailed
-from publisher.importer import import_target
 from publisher.models import Post, PostStatus
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

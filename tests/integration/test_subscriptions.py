@@ -14,12 +14,13 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
-from publisher import mailing, queries
+from publisher import queries
+from publisher.audience import subscribers as mailing
+from publisher.audience.tokens import make_signer
 from publisher.config import Settings
-from publisher.importer import import_target
-from publisher.mail import make_signer
+from publisher.content.importer import import_target
 from publisher.models import SubscriberStatus
-from publisher.web import FeedApp
+from publisher.web.feeds import FeedApp
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 SECRET = "test-secret"

@@ -12,7 +12,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from publisher.config import Settings
-from publisher.web import FeedApp
+from publisher.web.feeds import FeedApp
 
 FILES = {
     "atom.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",

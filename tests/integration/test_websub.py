@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.config import Settings
-from publisher.importer import import_target
-from publisher.jobs import publish_feeds
-from publisher.websub import ping_hub
+from publisher.content.importer import import_target
+from publisher.feeds.build import publish_feeds
+from publisher.feeds.websub import ping_hub
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Settings
-from publisher.digest import EmptyDigest, make_digest, make_post
-from publisher.entries import truncate_html
-from publisher.feeds import Enclosure
-from publisher.render import Placeholders, render_digest, render_subject
+from publisher.content.html import truncate_html
+from publisher.content.values import Enclosure
+from publisher.errors import EmptyDigest
+from publisher.mail.digest import make_digest, make_post
+from publisher.mail.render import Placeholders, render_digest, render_subject
 
 T0 = datetime(2019, 12, 5, 10, tzinfo=UTC)
 VIDEO_BODY = (

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from publisher.content.feedimport import looks_like_feed, parse_feed
+from publisher.content.values import PostStatus, SourceFormat
 from publisher.errors import ContentError
-from publisher.feedimport import looks_like_feed, parse_feed
-from publisher.models import PostStatus, SourceFormat
 
 ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">

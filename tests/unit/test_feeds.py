@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
-from publisher.feeds import (
+from publisher.content.markup import xml_safe
+from publisher.feeds.model import (
     Category,
     Document,
     Enclosure,
@@ -20,7 +21,6 @@ from publisher.feeds import (
     render_json,
     render_rss,
 )
-from publisher.markup import xml_safe
 from tests.feedcheck import ATOM_NS, check_atom, check_json, check_rss, parse_ok
 
 HOME = "https://example.org/"

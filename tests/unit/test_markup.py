@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from publisher.markup import (
+from publisher.content.markup import (
     MarkdownError,
     html_to_text,
     parse_video_url,

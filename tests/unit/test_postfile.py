@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from publisher.content.postfile import default_slug, parse_post_file
+from publisher.content.values import PostStatus
 from publisher.errors import ContentError
-from publisher.models import PostStatus
-from publisher.postfile import default_slug, parse_post_file
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

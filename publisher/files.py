@@ -1,25 +1,17 @@
 """Writing generated files: atomically, and only when their bytes change.
 
-A reader must never fetch half a feed, and a file whose content did not
+A reader must never fetch half a file, and a file whose content did not
 change keeps its mtime (and so its Last-Modified and ETag), which is what
 lets caches and feed readers get ``304 Not Modified``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import PublisherError
-
-MANIFEST = ".manifest.json"
-
-
-class OutputError(PublisherError):
-    """A generated file cannot be written."""
+from .errors import OutputError
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -56,33 +48,3 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             "writable (feeds.output_dir in config.yaml)"
         ) from e
     return True
-
-
-def load_manifest(folder: Path) -> dict[str, str]:
-    """Fingerprint of each document of the last build (empty if unknown)."""
-    try:
-        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {}
-    documents = data.get("documents", {}) if isinstance(data, dict) else {}
-    return {str(k): str(v) for k, v in documents.items()}
-
-
-def save_manifest(folder: Path, documents: dict[str, str]) -> None:
-    text = json.dumps({"documents": dict(sorted(documents.items()))}, indent=0)
-    write_if_changed(folder / MANIFEST, text.encode("utf-8"))
-
-
-def remove_files(folder: Path, paths: Iterable[str]) -> list[str]:
-    """Delete generated files that no document produces any more."""
-    removed = []
-    for relative in sorted(paths):
-        target = folder / relative
-        if target.is_file():
-            target.unlink()
-            removed.append(relative)
-            parent = target.parent
-            while parent != folder and parent.is_dir() and not any(parent.iterdir()):
-                parent.rmdir()
-                parent = parent.parent
-    return removed

@@ -21,14 +21,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import queries
-from .config import Settings
-from .db import transaction
+from .. import queries
+from ..config import Settings
+from ..db import transaction
+from ..errors import ContentError, ImportFailed, PublisherError
+from ..models import Attachment, Author, Post, Tag
 from .drafts import AuthorDraft, PostDraft
-from .errors import ContentError, ImportFailed, PublisherError
 from .feedimport import looks_like_feed, parse_feed
 from .markup import slugify
-from .models import Attachment, Author, Post, Tag
 from .postfile import parse_post_file, source_hash
 
 #: below this many files, a process pool costs more than it saves

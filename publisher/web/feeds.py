@@ -33,10 +33,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Request, Response
 
-from . import mailing, queries
-from .config import Settings
-from .mail import make_signer
-from .models import Subscriber
+from .. import queries
+from ..audience.subscribers import set_topics, unsubscribe
+from ..audience.tokens import make_signer
+from ..config import Settings
+from ..models import Subscriber
 
 MEDIA_TYPES = (
     (re.compile(r"^atom(-\d+)?\.xml$"), "application/atom+xml; charset=utf-8"),
@@ -123,7 +124,7 @@ class FeedApp:
         assert self.factory is not None
         site = self.settings.site
         if request.method == "POST":
-            address = mailing.unsubscribe(self.factory, subscriber_id)
+            address = unsubscribe(self.factory, subscriber_id)
             if address is None:
                 raise NotFound("There is no such subscription any more.")
             return _html_page(
@@ -145,7 +146,7 @@ class FeedApp:
         assert self.factory is not None
         if request.method == "POST":
             chosen = request.form.getlist("topic")
-            if mailing.set_topics(self.factory, subscriber_id, chosen) is None:
+            if set_topics(self.factory, subscriber_id, chosen) is None:
                 raise NotFound("There is no such subscription any more.")
         with self.factory() as session:
             subscriber = session.get(Subscriber, subscriber_id)

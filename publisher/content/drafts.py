@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .markup import slugify
-from .models import PostStatus, SourceFormat
+from .values import PostStatus, SourceFormat
 
 
 @dataclass(frozen=True)

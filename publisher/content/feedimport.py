@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import feedparser
 
+from ..errors import ContentError
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
-from .errors import ContentError
 from .markup import RENDER_VERSION, html_to_text, sanitize_html, slugify, xml_safe
-from .models import PostStatus, SourceFormat
+from .values import PostStatus, SourceFormat
 
 
 def looks_like_feed(raw: bytes) -> bool:

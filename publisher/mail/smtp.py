@@ -7,8 +7,8 @@ import ssl
 from types import TracebackType
 from typing import Protocol
 
-from .config import SmtpSettings
-from .errors import ConfigError, DeliveryError
+from ..config import SmtpSettings
+from ..errors import ConfigError, DeliveryError
 
 
 class Mailer(Protocol):

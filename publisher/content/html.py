@@ -1,4 +1,4 @@
-"""HTML of a post made fit for a feed or an email: absolute links, excerpts.
+"""HTML of a post made fit to leave the site: absolute links, excerpts, sizes.
 
 Pure. Shared by the feeds and the digest, which both put a post's HTML
 where relative links no longer resolve.
@@ -14,9 +14,8 @@ from urllib.parse import urljoin
 import lxml.html
 from lxml import etree
 
-from .feeds import Category, Enclosure, Entry, Person
-from .markup import html_to_text, xml_safe
-from .urls import Urls
+from .markup import html_to_text
+from .values import Enclosure
 
 #: attributes that hold a URL, per element
 _URL_ATTRIBUTES = {"a": ("href",), "img": ("src",), "q": ("cite",), "blockquote": ("cite",)}
@@ -100,51 +99,6 @@ def human_size(length: int) -> str:
             return f"{size:.0f} {unit}" if unit in ("bytes", "KB") else f"{size:.1f} {unit}"
         size /= 1000
     raise AssertionError("unreachable")
-
-
-def build_entry(
-    row: Any,
-    attachments: Sequence[Any],
-    author: Person | None,
-    categories: tuple[Category, ...],
-    urls: Urls,
-    full_content: bool,
-) -> Entry:
-    """A stored post (a row of :func:`queries.feed_rows`) as a feed entry.
-
-    Links become absolute against the site, text loses the characters XML
-    forbids, and ``updated`` is never before ``published``.
-    """
-    base = urls.base
-    enclosures = tuple(
-        Enclosure(
-            url=absolute_url(a.url, base),
-            media_type=a.media_type,
-            length=a.length,
-            title=xml_safe(a.title) if a.title else None,
-        )
-        for a in attachments
-    )
-    # RSS carries one enclosure and many readers show none: list them in the body too
-    body = absolutize_html(xml_safe(row.body_html), base) + attachments_html(enclosures)
-    summary = xml_safe(row.summary) if row.summary else None
-    if not full_content:
-        summary = summary or excerpt(body) or None
-    published = row.published_at
-    updated = max(row.updated_at or published, published)
-    return Entry(
-        id=xml_safe(row.uid),
-        title=xml_safe(row.title),
-        link=absolute_url(row.canonical_url, base) if row.canonical_url else urls.post(row.slug),
-        published=published,
-        updated=updated,
-        author=author,
-        categories=categories,
-        summary=summary,
-        content_html=body if full_content else None,
-        enclosures=enclosures,
-        image=absolute_url(row.image_url, base) if row.image_url else None,
-    )
 
 
 def truncate_html(fragment: str, limit: int) -> str:

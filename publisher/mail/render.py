@@ -23,14 +23,27 @@ from zoneinfo import ZoneInfo
 import jinja2
 from premailer import Premailer
 
-from .config import DigestSettings, Settings
+from ..config import DigestSettings, Settings
+from ..content.html import human_size
+from ..errors import TemplateError
+from ..urls import Urls
 from .digest import Digest, condense
-from .entries import human_size
-from .errors import TemplateError
-from .urls import Urls
+
+
+def _shipped_templates() -> Path:
+    """The email templates shipped with the publisher.
+
+    They live in ``templates/email/`` at the top of the repository (where a
+    checkout and an editable install read them) and are copied into the
+    wheel as ``publisher/templates/email/`` (see ``pyproject.toml``).
+    """
+    package = Path(__file__).resolve().parents[1]
+    inside = package / "templates" / "email"
+    return inside if inside.is_dir() else package.parent / "templates" / "email"
+
 
 #: the templates shipped with the publisher (a deployment may override any of them)
-DEFAULT_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
+DEFAULT_TEMPLATES = _shipped_templates()
 #: what a template can personalise: ``{{ personal.<field> }}``
 PERSONAL_FIELDS = ("greeting", "name", "email", "unsubscribe_url", "preferences_url", "topics")
 #: Gmail clips an HTML part larger than this ("[Message clipped]")

@@ -20,23 +20,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import __version__, queries
-from .config import Settings
-from .db import make_engine, make_sessionmaker
+from .. import __version__, queries
+from ..config import Settings
+from ..db import make_engine, make_sessionmaker
+from ..files import write_if_changed
+from ..models import Author, Tag
+from ..urls import FEED_FILES, Urls
 from .entries import build_entry
-from .feedplan import DocPlan, FeedSpec, Stub, plan_documents
-from .feeds import (
-    RENDERERS,
-    Category,
-    Document,
-    Entry,
-    FeedMeta,
-    Person,
-    prepare_entry,
-)
-from .models import Author, Tag
-from .output import load_manifest, remove_files, save_manifest, write_if_changed
-from .urls import FEED_FILES, Urls
+from .manifest import load_manifest, remove_files, save_manifest
+from .model import RENDERERS, Category, Document, Entry, FeedMeta, Person, prepare_entry
+from .plan import DocPlan, FeedSpec, Stub, plan_documents
 from .websub import ping_hub
 
 #: posts loaded from the database at a time while building feeds

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
-from .feeds import FeedMeta, Links
-from .urls import FEED_FILES, Urls
+from ..urls import FEED_FILES, Urls
+from .model import FeedMeta, Links
 
 #: bump when the output for the same input changes, to rebuild everything once
 FORMAT_VERSION = "1"

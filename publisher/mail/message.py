@@ -21,7 +21,6 @@ send is recognisably the same message.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import html
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,52 +29,11 @@ from email.utils import format_datetime, formataddr, parseaddr
 
 from itsdangerous import URLSafeSerializer
 
-from .errors import DeliveryError
+from ..audience.recipients import Recipient
+from ..urls import Urls
 from .render import PERSONAL_FIELDS, RenderedDigest
-from .urls import Urls
 
 CRLF = b"\r\n"
-#: itsdangerous salt: an unsubscribe token is good for nothing else
-UNSUBSCRIBE_SALT = "unsubscribe"
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """Who a message is for. ``id`` is the subscriber's (0 for a test send)."""
-
-    email: str
-    name: str | None = None
-    id: int = 0
-    topics: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> str:
-        """Stable per recipient: the subscriber id, or a hash of a test address."""
-        if self.id:
-            return str(self.id)
-        return "t" + hashlib.sha256(self.email.lower().encode()).hexdigest()[:12]
-
-
-def make_signer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT)
-
-
-def check_address(address: str) -> str:
-    """An addr-spec a server will take, or :class:`DeliveryError` saying why not."""
-    name, parsed = parseaddr(address)
-    if (
-        not parsed
-        or parsed != address.strip()
-        or "@" not in parsed
-        or any(c.isspace() or ord(c) < 32 for c in parsed)
-    ):
-        raise DeliveryError(
-            address, "is not an email address; write it as name@example.org", permanent=True
-        )
-    local, _, domain = parsed.rpartition("@")
-    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
-        raise DeliveryError(address, f"has no valid domain ({domain!r})", permanent=True)
-    return parsed
 
 
 def _header(name: str, value: str) -> bytes:

@@ -11,19 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from .entries import excerpt, truncate_html
-from .errors import PublisherError
-from .feeds import Enclosure
-from .markup import Video, find_videos, remove_videos, render_video_thumbnails
+from ..content.html import excerpt, truncate_html
+from ..content.markup import Video, find_videos, remove_videos, render_video_thumbnails
+from ..content.values import Enclosure
+from ..errors import EmptyDigest
 
 #: characters of text in a post's excerpt (the rest is a "Read more" away)
 EXCERPT_CHARS = 420
 #: characters of a summary when the digest has to shrink to fit its size budget
 SUMMARY_CHARS = 200
-
-
-class EmptyDigest(PublisherError):
-    """No post was published in the digest's window: nothing to send."""
 
 
 @dataclass(frozen=True)

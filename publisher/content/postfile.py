@@ -37,11 +37,11 @@ from pydantic import (
     field_validator,
 )
 
+from ..errors import ContentError
+from ..yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
-from .errors import ContentError
 from .markup import RENDER_VERSION, MarkdownError, render_markdown, slugify, xml_safe
-from .models import PostStatus
-from .yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
+from .values import PostStatus
 
 FENCE = "---"
 _SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"

@@ -24,12 +24,14 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import db, mailing
-from .config import Settings, load_settings
-from .errors import PublisherError
-from .mail import Recipient
-from .models import DigestRun, Post
-from .render import GMAIL_CLIP_BYTES, render_digest, template_dirs
+from .. import db
+from ..audience.recipients import Recipient
+from ..config import Settings, load_settings
+from ..errors import PublisherError
+from ..mail.compose import compose
+from ..mail.render import GMAIL_CLIP_BYTES, template_dirs
+from ..mail.window import digest_settings
+from ..models import DigestRun, Post
 
 RELOAD_SCRIPT = """<script>
 (function () {
@@ -101,16 +103,12 @@ class PreviewApp:
 
     def _message(self, request: Request) -> tuple[Settings, Any, bytes]:
         settings = self._settings()
-        config = mailing.digest_settings(settings, self.name)
+        config = digest_settings(settings, self.name)
         now = datetime.now(UTC)
         with self._factory(settings)() as session:
             since, until = self._window(session, request)
-            digest = mailing.build_digest(session, config, settings, now, since, until)
-        digest = mailing.edition_for(digest, config, self.recipient)
-        rendered = render_digest(digest, config, settings)
-        key = mailing.secret_key(settings, required=False)
-        message = mailing.message_template(rendered, settings, now, key).render(self.recipient)
-        return settings, rendered, message
+            _, composed = compose(session, settings, config, self.recipient, now, since, until)
+        return settings, composed.rendered, composed.message
 
     def _parts(self, request: Request) -> tuple[Any, EmailMessage, str, str]:
         _, rendered, message = self._message(request)
@@ -123,7 +121,7 @@ class PreviewApp:
     def _runs(self) -> list[DigestRun]:
         settings = self._settings()
         with self._factory(settings)() as session:
-            name = mailing.digest_settings(settings, self.name).name
+            name = digest_settings(settings, self.name).name
             query = select(DigestRun).where(DigestRun.name == name)
             return list(session.scalars(query.order_by(DigestRun.period_end.desc()).limit(20)))
 

@@ -36,8 +36,9 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from . import __version__
-from .errors import ContentError
+from .. import __version__
+from ..content.values import Enclosure
+from ..errors import ContentError
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
@@ -56,15 +57,6 @@ class Person:
     name: str
     email: str | None = None
     uri: str | None = None
-
-
-@dataclass(frozen=True)
-class Enclosure:
-    url: str
-    media_type: str
-    #: bytes; unknown lengths are written as 0, as the RSS Advisory Board advises
-    length: int | None = None
-    title: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,66 @@
+"""The command line: a thin shell over the library.
+
+Each command group lives in its own module (``posts``, ``feeds``, ``digest``,
+``subscribers``, ``schedule``) and is loaded only when it is run or listed;
+the families each command drives are imported inside the command. Domain
+errors (:class:`~publisher.errors.PublisherError`) become one readable line
+and exit status 1 here, and nowhere else; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from .app import App
+
+#: command name → "module:attribute" under publisher.cli
+COMMANDS = {
+    "init": "content:init",
+    "db": "content:db_group",
+    "import": "content:import_command",
+    "posts": "content:posts",
+    "build": "feeds:build",
+    "serve": "feeds:serve",
+    "digest": "digest:digest",
+    "preview": "digest:preview",
+    "subscribers": "subscribers:subscribers",
+    "run": "schedule:run",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when first needed (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    default="config.yaml",
+    show_default=True,
+    envvar="PUBLISHER_CONFIG",
+    help="The config file (or set PUBLISHER_CONFIG).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
+    """Publish news posts as feeds and an email digest."""
+    ctx.obj = App(config_path, debug)
+
+
+def main() -> None:
+    cli(prog_name="publisher")

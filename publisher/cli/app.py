@@ -1,0 +1,146 @@
+"""What every command shares: the :class:`App` (settings, database), error handling,
+the date parameter, and list output for people and scripts.
+
+Imports only click, rich and the top-level modules: each command module
+imports the family it drives inside the command, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+
+from ..errors import PublisherError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from ..config import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class App:
+    """What every command needs, made on first use (so --help needs no config)."""
+
+    def __init__(self, config: str, debug: bool) -> None:
+        self.config = config
+        self.debug = debug
+        # markup off: titles and subjects are printed as written, brackets and all
+        self.console = Console(highlight=False, soft_wrap=True, markup=False)
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from ..config import load_settings
+
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from .. import db
+
+            self._engine = db.make_engine(self.settings.database.url or "")
+        return self._engine
+
+    def sessions(self, check: bool = True) -> sessionmaker[Session]:
+        """Sessions on a database that is at the newest schema."""
+        from .. import db
+
+        if check:
+            db.check_schema(self.engine)
+        return db.make_sessionmaker(self.engine)
+
+
+def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a PublisherError into click's one-line error, unless --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except PublisherError as e:
+            app = click.get_current_context().find_object(App)
+            if app is not None and app.debug:
+                raise
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class _When(click.ParamType[datetime]):
+    """A date or date-time; without an offset it is in the site's time zone."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        from ..content.postfile import parse_when
+
+        app = ctx.find_object(App) if ctx else None
+        zone = app.settings.site.zone if app else UTC
+        try:
+            return parse_when(value, zone).astimezone(UTC)  # type: ignore[arg-type]
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+WHEN = _When()
+
+#: ``--format`` of every list command
+FORMATS = ("table", "csv", "json")
+
+
+def format_option(command: Callable[P, R]) -> Callable[P, R]:
+    """``--format table|csv|json``: a table on a terminal, CSV when piped (one row a line)."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default=None,
+        help="Output format (default: table on a terminal, csv otherwise).",
+    )(command)
+
+
+def print_rows(
+    app: App,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    output_format: str | None,
+    noun: str,
+) -> None:
+    """Print ``rows`` as a table, CSV or JSON; only the table adds a count line."""
+    chosen = output_format or ("table" if sys.stdout.isatty() else "csv")
+    if chosen == "json":
+        click.echo(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2))
+        return
+    if chosen == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    app.console.print(table)
+    app.console.print(f"{len(rows)} {noun}{'' if len(rows) == 1 else 's'}")

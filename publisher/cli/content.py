@@ -1,0 +1,207 @@
+"""Commands about posts: ``init``, ``db upgrade``, ``import`` and ``posts``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .app import App, format_option, friendly_errors, pass_app, print_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ..config import Settings
+    from ..models import Post
+
+
+@click.command()
+@click.option("--sample", is_flag=True, help="Also import the shipped sample posts.")
+@pass_app
+@friendly_errors
+def init(app: App, sample: bool) -> None:
+    """Create or upgrade the database; optionally load the sample posts."""
+    from importlib import resources
+
+    from .. import db
+
+    db.upgrade(app.engine)
+    app.console.print(f"Database ready at schema {db.head_revision()}: {app.engine.url!r}")
+    if sample:
+        folder = resources.files("publisher") / "sample"
+        with resources.as_file(folder) as path:
+            _run_import(app, str(path), force=False)
+
+
+@click.group(name="db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command()
+@pass_app
+@friendly_errors
+def upgrade(app: App) -> None:
+    """Bring the database to the newest schema (safe to repeat)."""
+    from .. import db
+
+    before = db.current_revision(app.engine)
+    db.upgrade(app.engine)
+    after = db.head_revision()
+    if before == after:
+        app.console.print(f"Already at the newest schema ({after}).")
+    else:
+        app.console.print(f"Upgraded the database from {before or 'empty'} to {after}.")
+
+
+@click.command(name="import")
+@click.argument("target")
+@click.option("--force", is_flag=True, help="Re-render posts even if their source is unchanged.")
+@pass_app
+@friendly_errors
+def import_command(app: App, target: str, force: bool) -> None:
+    """Import posts from a Markdown file, a folder of them, or an RSS/Atom feed (file or URL).
+
+    All or nothing: if any post has a problem, every problem is listed and
+    nothing is written. Importing again updates changed posts, never duplicates.
+    """
+    _run_import(app, target, force)
+
+
+def _run_import(app: App, target: str, force: bool) -> None:
+    from ..content import importer
+
+    report = importer.import_target(
+        app.sessions(), target, app.settings, datetime.now(UTC), force=force
+    )
+    app.console.print(
+        f"Imported {report.total} posts from {target}: {len(report.created)} new, "
+        f"{len(report.updated)} updated, {len(report.unchanged)} unchanged."
+    )
+
+
+@click.group()
+def posts() -> None:
+    """List, show, publish and unpublish posts."""
+
+
+def _local(settings: Settings, when: datetime | None) -> str:
+    return when.astimezone(settings.site.zone).strftime("%Y-%m-%d %H:%M") if when else "—"
+
+
+@posts.command(name="list")
+@click.option(
+    "--status", type=click.Choice(["draft", "scheduled", "published"]), help="Only this status."
+)
+@click.option("--tag", help="Only posts with this tag (name or slug).")
+@click.option("--author", help="Only posts by this author (name or slug).")
+@format_option
+@pass_app
+@friendly_errors
+def list_posts(
+    app: App, status: str | None, tag: str | None, author: str | None, output_format: str | None
+) -> None:
+    """List posts, newest first."""
+    from .. import queries
+    from ..content.values import PostStatus
+
+    with app.sessions()() as session:
+        found = queries.listed_posts(
+            session, PostStatus(status) if status else None, tag=tag, author=author
+        )
+        rows = [
+            (
+                post.status.value,
+                _local(app.settings, post.published_at),
+                post.slug,
+                post.title,
+                post.author.name if post.author else "",
+            )
+            for post in found
+        ]
+    print_rows(app, ("status", "date", "slug", "title", "author"), rows, output_format, "post")
+
+
+def _get_post(session: Session, slug: str) -> Post:
+    from .. import queries
+    from ..errors import NotFound
+
+    post = queries.post_by_slug(session, slug)
+    if post is None:
+        raise NotFound(f"no post with slug {slug!r}; `publisher posts list` shows them")
+    return post
+
+
+@posts.command()
+@click.argument("slug")
+@pass_app
+@friendly_errors
+def show(app: App, slug: str) -> None:
+    """Show one post: its fields and rendered HTML."""
+    with app.sessions()() as session:
+        post = _get_post(session, slug)
+        rows: list[tuple[str, Any]] = [
+            ("id", post.uid),
+            ("slug", post.slug),
+            ("title", post.title),
+            ("status", post.status.value),
+            ("published", _local(app.settings, post.published_at)),
+            ("updated", _local(app.settings, post.updated_at)),
+            ("author", post.author.name if post.author else ""),
+            ("tags", ", ".join(t.name for t in post.tags)),
+            ("summary", post.summary or ""),
+            ("source", post.source_path or ""),
+        ]
+        rows += [
+            (f"attachment {i}", f"{a.title or ''} <{a.url}> {a.media_type} {a.length or ''}")
+            for i, a in enumerate(post.attachments, start=1)
+        ]
+        for name, value in rows:
+            click.echo(f"{name:>12}: {value}")
+        click.echo()
+        click.echo(post.body_html)
+
+
+@posts.command()
+@click.argument("slug")
+@click.option("--at", "at", help="Publish at this time instead (ISO date), making it scheduled.")
+@pass_app
+@friendly_errors
+def publish(app: App, slug: str, at: str | None) -> None:
+    """Publish a post now (or schedule it with --at)."""
+    from .. import db
+    from ..content.postfile import parse_when
+    from ..content.values import PostStatus
+
+    now = datetime.now(UTC)
+    when = None
+    if at is not None:
+        try:
+            when = parse_when(at, app.settings.site.zone)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--at") from e
+    with db.transaction(app.sessions()) as session:
+        post = _get_post(session, slug)
+        if when is not None:
+            post.published_at = when
+        elif post.published_at is None:
+            post.published_at = now
+        post.updated_at = post.updated_at or post.published_at
+        post.status = PostStatus.SCHEDULED if post.published_at > now else PostStatus.PUBLISHED
+        state, at_text = post.status.value, _local(app.settings, post.published_at)
+    app.console.print(f"{slug}: {state}, dated {at_text}.")
+
+
+@posts.command()
+@click.argument("slug")
+@pass_app
+@friendly_errors
+def unpublish(app: App, slug: str) -> None:
+    """Make a post a draft again: it leaves the feeds at the next build."""
+    from .. import db
+    from ..content.values import PostStatus
+
+    with db.transaction(app.sessions()) as session:
+        _get_post(session, slug).status = PostStatus.DRAFT
+    app.console.print(f"{slug}: draft.")

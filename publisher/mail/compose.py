@@ -1,0 +1,189 @@
+"""The one compose path: store → digest → this reader's edition → render → message.
+
+``digest render``, ``preview``, ``digest test-send`` and ``digest send`` all
+go through :class:`Editions`: the digest is built once from the store,
+each edition (a set of topics) is rendered and compiled once, and each
+recipient's message is the compiled template joined with their values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from .. import queries
+from ..audience.recipients import Recipient
+from ..audience.tokens import make_signer
+from ..config import DigestSettings, Settings
+from ..content.public import public_post
+from ..errors import EmptyDigest
+from ..files import write_if_changed
+from ..urls import Urls, digest_page_path
+from .digest import Digest, DigestPost, edition, make_digest, make_post
+from .message import MessageTemplate
+from .render import RenderedDigest, render_digest, render_web_page
+from .window import digest_window
+
+#: signs the links of renderings that are only looked at, never sent
+PREVIEW_KEY = "preview-only-key: links in this rendering are not for sending"
+
+
+def digest_posts(
+    session: Session, settings: Settings, start: datetime, end: datetime, now: datetime
+) -> list[DigestPost]:
+    """The posts published in ``[start, end)``, as the digest shows them."""
+    urls = Urls.from_settings(settings)
+    posts = []
+    for post in queries.posts_between(session, start, end, now):
+        public = public_post(post, post.attachments, urls)
+        posts.append(
+            make_post(
+                title=public.title,
+                link=public.link,
+                published=public.published,
+                body_html=public.body_html,
+                summary=public.summary,
+                author=post.author.name if post.author else None,
+                image=public.image,
+                image_alt=public.image_alt,
+                attachments=public.enclosures,
+                tags=tuple(t.name for t in post.tags),
+            )
+        )
+    return posts
+
+
+def build_digest(
+    session: Session,
+    config: DigestSettings,
+    settings: Settings,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Digest:
+    """The digest of the posts in its window, from the store.
+
+    :raises EmptyDigest: when no post was published in the window.
+    """
+    start, end = digest_window(session, config, settings, now, since, until)
+    posts = digest_posts(session, settings, start, end, now)
+    return make_digest(config.name, posts, start, end, config.order)
+
+
+def secret_key(settings: Settings, required: bool) -> str:
+    """The key that signs unsubscribe links.
+
+    Rendering for a look (preview, render) may use a stand-in; anything that
+    sends must have the real one, or its links could be forged.
+    """
+    key = settings.web.secret_key
+    if key:
+        return key
+    if required:
+        raise settings.error(
+            "web.secret_key_env",
+            f"the environment variable {settings.web.secret_key_env} is not set; set it to a "
+            "long random string (it signs the unsubscribe links), e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`",
+        )
+    return PREVIEW_KEY
+
+
+@dataclass(frozen=True)
+class Composed:
+    """One recipient's message, and what it was made from."""
+
+    recipient: Recipient
+    #: the edition they get, rendered (HTML with CSS inlined, text)
+    rendered: RenderedDigest
+    message: bytes
+    message_id: str
+
+
+class Editions:
+    """One compiled message template per set of topics, each compiled once.
+
+    :param digest: the full digest (every post of the window).
+    :param date: the messages' ``Date`` (a run's start, so a resend is identical).
+    :param key: signs each recipient's links.
+    """
+
+    def __init__(
+        self, digest: Digest, config: DigestSettings, settings: Settings, date: datetime, key: str
+    ) -> None:
+        self.digest = digest
+        self.config = config
+        self.settings = settings
+        self.date = date
+        self.key = key
+        self._templates: dict[frozenset[str], MessageTemplate | None] = {}
+
+    def template(self, topics: tuple[str, ...]) -> MessageTemplate | None:
+        """The compiled edition for ``topics``; None when no post is about them."""
+        wanted = frozenset(topics)
+        if wanted not in self._templates:
+            mine = edition(self.digest, sorted(wanted), self.config.order)
+            self._templates[wanted] = (
+                None
+                if mine is None
+                else self._compile(render_digest(mine, self.config, self.settings))
+            )
+        return self._templates[wanted]
+
+    def _compile(self, rendered: RenderedDigest) -> MessageTemplate:
+        settings = self.settings
+        return MessageTemplate(
+            rendered,
+            sender=settings.email.sender,
+            reply_to=settings.email.reply_to,
+            urls=Urls.from_settings(settings),
+            signer=make_signer(self.key),
+            domain=settings.site.domain,
+            date=self.date,
+            list_title=f"{settings.site.title} {rendered.digest.name}",
+        )
+
+    def compose(self, recipient: Recipient) -> Composed:
+        """``recipient``'s message.
+
+        :raises EmptyDigest: when none of the digest's posts is about their topics.
+        """
+        template = self.template(recipient.topics)
+        if template is None:
+            raise EmptyDigest(
+                f"{recipient.email} follows {', '.join(recipient.topics)}, and no post of this "
+                "digest is about them: they would get no message"
+            )
+        return Composed(
+            recipient, template.rendered, template.render(recipient), template.message_id(recipient)
+        )
+
+
+def compose(
+    session: Session,
+    settings: Settings,
+    config: DigestSettings,
+    recipient: Recipient,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    key: str = PREVIEW_KEY,
+) -> tuple[Editions, Composed]:
+    """The digest of the window as ``recipient`` gets it, for a look or a test send.
+
+    :raises EmptyDigest: when the window, or this recipient's edition, has no post.
+    """
+    full = build_digest(session, config, settings, now, since, until)
+    editions = Editions(full, config, settings, now, key)
+    return editions, editions.compose(recipient)
+
+
+def publish_web_version(settings: Settings, rendered: RenderedDigest) -> Path:
+    """Write the digest's web version where its "View in browser" link points."""
+    digest = rendered.digest
+    path = settings.feeds.output_dir / digest_page_path(digest.name, digest.period_end)
+    write_if_changed(path, render_web_page(rendered, settings).encode("utf-8"))
+    return path

@@ -1,0 +1,72 @@
+"""Which digest, and which period it covers.
+
+A digest covers the posts since its previous run ended (else since its
+schedule's previous fire time) until now, or the window staff ask for.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.orm import Session
+
+from .. import queries
+from ..config import DigestSettings, Settings
+from ..errors import NotFound, PublisherError
+
+
+def digest_settings(settings: Settings, name: str | None) -> DigestSettings:
+    """The digest schedule called ``name`` (the first one when None)."""
+    if not settings.digests:
+        raise settings.error("digests", "no digest is configured; add one under digests:")
+    if name is None:
+        return settings.digests[0]
+    for config in settings.digests:
+        if config.name == name:
+            return config
+    names = ", ".join(d.name for d in settings.digests)
+    raise NotFound(f"no digest called {name!r} in {settings.source}; the digests are: {names}")
+
+
+def previous_fire_time(schedule: str, zone: ZoneInfo, before: datetime) -> datetime:
+    """When the crontab ``schedule`` last fired before ``before`` (at most a year back)."""
+    trigger = CronTrigger.from_crontab(schedule, timezone=zone)
+    # look back a little first: walking a year of an hourly schedule costs thousands of steps
+    for days in (2, 35, 366):
+        start = before - timedelta(days=days)
+        last: datetime | None = None
+        fire = trigger.get_next_fire_time(None, start)
+        while fire is not None and fire < before:
+            last = fire
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if last is not None:
+            return last.astimezone(UTC)
+    return start.astimezone(UTC)
+
+
+def digest_window(
+    session: Session,
+    config: DigestSettings,
+    settings: Settings,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[datetime, datetime]:
+    """The period a digest covers: since the last one of its schedule went out
+    (else since the schedule's previous run), until now; or what is given."""
+    end = until or now
+    if since is None:
+        last = queries.last_finished_run(session, config.name)
+        since = (
+            last.period_end
+            if last
+            else previous_fire_time(config.schedule, settings.site.zone, end)
+        )
+    if since >= end:
+        raise PublisherError(
+            f"the digest window is empty: --since {since:%Y-%m-%d %H:%M} is not before "
+            f"--until {end:%Y-%m-%d %H:%M}"
+        )
+    return since, end
