@@ -171,7 +171,7 @@ def floor(config: Path) -> None:
         fe.published(r.published_at)
         fe.updated(r.updated_at)
         fe.author({"name": names.authors[r.author_id].name})
-        fe.category([{"term": c.term, "label": c.label} for c in tags_of[post_id]])
+        fe.category([{"term": c.name, "label": c.name} for c in tags_of[post_id]])
         fe.content(r.body_html, type="html")
         entries[post_id] = fe
     for plan in plans:

@@ -135,7 +135,7 @@ class _Names:
 
     def categories(self, tag_slugs: tuple[str, ...]) -> tuple[Category, ...]:
         found = (self.categories_by_slug[s] for s in tag_slugs)
-        return tuple(sorted(found, key=lambda c: c.label))
+        return tuple(sorted(found, key=lambda c: c.name))
 
 
 def publish_feeds(

@@ -61,8 +61,15 @@ class Person:
 
 @dataclass(frozen=True)
 class Category:
-    term: str
-    label: str
+    """A tag, as an entry's category.
+
+    Atom's ``term`` is what several readers show, so it carries the tag's name
+    ("Civic Space"), as RSS's ``<category>`` and JSON Feed's ``tags`` do; the
+    slug stays out of the feeds (it is only the tag feed's folder).
+    """
+
+    slug: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,8 @@ class Links:
     current: str | None = None
     #: the next older archive document
     prev_archive: str | None = None
+    #: the next newer archive document (RFC 5005 §4: archive pages link both ways)
+    next_archive: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,7 @@ class _FeedExtension(BaseExtension):  # type: ignore[misc]
             ("hub", self.document.meta.hub),
             ("current", links.current),
             ("prev-archive", links.prev_archive),
+            ("next-archive", links.next_archive),
         ):
             if href:
                 element = etree.Element(link_tag, rel=rel, href=href)
@@ -233,7 +243,8 @@ def prepare_entry(entry: Entry) -> PreparedEntry:
             person["uri"] = entry.author.uri
         fe.author(person)
     if entry.categories:
-        fe.category([{"term": c.term, "label": c.label} for c in entry.categories])
+        # feedgen writes Atom's term from "term" and RSS's text from "label"
+        fe.category([{"term": c.name, "label": c.name} for c in entry.categories])
     if entry.summary:
         fe.summary(entry.summary)
     if entry.content_html:
@@ -264,7 +275,7 @@ def _json_item(entry: Entry) -> dict[str, Any]:
             author["url"] = entry.author.uri
         item["authors"] = [author]
     if entry.categories:
-        item["tags"] = [c.label for c in entry.categories]
+        item["tags"] = [c.name for c in entry.categories]
     if entry.enclosures:
         item["attachments"] = [
             {

@@ -6,9 +6,11 @@ Pure. From light per-post facts (no bodies) we lay out every document:
   Atom, RSS and JSON Feed;
 - the site feed keeps its full history as **RFC 5005 archive pages**: the
   posts, oldest first, cut into pages of ``page_size``. Only full pages are
-  written. A page never changes once full (new posts go to newer pages), so a
-  reader or a cache can keep it forever; each links ``prev-archive`` to the page
-  before it and ``current`` to the subscription document. The subscription
+  written. A full page's entries never change (new posts go to newer pages).
+  Archive pages link both ways (RFC 5005 §4): ``prev-archive`` to the page
+  before, ``next-archive`` to the page after, and ``current`` to the
+  subscription document; so the newest page changes once more, when the page
+  after it fills and it gains its ``next-archive`` link. The subscription
   document holds the newest ``page_size`` posts, which always include the posts
   not yet on a full page, and links ``prev-archive`` to the newest full page.
 - tag and author feeds hold the newest ``page_size`` posts; their history is
@@ -30,7 +32,7 @@ from ..urls import FEED_FILES, Urls
 from .model import FeedMeta, Links
 
 #: bump when the output for the same input changes, to rebuild everything once
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
 
 class Stub(NamedTuple):
@@ -90,11 +92,13 @@ class DocPlan:
                 for kind in FEED_FILES
             }
         older = document_paths(folder, page - 1) if page > 1 else None
+        newer = document_paths(folder, page + 1) if page < self.pages else None
         return {
             kind: Links(
                 self=feed(self.paths[kind]),
                 current=feed(current[kind]),
                 prev_archive=feed(older[kind]) if older else None,
+                next_archive=feed(newer[kind]) if newer else None,
             )
             for kind in FEED_FILES
         }
@@ -124,8 +128,8 @@ def plan_feed(
     """The documents of one feed, given its posts oldest first.
 
     A fingerprint covers the format version, the salt (site-wide facts), the
-    feed, the document's place in the archive (which fixes its links) and the
-    versions of its posts.
+    feed, the document's place in the archive (which fixes its links: the
+    newest page has no ``next-archive`` yet) and the versions of its posts.
     """
     pages = len(stubs) // page_size if spec.archived else 0
     head = f"{FORMAT_VERSION}\0{salt}\0{spec!r}\0{urls!r}"
@@ -133,7 +137,8 @@ def plan_feed(
     for page in range(1, pages + 1):
         chunk = stubs[(page - 1) * page_size : page * page_size]
         ids = tuple(s.id for s in reversed(chunk))
-        fingerprint = _fingerprint(f"{head}\0{page}", (s.version for s in chunk))
+        place = f"{page}" if page < pages else f"{page}:newest"
+        fingerprint = _fingerprint(f"{head}\0{place}", (s.version for s in chunk))
         plans.append(DocPlan(spec, page, pages, ids, fingerprint, urls))
     newest = stubs[-page_size:]
     ids = tuple(s.id for s in reversed(newest))

@@ -46,8 +46,9 @@ def test_sample_feeds_carry_every_post_field_by_field(built: Path, settings: Set
     first = atom.entries[0]
     assert first.id == "tag:news.example.org,2019-12-05:leave-no-one-behind-news-round-up"
     assert first.link == SITE + "news/leave-no-one-behind-news-round-up/"
-    assert {t.term for t in first.tags} == {"leave-no-one-behind", "sdgs"}
-    assert {t.label for t in first.tags} == {"Leave No One Behind", "SDGs"}
+    # readers show Atom's term: it is the tag's name, as in RSS, never the slug
+    assert {t.term for t in first.tags} == {"Leave No One Behind", "SDGs"}
+    assert {t.term for t in rss.entries[0].tags} == {"Leave No One Behind", "SDGs"}
     strategy = next(e for e in atom.entries if e.title == "Our strategy 2019 – 2021")
     (pdf,) = strategy.enclosures
     assert pdf.href == "https://icscentre.org/downloads/ICSC-Strategy-2019-2021.pdf"
@@ -224,19 +225,22 @@ def small_pages(settings: Settings, **feeds: object) -> Settings:
     )
 
 
-def walk_archive(out: Path) -> list[str]:
-    """Follow prev-archive from the subscription document, as RFC 5005 readers do."""
-    parsed = parse_ok((out / "atom.xml").read_bytes())
+def walk_archive(out: Path, start: str = "atom.xml", rel: str = "prev-archive") -> list[str]:
+    """Follow prev-archive from the subscription document, as RFC 5005 readers do
+    (or next-archive from the oldest page)."""
+    parsed = parse_ok((out / start).read_bytes())
     titles = [e.title for e in parsed.entries]
     while True:
-        prev = [x.href for x in parsed.feed.links if x.rel == "prev-archive"]
+        prev = [x.href for x in parsed.feed.links if x.rel == rel]
         if not prev:
             return titles
         parsed = parse_ok((out / prev[0].removeprefix(FEEDS)).read_bytes())
         titles += [e.title for e in parsed.entries if e.title not in titles]
 
 
-def test_archive_pages_hold_the_whole_history_and_never_change_once_full(
+# A full archive page's entries never change, and its file changes only when
+# the page after it fills (to gain its next-archive link, RFC 5005 §4).
+def test_archive_pages_hold_the_whole_history_and_link_both_ways(
     sessions: sessionmaker[Session], settings: Settings, sample_dir: Path
 ) -> None:
     settings = small_pages(settings)
@@ -254,6 +258,11 @@ def test_archive_pages_hold_the_whole_history_and_never_change_once_full(
     check_atom(page1, FEEDS + "archive/atom-1.xml", SITE)
     assert b"<fh:archive/>" in page1
     assert b'rel="current" href="' + FEEDS.encode() + b'atom.xml"' in page1
+    # the oldest page links forward, so an archive can be walked both ways
+    assert b'rel="next-archive" href="' + FEEDS.encode() + b'archive/atom-2.xml"' in page1
+    assert b"next-archive" not in (out / "archive/atom-3.xml").read_bytes()
+    forward = walk_archive(out, "archive/atom-1.xml", "next-archive")
+    assert len(forward) == 9 and set(forward) < {title for title, _, _ in SAMPLE}
     check_rss((out / "archive/rss-2.xml").read_bytes(), FEEDS + "archive/rss-2.xml", SITE)
     check_json((out / "archive/feed-3.json").read_bytes())
 
@@ -266,12 +275,17 @@ def test_archive_pages_hold_the_whole_history_and_never_change_once_full(
     with db.transaction(sessions) as session:
         add_post(session, "new-2", NOW - timedelta(minutes=30))
     report = publish_feeds(sessions, settings, NOW)
+    # page 4 is new; page 3 gains its next-archive link (JSON Feed has none, so its
+    # bytes stay the same and it is not rewritten); pages 1 and 2 are untouched
     assert sorted(p for p in report.written if p.startswith("archive/")) == [
+        "archive/atom-3.xml",
         "archive/atom-4.xml",
         "archive/feed-4.json",
+        "archive/rss-3.xml",
         "archive/rss-4.xml",
     ]
     assert len(walk_archive(out)) == 12
+    assert len(walk_archive(out, "archive/atom-1.xml", "next-archive")) == 12
 
 
 def test_summary_mode(

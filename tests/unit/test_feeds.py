@@ -35,7 +35,7 @@ def entry(n: int, **changes: object) -> Entry:
         "published": T0 + timedelta(hours=n),
         "updated": T0 + timedelta(hours=n),
         "author": Person("Thomas Howie"),
-        "categories": (Category("events", "Events"),),
+        "categories": (Category("civic-space", "Civic Space"),),
         "content_html": f"<p>Body {n}</p>",
     }
     values.update(changes)
@@ -47,6 +47,7 @@ def document(*entries: Entry, hub: str | None = None, archive: bool = False) -> 
         kind: Links(
             self=f"{HOME}feeds/{name}",
             prev_archive=f"{HOME}feeds/archive/{kind}-1" if archive else None,
+            next_archive=f"{HOME}feeds/archive/{kind}-3" if archive else None,
             current=f"{HOME}feeds/{name}" if archive else None,
         )
         for kind, name in (("atom", "atom.xml"), ("rss", "rss.xml"), ("json", "feed.json"))
@@ -114,10 +115,26 @@ def test_archive_documents_are_marked_and_linked() -> None:
     assert atom.find("{http://purl.org/syndication/history/1.0}archive") is not None
     rels = {x.get("rel"): x.get("href") for x in atom.findall(f"{ATOM_NS}link")}
     assert rels["prev-archive"] == f"{HOME}feeds/archive/atom-1"
+    assert rels["next-archive"] == f"{HOME}feeds/archive/atom-3"
     assert rels["current"] == f"{HOME}feeds/atom.xml"
+    rss = etree.fromstring(render_rss(doc))
+    rss_rels = {x.get("rel"): x.get("href") for x in rss.iter(f"{ATOM_NS}link")}
+    assert rss_rels["next-archive"] == f"{HOME}feeds/archive/rss-3"
     check_atom(render_atom(doc), f"{HOME}feeds/atom.xml", HOME)
     check_rss(render_rss(doc), f"{HOME}feeds/rss.xml", HOME)
     assert json.loads(render_json(doc))["next_url"] == f"{HOME}feeds/archive/json-1"
+
+
+# Several readers show Atom's term, not its label: the term is the tag's name,
+# so a reader sees "Civic Space" in every format, never the slug.
+def test_categories_carry_the_tag_name_in_every_format() -> None:
+    doc = document(entry(1))
+    atom = etree.fromstring(render_atom(doc))
+    (category,) = atom.iter(f"{ATOM_NS}category")
+    assert category.get("term") == "Civic Space"
+    assert "civic-space" not in render_atom(doc).decode()
+    assert [c.text for c in etree.fromstring(render_rss(doc)).iter("category")] == ["Civic Space"]
+    assert json.loads(render_json(doc))["items"][0]["tags"] == ["Civic Space"]
 
 
 NASTY = "a\x00b\x0cc\ud800d\ufffee"
