@@ -247,6 +247,36 @@ class WebSettings(_Section):
         "PUBLISHER_SECRET_KEY",
         description="Name of the environment variable holding the key that signs links.",
     )
+    templates: Path | None = Field(
+        None, description="Folder of templates that override the web pages' own."
+    )
+    threads: int = Field(8, ge=1, le=256, description="Requests `publisher serve` answers at once.")
+    connection_limit: int = Field(
+        100, ge=1, le=10000, description="Open connections `publisher serve` accepts at most."
+    )
+    channel_timeout: int = Field(
+        30, ge=1, le=3600, description="Seconds before an idle or stalled connection is closed."
+    )
+    max_request_body_kb: int = Field(
+        64, ge=1, le=102400, description="Largest request body (KB); larger ones get 413."
+    )
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of `publisher serve` whose X-Forwarded-For, "
+        "-Proto, -Host and -Prefix headers are believed (0: none).",
+    )
+    secure_cookies: bool = Field(
+        True, description="Send the form cookie over HTTPS only (turn off for plain-HTTP tests)."
+    )
+
+    @field_validator("templates")
+    @classmethod
+    def _resolve_templates(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None or value.is_absolute():
+            return value
+        return _base_dir(info) / value
 
     @property
     def secret_key(self) -> str | None:

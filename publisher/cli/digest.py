@@ -182,13 +182,14 @@ def preview(
 
     The page reloads by itself when a template, the config or a post changes.
     """
-    from werkzeug.serving import run_simple
-
     from ..mail.window import digest_settings
-    from ..web.preview import PreviewApp
+    from ..web.app import create_app
+    from ..web.preview import PreviewSource
+    from ..web.server import serve as serve_app
 
     digest_settings(app.settings, name)  # fail now, not on the first request
     recipient = sample_recipient(app, subscriber)
-    preview_app = PreviewApp(app.config, name, since, until, recipient)
+    source = PreviewSource(Path(app.config), name, since, until, recipient)
+    wsgi = create_app(app.settings, feeds=False, preview=source)
     app.console.print(f"Previewing on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-    run_simple("127.0.0.1", port, preview_app, threaded=True)
+    serve_app(wsgi, app.settings.web, "127.0.0.1", port)

@@ -39,19 +39,23 @@ def build(app: App, force: bool) -> None:
 @pass_app
 @friendly_errors
 def serve(app: App, host: str | None, port: int | None) -> None:
-    """Serve the feed folder over HTTP, with ETag, Last-Modified, 304 and gzip."""
-    from werkzeug.serving import run_simple
+    """Serve the feeds (ETag, Last-Modified, 304, gzip), the index and the
+    subscription pages with a production WSGI server (waitress).
 
-    from ..web.feeds import FeedApp
+    The same app runs under any WSGI server as publisher.web.wsgi:app.
+    """
+    from ..web.app import create_app
+    from ..web.server import serve as serve_app
 
     web = app.settings.web
     host, port = host or web.host, port or web.port
     secret = web.secret_key
     if secret is None:
         app.console.print(
-            f"{web.secret_key_env} is not set: serving the feeds only; unsubscribe "
-            "and preference links will answer 503",
+            f"{web.secret_key_env} is not set: serving the feeds only; the subscribe, "
+            "unsubscribe and preference pages will answer 503",
             style="yellow",
         )
+    wsgi = create_app(app.settings, app.sessions(), secret)
     app.console.print(f"Serving {app.settings.feeds.output_dir}/ on http://{host}:{port}/")
-    run_simple(host, port, FeedApp(app.settings, app.sessions(), secret), threaded=True)
+    serve_app(wsgi, web, host, port)

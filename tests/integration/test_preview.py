@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from werkzeug.test import Client
-
 from publisher import db
 from publisher.audience.recipients import Recipient
 from publisher.config import load_settings
 from publisher.content.importer import import_target
 from publisher.models import DigestRun
-from publisher.web.preview import PreviewApp
+from publisher.web.app import create_app
+from publisher.web.preview import PreviewSource
 from tests.conftest import CONFIG_TEXT
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -31,15 +30,10 @@ def test_version_follows_config_templates_and_posts(tmp_path: Path, sample_dir: 
     db.upgrade(engine)
     factory = db.make_sessionmaker(engine)
     import_target(factory, str(sample_dir), settings, NOW)
-    client = Client(
-        PreviewApp(
-            str(config),
-            None,
-            datetime(2019, 1, 1, tzinfo=UTC),
-            None,
-            Recipient("a@example.org", "A"),
-        )
+    source = PreviewSource(
+        config, None, datetime(2019, 1, 1, tzinfo=UTC), None, Recipient("a@example.org", "A")
     )
+    client = create_app(settings, feeds=False, preview=source).test_client()
 
     def version() -> str:
         return client.get("/version").get_data(as_text=True)
@@ -59,7 +53,8 @@ def test_version_follows_config_templates_and_posts(tmp_path: Path, sample_dir: 
     assert version() != after_config
     page = client.get("/").get_data(as_text=True)
     assert "Brand new" in client.get("/email.html").get_data(as_text=True)
-    assert "setInterval" in page and "/version" in page
+    assert "/static/reload.js" in page
+    assert "/version" in client.get("/static/reload.js").get_data(as_text=True)
 
 
 def test_past_digests_can_be_previewed(tmp_path: Path, sample_dir: Path) -> None:
@@ -80,14 +75,15 @@ def test_past_digests_can_be_previewed(tmp_path: Path, sample_dir: Path) -> None
                 finished_at=NOW,
             )
         )
-    client = Client(
-        PreviewApp(
-            str(config), None, datetime(2019, 1, 1, tzinfo=UTC), None, Recipient("a@example.org")
-        )
+    source = PreviewSource(
+        config, None, datetime(2019, 1, 1, tzinfo=UTC), None, Recipient("a@example.org")
     )
+    client = create_app(settings, feeds=False, preview=source).test_client()
     page = client.get("/").get_data(as_text=True)
     assert '<a href="/?run=1">2019-07-01 – 2019-08-01</a>' in page
     past = client.get("/email.html?run=1").get_data(as_text=True)
     assert "Leave No One Behind buzzing ahead" in past  # 25 July 2019
     assert "Leave No One Behind news round-up" not in past  # December
     assert client.get("/?run=99").status_code == 404
+    refused = client.get('/?run="><svg onload=alert(1)>')
+    assert refused.status_code == 400 and "<svg" not in refused.get_data(as_text=True)

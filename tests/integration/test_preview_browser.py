@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +14,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
 
 from publisher.audience.recipients import Recipient
 from publisher.config import Settings
 from publisher.content.importer import import_target
-from publisher.web.preview import PreviewApp
+from publisher.web.app import create_app
+from publisher.web.preview import PreviewSource
+from publisher.web.server import ServerThread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -42,17 +42,15 @@ def preview_url(
     from tests.conftest import CONFIG_TEXT
 
     config.write_text(CONFIG_TEXT + f"database:\n  url: {engine.url}\n")
-    app = PreviewApp(
-        str(config),
+    source = PreviewSource(
+        config,
         None,
         datetime(2019, 1, 1, tzinfo=UTC),
         None,
         Recipient("reader@example.org", "Alex Reader"),
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with ServerThread(create_app(settings, feeds=False, preview=source), settings.web) as server:
+        yield server.url
 
 
 @pytest.fixture

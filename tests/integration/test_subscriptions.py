@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
 
 from publisher import queries
 from publisher.audience import subscribers as mailing
 from publisher.audience.tokens import make_signer
-from publisher.config import Settings
+from publisher.config import parse_settings
 from publisher.content.importer import import_target
 from publisher.models import SubscriberStatus
-from publisher.web.feeds import FeedApp
+from publisher.web.app import create_app
+from publisher.web.server import ServerThread
+from tests.conftest import CONFIG_TEXT
+from tests.webclient import Browser, Form
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 SECRET = "test-secret"
 
 
 @pytest.fixture
-def site(sessions: sessionmaker[Session], settings: Settings, sample_dir: Path) -> Iterator[str]:
+def site(sessions: sessionmaker[Session], tmp_path: Path, sample_dir: Path) -> Iterator[str]:
+    # plain HTTP on 127.0.0.1: the form cookie may not be HTTPS-only here
+    settings = parse_settings(
+        CONFIG_TEXT + "web:\n  secure_cookies: false\n", "test-config.yaml", tmp_path
+    )
     import_target(sessions, str(sample_dir), settings, NOW)
     mailing.add_subscriber(sessions, "zoe@example.org", "Zoë", ["SDGs"], NOW)
-    server = make_server("127.0.0.1", 0, FeedApp(settings, sessions, SECRET), threaded=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with ServerThread(create_app(settings, sessions, SECRET), settings.web) as server:
+        yield server.url
 
 
-def call(url: str, form: dict[str, str | list[str]] | None = None) -> tuple[int, str]:
-    data = urllib.parse.urlencode(form or {}, doseq=True).encode() if form is not None else None
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+def call(url: str, form: Form | None = None) -> tuple[int, str]:
+    answer = Browser("").request(url, form)
+    return answer.status, answer.text
 
 
 def token_for(sessions: sessionmaker[Session], address: str) -> str:
@@ -64,7 +60,7 @@ def test_get_only_asks_and_one_click_post_unsubscribes(
 ) -> None:
     token = token_for(sessions, "zoe@example.org")
     status, page = call(f"{site}/unsubscribe/{token}")
-    assert status == 200 and '<form method="post">' in page
+    assert status == 200 and '<form method="post"' in page
     assert status_of(sessions, "zoe@example.org") is SubscriberStatus.ACTIVE, (
         "a GET (a mail scanner following links) must not unsubscribe"
     )
@@ -86,12 +82,22 @@ def test_links_of_a_test_message_change_nothing(site: str) -> None:
     assert status == 400 and "test message" in page
 
 
+def test_preferences_need_the_form_token(site: str, sessions: sessionmaker[Session]) -> None:
+    token = token_for(sessions, "zoe@example.org")
+    status, page = call(f"{site}/preferences/{token}", {"topic": ["events"]})
+    assert status == 400 and "This form has expired" in page
+    with sessions() as session:
+        subscriber = queries.subscriber_by_email(session, "zoe@example.org")
+        assert subscriber is not None and [t.name for t in subscriber.topics] == ["SDGs"]
+
+
 def test_preferences_choose_topics(site: str, sessions: sessionmaker[Session]) -> None:
     token = token_for(sessions, "zoe@example.org")
     status, page = call(f"{site}/preferences/{token}")
     assert status == 200 and 'value="sdgs" checked' in page
-    status, page = call(f"{site}/preferences/{token}", {"topic": ["events", "innovation"]})
-    assert status == 200 and "Saved." in page
+    browser = Browser(site)
+    answer = browser.submit(f"/preferences/{token}", {"topic": ["events", "innovation"]})
+    assert answer.status == 200 and "Saved." in answer.text
     with sessions() as session:
         subscriber = queries.subscriber_by_email(session, "zoe@example.org")
         assert subscriber is not None

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import gzip
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
+from werkzeug.datastructures import Headers
 
 from publisher.config import Settings
-from publisher.web.feeds import FeedApp
+from publisher.web.app import create_app
+from publisher.web.server import ServerThread
 
 FILES = {
     "atom.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",
@@ -31,19 +31,17 @@ def base_url(settings: Settings) -> Iterator[str]:
         path = settings.feeds.output_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    server = make_server("127.0.0.1", 0, FeedApp(settings), threaded=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with ServerThread(create_app(settings), settings.web) as server:
+        yield server.url
 
 
-def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+def get(url: str, **headers: str) -> tuple[int, Headers, bytes]:
     request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, Headers(list(response.headers.items())), response.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, Headers(list(e.headers.items())), e.read()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,186 @@
+"""The Flask application factory: :func:`create_app`.
+
+One app, three blueprints (:mod:`.feeds`, :mod:`.subscriptions`,
+:mod:`.preview`), one page shell (``templates/base.html``, autoescaped like
+every ``.html`` template). Templates are looked up in the deployment's
+``web.templates`` folder first, then in the ones shipped in the package,
+as the email templates are.
+
+Every HTML page carries the security headers a page facing the internet
+needs (``Content-Security-Policy``, ``X-Frame-Options``,
+``Referrer-Policy``; every response ``X-Content-Type-Options``). A page
+that needs another policy (the preview, a digest's web version) sets its
+own before the defaults are added.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from flask import Flask, current_app, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response
+
+from .. import db
+from ..config import Settings
+from ..errors import NotFound, PublisherError
+from .folder import FeedFolder
+
+#: the web pages' own templates (shipped inside the package)
+TEMPLATES = Path(__file__).parent / "templates"
+
+#: pages of this app: nothing but our own stylesheet and images, no scripts, no framing.
+#: The unsubscribe links carry a token, so no Referer may take it to another site.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+#: an email's HTML (the preview's frames, a digest's web version): inline
+#: styles (premailer puts them there) and remote images, still no script
+EMAIL_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
+    "form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """What the blueprints need, set once by :func:`create_app`."""
+
+    settings: Settings
+    #: the store; None serves the feed folder only
+    factory: sessionmaker[Session] | None
+    #: the key that signs links; None answers 503 on the subscription pages
+    secret: str | None
+    folder: FeedFolder
+
+
+def web_context() -> WebContext:
+    """The :class:`WebContext` of the app handling this request."""
+    context = current_app.extensions["publisher"]
+    assert isinstance(context, WebContext)
+    return context
+
+
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where the web templates are looked up: the deployment's folder first, then ours."""
+    override = settings.web.templates
+    return [override, TEMPLATES] if override else [TEMPLATES]
+
+
+def create_app(
+    settings: Settings,
+    factory: sessionmaker[Session] | None = None,
+    secret: str | None = None,
+    *,
+    feeds: bool = True,
+    preview: Any = None,
+) -> Flask:
+    """The WSGI application.
+
+    :param settings: the deployment's settings.
+    :param factory: the store; without it only the feed folder is served.
+    :param secret: the key that signs links (``web.secret_key_env``); without it
+        the subscription pages answer 503.
+    :param feeds: serve the feed folder, the index and the subscription pages.
+    :param preview: a :class:`~publisher.web.preview.PreviewSource` to serve
+        the staff preview of the digest at ``/`` instead.
+    """
+    app = Flask(__name__, static_folder="static", template_folder=None)
+    app.jinja_loader = jinja2.ChoiceLoader(
+        [jinja2.FileSystemLoader(str(d)) for d in template_dirs(settings)]
+    )
+    app.jinja_env.undefined = jinja2.StrictUndefined
+    web = settings.web
+    app.config.update(
+        # Flask's session cookie carries nothing but the form's CSRF token
+        SECRET_KEY=secret or secrets.token_hex(32),
+        SESSION_COOKIE_SECURE=web.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=web.max_request_body_kb * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session cookie
+    )
+    app.extensions["publisher"] = WebContext(
+        settings, factory, secret, FeedFolder(settings.feeds.output_dir)
+    )
+    csrf = CSRFProtect(app)
+
+    @app.context_processor
+    def _site() -> dict[str, Any]:
+        return {"site": settings.site}
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError) -> tuple[str, int]:
+        return message_page(
+            "This form has expired",
+            "The form was sent without the token that shows it came from this site "
+            "(or your browser keeps no cookies for it). Open the page again and send "
+            "the form from there.",
+            400,
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Any:
+        if error.code is None or error.code < 400:
+            return error
+        return message_page(error.name, error.description or "", error.code)
+
+    @app.errorhandler(NotFound)
+    def _not_found(error: NotFound) -> tuple[str, int]:
+        return message_page("Not found", str(error), 404)
+
+    @app.errorhandler(PublisherError)
+    def _publisher_error(error: PublisherError) -> tuple[str, int]:
+        return message_page("Something is wrong", str(error), 400)
+
+    if feeds:
+        from .feeds import blueprint as feeds_blueprint
+        from .subscriptions import blueprint as subscriptions_blueprint
+
+        app.register_blueprint(feeds_blueprint)
+        app.register_blueprint(subscriptions_blueprint)
+        csrf.exempt("publisher.web.subscriptions.unsubscribe")
+    if preview is not None:
+        from .preview import make_blueprint
+
+        app.register_blueprint(make_blueprint(preview))
+
+    if web.trusted_proxies:
+        hops = web.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
+        )
+    return app
+
+
+def public_app(settings: Settings) -> Flask:
+    """The public app of a deployment (feeds, index, subscription pages), as
+    ``publisher serve`` and :mod:`publisher.web.wsgi` run it.
+
+    :raises DatabaseError: when the database's schema is not this version's.
+    """
+    engine = db.make_engine(settings.database.url or "")
+    db.check_schema(engine)
+    return create_app(settings, db.make_sessionmaker(engine), settings.web.secret_key)
+
+
+def message_page(title: str, message: str, status: int = 200, hint: str = "") -> tuple[str, int]:
+    """A page that says one thing (a result, or what went wrong and what to do)."""
+    return render_template("message.html", title=title, message=message, hint=hint), status
