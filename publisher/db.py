@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,10 +58,19 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (default: the newest schema)."""
+def upgrade(
+    engine: Engine, revision: str = "head", newsletters: Sequence[str] | None = None
+) -> None:
+    """Bring the database to ``revision`` (default: the newest schema).
+
+    :param newsletters: the digests of config.yaml, by name: schema 0005 puts
+        the subscribers of older schemas on each of them.
+    """
+    cfg = _alembic_config(engine)
+    if newsletters is not None:
+        cfg.attributes["newsletters"] = list(newsletters)
     try:
-        command.upgrade(_alembic_config(engine), revision)
+        command.upgrade(cfg, revision)
     except OperationalError as e:
         raise DatabaseError(f"cannot migrate {engine.url!r}: {e.orig}") from e
 

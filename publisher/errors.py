@@ -116,3 +116,29 @@ class DeliveryError(PublisherError):
         self.permanent = permanent
         self.original_error = original_error
         super().__init__(f"{recipient}: {message}")
+
+
+class SubscriptionError(PublisherError):
+    """A subscription cannot change as asked, because of where the subscriber stands.
+
+    :param address: the subscriber's address.
+    :param status: their status now (``unsubscribed``, ``bounced`` …, or ``erased``).
+    """
+
+    def __init__(self, address: str, status: str, message: str) -> None:
+        self.address = address
+        self.status = status
+        super().__init__(f"{address} ({status}): {message}")
+
+
+class BadToken(PublisherError):
+    """A signed link that cannot be honoured.
+
+    :param reason: ``invalid`` (forged or cut short), ``expired``, ``purpose``
+        (a token made for another page), ``used`` (a confirmation already
+        clicked) or ``test`` (a link from a test message).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)

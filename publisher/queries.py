@@ -23,9 +23,10 @@ from .models import (
     Post,
     Subscriber,
     SubscriberStatus,
+    Subscription,
     Tag,
     post_tags,
-    subscriber_tags,
+    subscription_topics,
 )
 
 
@@ -266,29 +267,51 @@ def all_subscribers(session: Session) -> list[Subscriber]:
     return list(session.scalars(select(Subscriber).order_by(Subscriber.id)))
 
 
-#: joins a subscriber's topic names in one column (no tag name contains it)
-TOPIC_SEPARATOR = "\x1f"
-
-
-def active_subscriber_rows(session: Session, after_id: int, limit: int) -> list[Any]:
-    """A batch of active subscribers after ``after_id`` (keyset paging: streams any number).
-
-    Columns: id, email, name, topics (tag names joined by TOPIC_SEPARATOR, or None).
+def recipient_rows(
+    session: Session, after_id: int, limit: int, newsletter: str | None
+) -> list[Any]:
+    """A batch of active subscribers after ``after_id`` who receive ``newsletter`` (any
+    newsletter, if None): keyset paging, so any number streams. Columns: id, email, name.
     """
-    topics = (
-        select(
-            subscriber_tags.c.subscriber_id,
-            func.aggregate_strings(Tag.name, TOPIC_SEPARATOR).label("topics"),
-        )
-        .join(Tag, Tag.id == subscriber_tags.c.tag_id)
-        .group_by(subscriber_tags.c.subscriber_id)
-        .subquery()
+    receives = select(Subscription.subscriber_id).where(
+        Subscription.subscriber_id == Subscriber.id, Subscription.unsubscribed_at.is_(None)
     )
+    if newsletter is not None:
+        receives = receives.where(Subscription.newsletter == newsletter)
     query = (
-        select(Subscriber.id, Subscriber.email, Subscriber.name, topics.c.topics)
-        .outerjoin(topics, topics.c.subscriber_id == Subscriber.id)
-        .where(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.id > after_id)
+        select(Subscriber.id, Subscriber.email, Subscriber.name)
+        .where(
+            Subscriber.status == SubscriberStatus.ACTIVE,
+            Subscriber.id > after_id,
+            receives.exists(),
+        )
         .order_by(Subscriber.id)
         .limit(limit)
     )
+    return list(session.connection().execute(query).all())
+
+
+def subscription_topic_rows(
+    session: Session, ids: Sequence[int], newsletter: str | None
+) -> list[Any]:
+    """The newsletters the subscribers ``ids`` receive, with the tags followed in each.
+
+    Columns: subscriber_id, newsletter, topic (a tag name; None where a
+    subscription follows no tag: all topics). One row per tag.
+    """
+    query = (
+        select(Subscription.subscriber_id, Subscription.newsletter, Tag.name.label("topic"))
+        .outerjoin(
+            subscription_topics,
+            and_(
+                subscription_topics.c.subscriber_id == Subscription.subscriber_id,
+                subscription_topics.c.newsletter == Subscription.newsletter,
+            ),
+        )
+        .outerjoin(Tag, Tag.id == subscription_topics.c.tag_id)
+        .where(Subscription.subscriber_id.in_(ids), Subscription.unsubscribed_at.is_(None))
+        .order_by(Subscription.subscriber_id, Subscription.newsletter, Tag.name)
+    )
+    if newsletter is not None:
+        query = query.where(Subscription.newsletter == newsletter)
     return list(session.connection().execute(query).all())

@@ -1,13 +1,75 @@
-"""Signed tokens for the links in every digest (itsdangerous)."""
+"""Signed tokens for the links of every email (itsdangerous).
+
+Each link has a *purpose* (:class:`Purpose`), used as the itsdangerous salt,
+so a token made for one page is refused by every other: an unsubscribe
+token cannot open the preferences page, and a confirmation token confirms
+nothing but its own consent record. Confirmation tokens carry their time
+and expire; :func:`read_token` says which of the ways a token can be bad it
+is (:class:`~publisher.errors.BadToken` ``reason``).
+
+``make_signer`` is the signer of the links already sent in digests
+(unsubscribe and preferences share it); those links keep working.
+"""
 
 from __future__ import annotations
 
-from itsdangerous import URLSafeSerializer
+import enum
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from ..errors import BadToken
 
 #: itsdangerous salt: an unsubscribe token is good for nothing else
 UNSUBSCRIBE_SALT = "unsubscribe"
 
 
+class Purpose(enum.StrEnum):
+    UNSUBSCRIBE = "unsubscribe"
+    PREFERENCES = "preferences"
+    CONFIRM = "confirm"
+
+
 def make_signer(secret: str) -> URLSafeSerializer:
     """The signer of unsubscribe and preference links."""
     return URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT)
+
+
+def _signer(secret: str, purpose: Purpose) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=f"publisher.{purpose.value}")
+
+
+def make_token(secret: str, purpose: Purpose, value: str) -> str:
+    """A token for ``value`` (a subscriber id, a consent id) good only for ``purpose``."""
+    return str(_signer(secret, purpose).dumps(value))
+
+
+def read_token(secret: str, purpose: Purpose, token: str, max_age: int | None = None) -> str:
+    """The value a token was made for.
+
+    :param max_age: seconds a token stays good (None: forever).
+    :raises BadToken: ``expired``, ``purpose`` (made for another page) or ``invalid``.
+    """
+    try:
+        return str(_signer(secret, purpose).loads(token, max_age=max_age))
+    except SignatureExpired:
+        raise BadToken(
+            "expired", "This link has expired: ask for a new one on the subscribe page."
+        ) from None
+    except BadSignature:
+        pass
+    for other in Purpose:
+        if other is not purpose:
+            try:
+                _signer(secret, other).loads(token)
+            except BadSignature:
+                continue
+            raise BadToken(
+                "purpose",
+                f"This link is for {other.value}, not {purpose.value}: use the link "
+                "meant for this page.",
+            )
+    raise BadToken(
+        "invalid",
+        "This link is not valid (it may have been cut short by your mail program): use the "
+        "link in the latest email.",
+    )

@@ -26,7 +26,7 @@ def init(app: App, sample: bool) -> None:
 
     from .. import db
 
-    db.upgrade(app.engine)
+    db.upgrade(app.engine, newsletters=[d.name for d in app.settings.digests])
     app.console.print(f"Database ready at schema {db.head_revision()}: {app.engine.url!r}")
     if sample:
         folder = resources.files("publisher") / "sample"
@@ -47,7 +47,7 @@ def upgrade(app: App) -> None:
     from .. import db
 
     before = db.current_revision(app.engine)
-    db.upgrade(app.engine)
+    db.upgrade(app.engine, newsletters=[d.name for d in app.settings.digests])
     after = db.head_revision()
     if before == after:
         app.console.print(f"Already at the newest schema ({after}).")

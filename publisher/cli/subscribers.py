@@ -18,13 +18,29 @@ def subscribers() -> None:
 @click.argument("address")
 @click.option("--name", help="How to greet them.")
 @click.option("--topic", "topics", multiple=True, help="A tag they follow (repeat; none: all).")
+@click.option(
+    "--newsletter",
+    "newsletters",
+    multiple=True,
+    help="A digest of config.yaml they receive (repeat; default: all).",
+)
 @pass_app
 @friendly_errors
-def add_subscriber(app: App, address: str, name: str | None, topics: tuple[str, ...]) -> None:
-    """Subscribe ADDRESS to the digest (or update their name and topics)."""
+def add_subscriber(
+    app: App, address: str, name: str | None, topics: tuple[str, ...], newsletters: tuple[str, ...]
+) -> None:
+    """Subscribe ADDRESS (or add newsletters to, or rename, an active subscriber)."""
     from ..audience.subscribers import add_subscriber as add
 
-    added = add(app.sessions(), address, name, topics, datetime.now(UTC))
+    added = add(
+        app.sessions(),
+        app.settings,
+        address,
+        name,
+        topics,
+        newsletters or None,
+        datetime.now(UTC),
+    )
     app.console.print(f"{added}: subscribed" + (f" to {', '.join(topics)}" if topics else "."))
 
 

@@ -41,7 +41,7 @@ def send_test(
     config = digest_settings(settings, name)
     key = secret_key(settings, required=True)
     with factory() as session:
-        recipient = recipient_for(session, address)
+        recipient = recipient_for(session, address, config.name)
         editions, composed = compose(session, settings, config, recipient, now, since, until, key)
     everyone = editions.template(())
     assert everyone is not None
@@ -119,7 +119,7 @@ def send_digest(
     publish_web_version(settings, everyone.rendered)
     sender = settings.email.sender_address
 
-    for recipients in _batched(iter_recipients(factory, batch), batch):
+    for recipients in _batched(iter_recipients(factory, batch, newsletter=config.name), batch):
         with factory() as session:
             settled = queries.settled_subscriber_ids(session, run_id, [r.id for r in recipients])
         done: list[Delivery] = []

@@ -42,10 +42,10 @@ def subscribed(
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     import_target(sessions, str(sample_dir), settings, NOW)
     for n in range(5):
-        add_subscriber(sessions, f"reader{n}@example.org", f"Reader {n}", [], NOW)
-    add_subscriber(sessions, "sdgs@example.org", "SDG fan", ["SDGs"], NOW)
-    add_subscriber(sessions, "chain@example.org", None, ["Blockchain"], NOW)
-    add_subscriber(sessions, "gone@example.org", None, [], NOW)
+        add_subscriber(sessions, settings, f"reader{n}@example.org", f"Reader {n}", [], now=NOW)
+    add_subscriber(sessions, settings, "sdgs@example.org", "SDG fan", ["SDGs"], now=NOW)
+    add_subscriber(sessions, settings, "chain@example.org", None, ["Blockchain"], now=NOW)
+    add_subscriber(sessions, settings, "gone@example.org", None, [], now=NOW)
     with sessions() as session:
         gone = subscriber_by_email(session, "gone@example.org")
         assert gone is not None

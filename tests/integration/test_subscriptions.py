@@ -31,7 +31,7 @@ def site(sessions: sessionmaker[Session], tmp_path: Path, sample_dir: Path) -> I
         CONFIG_TEXT + "web:\n  secure_cookies: false\n", "test-config.yaml", tmp_path
     )
     import_target(sessions, str(sample_dir), settings, NOW)
-    mailing.add_subscriber(sessions, "zoe@example.org", "Zoë", ["SDGs"], NOW)
+    mailing.add_subscriber(sessions, settings, "zoe@example.org", "Zoë", ["SDGs"], now=NOW)
     with ServerThread(create_app(settings, sessions, SECRET), settings.web) as server:
         yield server.url
 
