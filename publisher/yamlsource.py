@@ -69,7 +69,17 @@ def parse_yaml(text: str, first_line: int = 1) -> YamlDocument:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _refuse_duplicate_keys(node, first_line)
         data = loader.construct_document(node) if node is not None else None
+    except YamlSyntaxError:
+        raise
+    except (ValueError, OverflowError) as e:
+        # a value YAML recognises but Python cannot hold, e.g. the date 2019-02-30
+        bad = _unconstructable(node) if node is not None else None
+        line = bad.start_mark.line + first_line if bad is not None else None
+        shown = f"{bad.value!r}: " if bad is not None else ""
+        raise YamlSyntaxError(f"{shown}{e}", line) from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         last_line = max(text.count("\n") - (1 if text.endswith("\n") else 0), 0)
@@ -82,6 +92,52 @@ def parse_yaml(text: str, first_line: int = 1) -> YamlDocument:
     finally:
         loader.dispose()
     return YamlDocument(data=data, node=node, first_line=first_line)
+
+
+def _refuse_duplicate_keys(node: yaml.Node, first_line: int) -> None:
+    """A key written twice in one mapping is an error naming both lines.
+
+    YAML 1.2 requires keys to be unique; PyYAML keeps the last value silently,
+    so a second ``title:`` further down would win without a word.
+    """
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: dict[str, yaml.Node] = {}
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    earlier = seen.setdefault(key.value, key)
+                    if earlier is not key:
+                        one = earlier.start_mark.line + first_line
+                        two = key.start_mark.line + first_line
+                        raise YamlSyntaxError(
+                            f"key {key.value!r} is written twice (lines {one} and {two}); keep one",
+                            two,
+                        )
+                pending.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
+
+
+def _unconstructable(node: yaml.Node) -> yaml.ScalarNode | None:
+    """The first scalar under ``node`` that PyYAML cannot turn into a value."""
+    pending = [node]
+    while pending:
+        current = pending.pop(0)
+        if isinstance(current, yaml.ScalarNode):
+            loader = _Loader("")
+            try:
+                loader.construct_object(current, deep=True)
+            except (ValueError, OverflowError, yaml.YAMLError):
+                return current
+            finally:
+                loader.dispose()
+        elif isinstance(current, yaml.MappingNode):
+            pending.extend(n for pair in current.value for n in pair)
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,11 +153,19 @@ def describe_errors(
     error: ValidationError, doc: YamlDocument, model: type[BaseModel]
 ) -> list[FieldProblem]:
     """Turn a pydantic error into problems a user can act on, one per field."""
+    items = [(item, [p for p in item["loc"] if not _is_branch(p)]) for item in error.errors()]
     problems = []
-    for item in error.errors(include_url=False):
-        loc = [p for p in item["loc"] if not isinstance(p, str) or not p.startswith("function-")]
+    for item, loc in items:
         key = ".".join(str(p) for p in loc)
         kind = item["type"]
+        if kind.endswith("_type") and any(
+            other is not item and len(other_loc) > len(loc) and other_loc[: len(loc)] == loc
+            for other, other_loc in items
+        ):
+            # a value that may be a string or a mapping (``author: Name`` or
+            # ``author: {name: …}``): report what is wrong inside the mapping,
+            # not that it is no string
+            continue
         if kind == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
             message = "unknown key"
@@ -115,6 +179,16 @@ def describe_errors(
                 message += f", got {item['input']!r}"
         problems.append(FieldProblem(key=key, message=message, line=doc.line_of(loc)))
     return problems
+
+
+def _is_branch(part: str | int) -> bool:
+    """A part of a pydantic error location that names a validator or a union
+    member (``function-after[…]``, ``constrained-str``, ``AuthorFields``), not a key."""
+    if not isinstance(part, str):
+        return False
+    return (
+        part.startswith("function-") or "[" in part or part.endswith("-str") or part[:1].isupper()
+    )
 
 
 def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .markup import slugify
+from .slugs import slugify
 from .values import PostStatus, SourceFormat
 
 
@@ -19,7 +19,8 @@ class AuthorDraft:
 
     @property
     def slug(self) -> str:
-        return slugify(self.name)
+        """The slug wanted (the importer adds a suffix when another author has it)."""
+        return slugify(self.name) or "author"
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,24 @@ from urllib.parse import urlsplit
 import feedparser
 
 from ..errors import ContentError
+from ..links import WEB_SCHEMES, UnsafeUrl, check_url, revealed_scheme
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
-from .markup import RENDER_VERSION, html_to_text, sanitize_html, slugify, xml_safe
+from .limits import MAX_FEED_BYTES, MAX_POST_BYTES
+from .markup import (
+    RENDER_VERSION,
+    describe_unsafe_link,
+    html_to_text,
+    sanitize_html,
+    unsafe_links,
+    xml_safe,
+)
+from .slugs import slugify
 from .values import PostStatus, SourceFormat
+
+#: entries dated outside these years are refused (feedparser reads year 1 and 9999 too)
+YEARS = (1900, 2200)
+#: stands in for the old site when checking a relative link
+_SOME_SITE = "https://site.invalid/"
 
 
 def looks_like_feed(raw: bytes) -> bool:
@@ -34,8 +49,11 @@ def looks_like_feed(raw: bytes) -> bool:
 def parse_feed(raw: bytes, source: str) -> list[PostDraft]:
     """Read every entry of a feed document.
 
-    :raises ContentError: when it is not a feed, or an entry lacks a title or date.
+    :raises ContentError: when it is not a feed, or an entry lacks a title or
+        date, or has a link that is not http(s).
     """
+    if len(raw) > MAX_FEED_BYTES:
+        raise ContentError(source, f"is larger than {MAX_FEED_BYTES // 1_000_000} MB")
     try:
         parsed = feedparser.parse(raw, sanitize_html=False, resolve_relative_uris=True)
     except ValueError as e:  # e.g. feedparser's own UnicodeEncodeError on &#xD800;
@@ -61,9 +79,38 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _when(struct: time.struct_time | None) -> datetime | None:
+def _when(struct: time.struct_time | None, label: str, field: str) -> datetime | None:
     # feedparser normalises every date it understands to a UTC struct_time
-    return None if struct is None else datetime.fromtimestamp(calendar.timegm(struct), UTC)
+    if struct is None:
+        return None
+    if not YEARS[0] <= struct.tm_year <= YEARS[1]:
+        raise ContentError(label, f"year {struct.tm_year} is outside {YEARS[0]}–{YEARS[1]}", field)
+    return datetime.fromtimestamp(calendar.timegm(struct), UTC)
+
+
+def _link(value: str | None, label: str, field: str, title: str) -> str | None:
+    """A link of the entry, checked: http(s) or relative, nothing else."""
+    if not value:
+        return None
+    try:
+        checked = check_url(value, base=_SOME_SITE, schemes=WEB_SCHEMES)
+    except UnsafeUrl as e:
+        raise ContentError(label, f"the entry {title!r}: {value[:80]!r} {e.why}", field) from None
+    return checked if revealed_scheme(value) else value.strip()
+
+
+def _alternate(entry: Any) -> str | None:
+    """The entry's page: its alternate link, or an RSS guid that is a permalink.
+
+    Not ``entry.link`` alone: feedparser fills that from the id too
+    (``urn:uuid:…``), which is no page.
+    """
+    for link in entry.get("links", []):
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return str(link["href"])
+    guid = entry.get("link") if entry.get("guidislink") else None
+    # an id that is not a web address (urn:…, tag:…) is only an id
+    return guid if guid and revealed_scheme(guid) in WEB_SCHEMES else None
 
 
 def _entry(entry: Any, index: int, source: str) -> PostDraft:
@@ -72,11 +119,11 @@ def _entry(entry: Any, index: int, source: str) -> PostDraft:
     if not title:
         raise ContentError(label, "the entry has no title", "title")
     # dict.get: feedparser's own .get("updated_parsed") silently falls back to published
-    updated = _when(dict.get(entry, "updated_parsed"))
-    published = _when(dict.get(entry, "published_parsed")) or updated
+    updated = _when(dict.get(entry, "updated_parsed"), label, "updated")
+    published = _when(dict.get(entry, "published_parsed"), label, "published") or updated
     if published is None:
         raise ContentError(label, f"the entry {title!r} has no published or updated date", "date")
-    link = entry.get("link")
+    link = _link(_alternate(entry), label, "link", title)
 
     content = entry.get("content") or []
     summary_html = entry.get("summary", "")
@@ -87,23 +134,36 @@ def _entry(entry: Any, index: int, source: str) -> PostDraft:
         summary = html_to_text(summary_html) or None
     else:
         body, summary = summary_html, None
+    if len(body.encode("utf-8")) > MAX_POST_BYTES:
+        raise ContentError(label, f"is larger than {MAX_POST_BYTES // 1000} kB", "content")
+    bad = unsafe_links(body)
+    if bad:
+        raise ContentError(label, f"the entry {title!r}: {describe_unsafe_link(bad[0])}", "content")
 
-    author = None
+    author: AuthorDraft | None = None
     if entry.get("author_detail", {}).get("name") or entry.get("author"):
         detail = entry.get("author_detail", {})
-        author = AuthorDraft(name=detail.get("name") or entry["author"], email=detail.get("email"))
+        name = " ".join((detail.get("name") or entry["author"]).split())
+        author = AuthorDraft(name=name, email=detail.get("email")) if name else None
 
     attachments = tuple(
         AttachmentDraft(
-            url=e["href"],
+            url=_link(e["href"], label, "enclosure", title) or "",
             media_type=e.get("type") or "application/octet-stream",
             length=int(e["length"]) if str(e.get("length", "")).isdigit() else None,
         )
         for e in entry.get("enclosures", [])
         if e.get("href")
     )
-    tags = tuple(dict.fromkeys(t.get("label") or t["term"] for t in entry.get("tags", [])))
+    # tags ignore case ("SDGs" and "sdgs" are one tag): the first spelling wins
+    spellings: dict[str, str] = {}
+    for category in entry.get("tags", []):
+        name = " ".join((category.get("label") or category.get("term") or "").split())
+        if slugify(name):
+            spellings.setdefault(name.casefold(), name)
+    tags = tuple(spellings.values())
     thumbnails = entry.get("media_thumbnail") or []
+    image = _link(thumbnails[0].get("url"), label, "media:thumbnail", title) if thumbnails else None
     fields = {
         "uid": entry.get("id") or link,
         "title": title,
@@ -122,7 +182,7 @@ def _entry(entry: Any, index: int, source: str) -> PostDraft:
     return PostDraft(
         source=label,
         uid=fields["uid"],
-        slug=_slug(link, title),
+        slug=_slug(link, title, fields["uid"]),
         title=title,
         summary=summary,
         source_format=SourceFormat.HTML,
@@ -133,18 +193,19 @@ def _entry(entry: Any, index: int, source: str) -> PostDraft:
         published_at=published,
         updated_at=updated if updated and updated > published else None,
         author=author,
-        tags=tuple(t for t in tags if slugify(t)),
+        tags=tags,
         attachments=attachments,
-        image_url=thumbnails[0].get("url") if thumbnails else None,
+        image_url=image,
         canonical_url=link,
     )
 
 
-def _slug(link: str | None, title: str) -> str:
-    """The last path segment of the entry's link, else the title."""
+def _slug(link: str | None, title: str, uid: str | None) -> str:
+    """The last path segment of the entry's link, else the title, else its id."""
     if link:
         segment = urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1]
         segment = segment.rsplit(".", 1)[0] if segment.endswith((".html", ".htm")) else segment
         if slugify(segment):
             return slugify(segment)
-    return slugify(title) or "post"
+    fallback = "post-" + hashlib.sha256((uid or title).encode()).hexdigest()[:10]
+    return slugify(title) or fallback

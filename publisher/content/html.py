@@ -60,10 +60,6 @@ def _is_absolute(url: str) -> bool:
     return url.startswith(("http://", "https://", "mailto:", "//"))
 
 
-def absolute_url(url: str, base: str) -> str:
-    return url if _is_absolute(url) else urljoin(base, url)
-
-
 def excerpt(fragment: str, limit: int = 300) -> str:
     """Plain-text start of an HTML fragment, cut at a word, with an ellipsis."""
     text = html_to_text(fragment)

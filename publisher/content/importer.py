@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Callable, Iterable, Iterator, Set
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,8 +28,9 @@ from ..errors import ContentError, ImportFailed, PublisherError
 from ..models import Attachment, Author, Post, Tag
 from .drafts import AuthorDraft, PostDraft
 from .feedimport import looks_like_feed, parse_feed
-from .markup import slugify
+from .limits import MAX_FEED_BYTES, MAX_POST_BYTES, check_draft
 from .postfile import parse_post_file, source_hash
+from .slugs import slugify, unique_slug
 
 #: below this many files, a process pool costs more than it saves
 PARALLEL_THRESHOLD = 200
@@ -65,7 +66,8 @@ def collect_sources(target: str) -> list[Source]:
     if target.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(target, timeout=30) as response:  # noqa: S310
-                return [Source(target, response.read(), is_feed=True)]
+                raw = response.read(MAX_FEED_BYTES + 1)
+                return [Source(target, raw, is_feed=True)]
         except OSError as e:
             raise PublisherError(f"{target}: cannot fetch the feed: {e}") from e
     path = Path(target)
@@ -73,14 +75,20 @@ def collect_sources(target: str) -> list[Source]:
         files = sorted(p for p in path.rglob("*.md") if p.is_file())
         if not files:
             raise PublisherError(f"{target}: no *.md post files in this folder")
-        return [Source(str(p), p.read_bytes(), is_feed=False) for p in files]
+        return [Source(str(p), _read(p, MAX_POST_BYTES), is_feed=False) for p in files]
     try:
-        raw = path.read_bytes()
+        raw = _read(path, MAX_FEED_BYTES)
     except FileNotFoundError:
         raise PublisherError(f"{target}: no such file or folder") from None
     except OSError as e:
         raise PublisherError(f"{target}: cannot be read: {e.strerror}") from e
     return [Source(str(path), raw, is_feed=path.suffix != ".md" and looks_like_feed(raw))]
+
+
+def _read(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes: enough for the parser to say the file is too big."""
+    with path.open("rb") as handle:
+        return handle.read(limit + 1)
 
 
 def _read_one(source: Source, zone_key: str) -> list[PostDraft] | ContentError:
@@ -131,6 +139,8 @@ def read_drafts(
             errors.append(result)
         else:
             drafts.extend(result)
+            for draft in result:
+                errors.extend(check_draft(draft))
     errors.extend(_duplicates(drafts))
     if errors:
         raise ImportFailed(errors)
@@ -167,21 +177,37 @@ def tag_uri(domain: str, when: datetime, slug: str) -> str:
 
 
 class _Writer:
-    """Second phase: apply drafts to the store inside the caller's transaction."""
+    """Second phase: apply drafts to the store inside the caller's transaction.
+
+    Tags and authors are the same when their names are, ignoring case
+    ("SDGs" and "sdgs"). Their slugs are only names for URLs: when two names
+    make the same slug ("Li Ming" and 李明), the later one gets a numbered
+    suffix instead of being merged into the other.
+    """
 
     def __init__(self, session: Session, domain: str, now: datetime) -> None:
         self.session = session
         self.domain = domain
         self.now = now
-        self.authors = queries.authors_by_slug(session)
-        self.tags = queries.tags_by_slug(session)
+        authors = queries.authors_by_slug(session)
+        tags = queries.tags_by_slug(session)
+        self.author_slugs = set(authors)
+        self.tag_slugs = set(tags)
+        self.authors: dict[str, Author] = {}
+        for author in authors.values():
+            self.authors.setdefault(author.name.casefold(), author)
+        self.tags: dict[str, Tag] = {}
+        for tag in tags.values():
+            self.tags.setdefault(tag.name.casefold(), tag)
 
     def author(self, draft: AuthorDraft) -> Author:
-        author = self.authors.get(draft.slug)
+        author = self.authors.get(draft.name.casefold())
         if author is None:
-            author = Author(slug=draft.slug, name=draft.name)
+            slug = unique_slug(draft.slug, self.author_slugs)
+            author = Author(slug=slug, name=draft.name)
             self.session.add(author)
-            self.authors[draft.slug] = author
+            self.authors[draft.name.casefold()] = author
+            self.author_slugs.add(slug)
         # only what a source states overwrites: a post that names just the
         # author keeps the bio another post gave
         for name in ("name", "role", "organisation", "bio", "email"):
@@ -191,15 +217,17 @@ class _Writer:
         return author
 
     def tag_list(self, names: tuple[str, ...]) -> list[Tag]:
-        result = []
+        result: list[Tag] = []
         for name in names:
-            slug = slugify(name)
-            tag = self.tags.get(slug)
+            tag = self.tags.get(name.casefold())
             if tag is None:
+                slug = unique_slug(slugify(name) or "tag", self.tag_slugs)
                 tag = Tag(slug=slug, name=name)
                 self.session.add(tag)
-                self.tags[slug] = tag
-            result.append(tag)
+                self.tags[name.casefold()] = tag
+                self.tag_slugs.add(slug)
+            if tag not in result:
+                result.append(tag)
         return result
 
     def fill(self, post: Post, draft: PostDraft, is_new: bool) -> None:
@@ -239,10 +267,18 @@ class _Writer:
 
 
 def save_drafts(
-    session: Session, drafts: list[PostDraft], domain: str, now: datetime, force: bool = False
+    session: Session,
+    drafts: list[PostDraft],
+    domain: str,
+    now: datetime,
+    force: bool = False,
+    is_file: Callable[[str], bool] = os.path.isfile,
 ) -> ImportReport:
     """Create or update a post per draft, matching by id, else by slug.
 
+    :param is_file: whether a post's recorded source file still exists (a file
+        that claims the ``id:`` of another file's post takes it over only when
+        that other file is gone, i.e. was renamed).
     :raises ImportFailed: when a draft would take the slug or id of another post.
     """
     keys = queries.post_keys(session)
@@ -253,6 +289,16 @@ def save_drafts(
     plan: list[tuple[PostDraft, int | None]] = []
     for draft in drafts:
         key = by_uid.get(draft.uid) if draft.uid else by_slug.get(draft.slug)
+        if draft.uid and key is not None and _belongs_elsewhere(key, draft, is_file):
+            errors.append(
+                ContentError(
+                    draft.source,
+                    f"id {draft.uid!r} belongs to the post from {key.source_path}; "
+                    "each post file needs an id of its own (remove id: to get one)",
+                    "id",
+                )
+            )
+            continue
         holder = by_slug.get(draft.slug)
         if holder is not None and (key is None or holder.id != key.id):
             errors.append(
@@ -285,6 +331,25 @@ def save_drafts(
             report.updated.append(draft.slug)
     session.flush()
     return report
+
+
+def _is_post_file(source: str | None) -> bool:
+    """A Markdown file's path (not a feed entry, whose label changes when the feed grows)."""
+    return bool(source) and "#entry-" not in str(source)
+
+
+def _belongs_elsewhere(
+    key: queries.PostKey, draft: PostDraft, is_file: Callable[[str], bool]
+) -> bool:
+    """The post with the draft's id came from another post file, which is still there."""
+    other = key.source_path
+    return (
+        other is not None
+        and other != draft.source
+        and _is_post_file(other)
+        and _is_post_file(draft.source)
+        and is_file(other)
+    )
 
 
 def import_target(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,8 +32,10 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
 
+from ..links import LINK_SCHEMES, revealed_scheme
+
 #: bump when rendering changes, so unchanged files are re-rendered on import
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {"figure", "figcaption"}
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
@@ -45,7 +46,7 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "th": {"align", "colspan", "rowspan", "scope"},
     "td": {"align", "colspan", "rowspan"},
 }
-URL_SCHEMES = {"http", "https", "mailto"}
+URL_SCHEMES = set(LINK_SCHEMES)
 
 
 # XML 1.0 §2.2 Char: everything else (NUL, most C0 controls, lone surrogates,
@@ -148,6 +149,10 @@ def _render_video(self: Any, tokens: Sequence[Token], idx: int, options: Any, en
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
+    # Let every link through to the HTML: there :func:`unsafe_links` finds the
+    # bad ones (so the import can refuse them by name) and nh3 removes them.
+    # markdown-it's own check would turn them into text nobody is told about.
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
     md.enable(["table", "strikethrough"])
     md.use(container_plugin, name="video", render=_render_video)
     return md
@@ -161,17 +166,75 @@ class MarkdownError(ValueError):
         super().__init__(message)
 
 
-def render_markdown(text: str) -> str:
+def render_markdown(text: str, refuse_unsafe_links: bool = False) -> str:
     """Markdown → sanitised HTML.
 
-    :raises MarkdownError: for a bad directive (e.g. an unknown video URL).
+    :param refuse_unsafe_links: raise for a link or image whose scheme is not
+        http, https or mailto, instead of only removing it.
+    :raises MarkdownError: for a bad directive (e.g. an unknown video URL), or
+        an unsafe link when asked to refuse them.
     """
     env: dict[str, Any] = {}
     rendered = _markdown().render(text, env)
     if env.get("errors"):
         line, message = env["errors"][0]
         raise MarkdownError(line, message)
+    if refuse_unsafe_links:
+        bad = unsafe_links(rendered)
+        if bad:
+            raise MarkdownError(_line_of(text, bad[0]), describe_unsafe_link(bad[0]))
     return sanitize_html(rendered)
+
+
+# An attribute that holds a URL, with its value as written (quoted or not).
+# Only detection: nh3 is what removes them.
+_URL_ATTRIBUTE = re.compile(
+    r"""[\s"'/](?:href|src|cite|action|formaction|poster|background|srcset|xlink:href|data|"""
+    r"""longdesc|lowsrc|dynsrc|ping|manifest|codebase|usemap)\s*=\s*"""
+    r"""(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""",
+    re.IGNORECASE,
+)
+
+
+def unsafe_links(fragment: str) -> list[str]:
+    """URLs in an HTML fragment whose scheme is not http, https or mailto.
+
+    Finds them however disguised (character references, controls or
+    whitespace inside the scheme, mixed case).
+    """
+    found = []
+    for match in _URL_ATTRIBUTE.finditer(fragment):
+        value = next(v for v in match.groups() if v is not None)
+        scheme = revealed_scheme(value)
+        if scheme is not None and scheme not in URL_SCHEMES:
+            found.append(html.unescape(value))
+    return found
+
+
+def describe_unsafe_link(url: str) -> str:
+    scheme = revealed_scheme(url)
+    shown = url if len(url) <= 60 else url[:57] + "..."
+    return (
+        f"link {shown!r} uses the scheme {scheme!r}; only http, https and mailto links "
+        "(or relative ones) are allowed"
+    )
+
+
+def _line_of(text: str, url: str) -> int:
+    """0-based line of the body where ``url`` is written, best effort.
+
+    The rendered URL is decoded, the source may not be: look for the URL as
+    rendered, then for a line whose decoded text has the scheme.
+    """
+    lowered = text.lower()
+    position = lowered.find(url.lower())
+    if position != -1:
+        return text.count("\n", 0, position)
+    scheme = (revealed_scheme(url) or "") + ":"
+    for number, line in enumerate(lowered.splitlines()):
+        if scheme in re.sub(r"[\x00-\x20\x7f]", "", html.unescape(line)):
+            return number
+    return 0
 
 
 _VIDEO_FIGURE = re.compile(
@@ -225,16 +288,6 @@ def render_video_thumbnails(body_html: str) -> str:
         )
 
     return _VIDEO_FIGURE.sub(thumbnail, body_html)
-
-
-def slugify(text: str) -> str:
-    """A URL slug: lower-case ASCII letters, digits and hyphens.
-
-    Curly quotes and dashes vanish; accented letters lose their accents.
-    """
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:200].rstrip("-")
 
 
 _BLOCK_TAG = re.compile(

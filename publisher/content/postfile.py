@@ -38,24 +38,40 @@ from pydantic import (
 )
 
 from ..errors import ContentError
+from ..links import WEB_SCHEMES, UnsafeUrl, check_url, revealed_scheme
 from ..yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
-from .markup import RENDER_VERSION, MarkdownError, render_markdown, slugify, xml_safe
+from .limits import EMAIL_LENGTH, MAX_ATTACHMENTS, MAX_POST_BYTES, MAX_TAGS, NAME_LENGTH
+from .markup import RENDER_VERSION, MarkdownError, render_markdown, xml_safe
+from .slugs import slugify
 from .values import PostStatus
 
 FENCE = "---"
 _SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+#: dates outside these years are typing mistakes (and year 1 or 9999 overflows in UTC)
+YEARS = (1900, 2200)
+#: stands in for the site when checking a relative link (the site is not known here)
+_SOME_SITE = "https://site.invalid/"
 
 
 def _check_url(value: str) -> str:
-    value = value.strip()
-    if not re.match(r"^(https?://[^\s/]+|/)[^\s]*$", value):
-        raise ValueError("must be an http(s) URL or a path starting with /")
-    return value
+    try:
+        checked = check_url(value, base=_SOME_SITE, schemes=WEB_SCHEMES)
+    except UnsafeUrl as e:
+        raise ValueError(e.why) from None
+    # a relative link stays relative: the feeds and the digest make it absolute
+    return checked if revealed_scheme(value) else value.strip()
+
+
+def _one_line(value: str) -> str:
+    """Runs of whitespace (line breaks included) become one space."""
+    return " ".join(value.split())
 
 
 #: a link in front matter: absolute http(s), or a path on the site
 Url = Annotated[str, AfterValidator(_check_url)]
+#: a name shown on one line (author, role, tag)
+Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH), AfterValidator(_one_line)]
 
 
 class _Fields(BaseModel):
@@ -63,17 +79,17 @@ class _Fields(BaseModel):
 
 
 class AuthorFields(_Fields):
-    name: str = Field(min_length=1)
-    role: str | None = None
-    organisation: str | None = None
+    name: Name
+    role: Name | None = None
+    organisation: Name | None = None
     bio: str | None = None
-    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=EMAIL_LENGTH)
 
 
 class AttachmentFields(_Fields):
     url: Url
     title: str | None = None
-    type: str | None = Field(None, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    type: str | None = Field(None, pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=NAME_LENGTH)
     length: int | None = Field(None, ge=0)
 
 
@@ -91,12 +107,12 @@ class FrontMatter(_Fields):
     date: Any = None
     updated: Any = None
     status: PostStatus = PostStatus.DRAFT
-    author: str | AuthorFields | None = None
-    tags: list[str] = Field(default_factory=list)
+    author: Name | AuthorFields | None = None
+    tags: list[Name] = Field(default_factory=list, max_length=MAX_TAGS)
     summary: str | None = None
     image: Url | ImageFields | None = None
     canonical_url: Url | None = None
-    attachments: list[AttachmentFields] = Field(default_factory=list)
+    attachments: list[AttachmentFields] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -106,10 +122,17 @@ class FrontMatter(_Fields):
     @field_validator("tags")
     @classmethod
     def _clean_tags(cls, value: list[str]) -> list[str]:
-        tags = [" ".join(t.split()) for t in value]
-        if any(not slugify(t) for t in tags):
-            raise ValueError("every tag needs at least one letter or digit")
-        return list(dict.fromkeys(tags))
+        # tags are compared without regard to case: "SDGs" and "sdgs" are one tag
+        seen: dict[str, str] = {}
+        for tag in value:
+            if not slugify(tag):
+                raise ValueError(f"tag {tag!r} needs at least one letter or digit")
+            first = seen.setdefault(tag.casefold(), tag)
+            if first != tag:
+                raise ValueError(
+                    f"{first!r} and {tag!r} are the same tag (tags ignore case); keep one"
+                )
+        return list(seen.values())
 
 
 def split_front_matter(text: str, source: str) -> tuple[str, str, int]:
@@ -175,6 +198,12 @@ def parse_post_file(raw: bytes, source: str, zone: ZoneInfo) -> PostDraft:
     :param zone: the site's time zone, for dates written without one.
     :raises ContentError: naming the file, field and line.
     """
+    if len(raw) > MAX_POST_BYTES:
+        raise ContentError(
+            source,
+            f"is {len(raw) // 1000} kB; a post file may be at most {MAX_POST_BYTES // 1000} kB "
+            "(put long documents in an attachment)",
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -212,15 +241,24 @@ def parse_post_file(raw: bytes, source: str, zone: ZoneInfo) -> PostDraft:
         raise ContentError(source, "is before the date", "updated", doc.line_of(["updated"]))
 
     try:
-        body_html = render_markdown(body)
+        body_html = render_markdown(body, refuse_unsafe_links=True)
     except MarkdownError as e:
         raise ContentError(source, str(e), "body", body_line + e.line) from e
 
+    slug = fields.slug or default_slug(source) or slugify(fields.title)
+    if not slug:
+        raise ContentError(
+            source,
+            "neither the file name nor the title has a letter or digit to make a URL slug "
+            "from; add slug: (e.g. slug: annual-report)",
+            "slug",
+            doc.line_of(["title"]),
+        )
     image = fields.image
     return PostDraft(
         source=source,
         uid=fields.id,
-        slug=fields.slug or default_slug(source),
+        slug=slug,
         title=" ".join(fields.title.split()),
         summary=fields.summary,
         body_source=body,
@@ -244,9 +282,17 @@ def _when(
     if value is None:
         return None
     try:
-        return parse_when(value, zone)
+        when = parse_when(value, zone)
     except ValueError as e:
         raise ContentError(source, str(e), field, doc.line_of([field])) from e
+    if not YEARS[0] <= when.year <= YEARS[1]:
+        raise ContentError(
+            source,
+            f"year {when.year} is outside {YEARS[0]}–{YEARS[1]}; is it a typing mistake?",
+            field,
+            doc.line_of([field]),
+        )
+    return when
 
 
 def _author(value: str | AuthorFields | None) -> AuthorDraft | None:

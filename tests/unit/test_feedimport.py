@@ -83,3 +83,63 @@ def test_entry_without_date_is_named() -> None:
 def test_sniffing() -> None:
     assert looks_like_feed(ATOM) and looks_like_feed(RSS)
     assert not looks_like_feed(b"---\ntitle: x\n---\n")
+
+
+def _entry_feed(entry_xml: str) -> bytes:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">
+<title>Old</title><id>urn:old</id><updated>2019-12-05T12:00:00Z</updated>
+<entry><id>urn:e1</id><title>Fine</title><link href="https://old.example.org/fine"/>
+<updated>2019-01-01T00:00:00Z</updated><content type="html">ok</content></entry>
+<entry><id>urn:e2</id><title>Bad one</title><updated>2019-01-01T00:00:00Z</updated>
+{entry_xml}</entry></feed>""".encode()
+
+
+# A migrated feed's links reach every output: a script or data URL in any of
+# them refuses the import, naming the entry and the field.
+@pytest.mark.parametrize(
+    ("xml", "field"),
+    [
+        ('<link href="javascript:alert(1)"/>', "link"),
+        ('<link href=" JaVaScRiPt:alert(1)"/>', "link"),
+        ('<link href="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;"/>', "link"),
+        ('<link rel="enclosure" href="vbscript:msgbox(1)" type="a/b"/>', "enclosure"),
+        ('<media:thumbnail url="data:image/png;base64,AAAA"/>', "media:thumbnail"),
+        (
+            '<content type="html">&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;</content>',
+            "content",
+        ),
+        (
+            '<content type="html">&lt;a href="&amp;#106;avascript:alert(1)"&gt;x&lt;/a&gt;'
+            "</content>",
+            "content",
+        ),
+        ('<content type="html">&lt;img src="data:image/png;base64,AA"&gt;</content>', "content"),
+        ('<summary type="html">&lt;a href="java&#9;script:x"&gt;x&lt;/a&gt;</summary>', "content"),
+    ],
+)
+def test_unsafe_links_refuse_the_entry(xml: str, field: str) -> None:
+    with pytest.raises(ContentError) as info:
+        parse_feed(_entry_feed(xml), "old.xml")
+    assert info.value.source == "old.xml#entry-2"
+    assert info.value.field == field
+    assert "'Bad one'" in str(info.value)
+
+
+@pytest.mark.parametrize("year", ["9999", "0001"])
+def test_dates_out_of_range_are_refused(year: str) -> None:
+    feed = _entry_feed(f"<published>{year}-06-01T00:00:00Z</published>")
+    with pytest.raises(ContentError, match=f"year {int(year)} is outside") as info:
+        parse_feed(feed, "old.xml")
+    assert info.value.field == "published"
+
+
+def test_tags_differing_only_in_case_are_one() -> None:
+    feed = _entry_feed('<category term="SDGs"/><category term="sdgs"/><category term="C++"/>')
+    assert parse_feed(feed, "old.xml")[1].tags == ("SDGs", "C++")
+
+
+def test_entry_without_a_sluggable_link_or_title_gets_a_slug_from_its_id() -> None:
+    feed = _entry_feed("").replace(b"<title>Bad one</title>", b"<title>\xf0\x9f\x8e\x89</title>")
+    slug = parse_feed(feed, "old.xml")[1].slug
+    assert slug.startswith("post-") and len(slug) == 15

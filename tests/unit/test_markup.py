@@ -12,8 +12,8 @@ from publisher.content.markup import (
     render_video_players,
     render_video_thumbnails,
     sanitize_html,
-    slugify,
 )
+from publisher.content.slugs import slugify
 
 
 # Whatever a post contains, nothing that runs script survives into stored HTML.

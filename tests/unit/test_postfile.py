@@ -124,3 +124,97 @@ def test_title_is_one_line() -> None:
 def test_default_slug_drops_the_date() -> None:
     assert default_slug("a/2019-12-05-leave-no-one-behind.md") == "leave-no-one-behind"
     assert default_slug("About Us.md") == "about-us"
+
+
+# Links in front matter are http(s) or relative: a script URL, however
+# disguised, is refused naming the file, the field and its line.
+@pytest.mark.parametrize(
+    ("field", "line", "yaml"),
+    [
+        ("canonical_url", 3, "canonical_url: javascript:alert(1)"),
+        ("canonical_url", 3, "canonical_url: ' JaVa&#83;cript:alert(1)'"),
+        ("image", 3, "image: data:image/svg+xml,<svg onload=alert(1)>"),
+        ("image.url", 4, "image:\n  url: vbscript:msgbox(1)"),
+        ("attachments.0.url", 4, 'attachments:\n  - url: "java\\tscript:alert(1)"\n    type: a/b'),
+        ("canonical_url", 3, "canonical_url: mailto:a@example.org"),
+        ("canonical_url", 3, "canonical_url: https://exa mple.org/"),
+    ],
+)
+def test_unsafe_front_matter_links_are_refused(field: str, line: int, yaml: str) -> None:
+    error = error_of(f"---\ntitle: T\n{yaml}\n---\nbody\n")
+    assert error.field == field
+    assert error.line == line
+
+
+def test_relative_links_in_front_matter_stay_relative() -> None:
+    draft = parse("---\ntitle: T\nimage: /img/a.png\ncanonical_url: https://example.org/a\n---\n")
+    assert draft.image_url == "/img/a.png"
+    assert draft.canonical_url == "https://example.org/a"
+
+
+# A script link in the body is refused with the body line it is on (the
+# sanitiser would remove it anyway; the editor should know).
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[click](javascript:alert(1))",
+        "[click](&#106;avascript:alert(1))",
+        "<javascript:alert(1)>",
+        '<a href="java&#x09;script:alert(1)">x</a>',
+        "<img src='data:image/png;base64,AAAA'>",
+        "<a href=vbscript:msgbox(1)>x</a>",
+        "![x](data:image/svg+xml;base64,PHN2Zz4=)",
+    ],
+)
+def test_unsafe_links_in_the_body_are_refused_with_their_line(body: str) -> None:
+    error = error_of(f"---\ntitle: T\n---\nIntro\n\n{body}\n")
+    assert error.field == "body"
+    assert error.line == 6
+    assert "only http, https and mailto" in str(error)
+
+
+@pytest.mark.parametrize("date", ["9999-12-31T23:00:00-05:00", "0001-01-01", "1899-12-31"])
+def test_dates_outside_1900_to_2200_are_refused_with_the_field(date: str) -> None:
+    error = error_of(f"---\ntitle: T\nstatus: published\ndate: {date}\n---\n")
+    assert (error.field, error.line) == ("date", 4)
+    assert "outside 1900–2200" in str(error)
+
+
+def test_impossible_date_is_an_error_with_its_line() -> None:
+    error = error_of("---\ntitle: T\nstatus: published\ndate: 2019-02-30\n---\n")
+    assert error.line == 4 and "2019-02-30" in str(error)
+
+
+def test_tags_differing_only_in_case_are_reported() -> None:
+    error = error_of("---\ntitle: T\ntags: [SDGs, sdgs]\n---\n")
+    assert error.field == "tags" and error.line == 3
+    assert "'SDGs' and 'sdgs' are the same tag" in str(error)
+
+
+def test_tags_with_signs_keep_distinct_slugs() -> None:
+    draft = parse("---\ntitle: T\ntags: [C++, C, C#]\n---\n")
+    assert draft.tags == ("C++", "C", "C#")
+
+
+def test_duplicate_key_names_both_lines() -> None:
+    error = error_of("---\ntitle: First\ndate: 2019-01-01\ntitle: Second\n---\n")
+    assert error.line == 4
+    assert "'title' is written twice (lines 2 and 4)" in str(error)
+
+
+def test_limits_name_the_file_and_field() -> None:
+    tags = ", ".join(f"t{i}" for i in range(51))
+    assert error_of(f"---\ntitle: T\ntags: [{tags}]\n---\n").field == "tags"
+    long_name = "x" * 201
+    assert error_of(f"---\ntitle: T\nauthor: {long_name}\n---\n").field == "author"
+    error = error_of("---\ntitle: T\n---\n" + "word " * 250_000)
+    assert "at most 1000 kB" in str(error) and str(error).startswith("posts/bad.md")
+    many = "".join(f"  - url: https://example.org/{i}.pdf\n" for i in range(21))
+    assert error_of(f"---\ntitle: T\nattachments:\n{many}---\n").field == "attachments"
+
+
+def test_file_names_in_any_script_get_a_slug() -> None:
+    assert parse("---\ntitle: T\n---\n", "posts/2019-12-05-李明.md").slug == "li-ming"
+    assert parse("---\ntitle: Иван Петров\n---\n", "posts/🎉.md").slug == "ivan-petrov"
+    with pytest.raises(ContentError, match="slug"):
+        parse("---\ntitle: 🎉\n---\n", "posts/🎉.md")
