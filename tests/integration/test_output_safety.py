@@ -89,7 +89,12 @@ def test_a_planted_row_leaks_nothing_into_the_digest(
     recipient = Recipient("zoe@example.org", "Zoë", 1)
     with sessions() as session:
         _, composed = compose(
-            session, settings, settings.digests[0], recipient, NOW, since=datetime(2026, 1, 1, tzinfo=UTC)
+            session,
+            settings,
+            settings.digests[0],
+            recipient,
+            NOW,
+            since=datetime(2026, 1, 1, tzinfo=UTC),
         )
     message = email.message_from_bytes(composed.message, policy=email.policy.strict)
     for part in message.walk():
