@@ -1,8 +1,6 @@
 """publisher: news posts → Atom, RSS and JSON feeds, and an email digest."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("publisher")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+# The one place the version is written: the wheel reads it from here
+# (pyproject.toml, [tool.hatch.version]), so no command pays for
+# importlib.metadata at start-up.
+__version__ = "0.1.0"

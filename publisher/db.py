@@ -1,4 +1,9 @@
-"""Engine, sessions and schema migrations (Alembic)."""
+"""Engine, sessions and schema migrations (Alembic).
+
+Alembic is loaded only to migrate. Every other command checks the schema
+with one query: the revision stored in ``alembic_version`` against
+:data:`SCHEMA_REVISION`, the revision this package ships.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseError
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: the newest migration in ``migrations/versions``: the schema this code is written
+#: for. Bump it with every new migration (tests/integration/test_migrations.py
+#: fails until it names Alembic's head).
+SCHEMA_REVISION = "0005"
+#: Alembic's bookkeeping table (one row: the revision the database is at)
+VERSION_TABLE = "alembic_version"
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -52,6 +64,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -66,6 +80,8 @@ def upgrade(
     :param newsletters: the digests of config.yaml, by name: schema 0005 puts
         the subscribers of older schemas on each of them.
     """
+    from alembic import command
+
     cfg = _alembic_config(engine)
     if newsletters is not None:
         cfg.attributes["newsletters"] = list(newsletters)
@@ -77,31 +93,45 @@ def upgrade(
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to ``revision`` ("base" drops every table)."""
+    from alembic import command
+
     command.downgrade(_alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    """The revision the database is at (None for an empty database), in one query.
+
+    :raises DatabaseError: when the database cannot be opened or read.
+    """
+    try:
+        connection = engine.connect()
+    except OperationalError as e:
+        raise DatabaseError(f"cannot open the database {engine.url!r}: {e.orig}") from e
+    with connection:
+        try:
+            rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+        except DBAPIError as e:
+            # only now, on the rare path, ask whether the table is there at all
+            connection.rollback()
+            if not inspect(connection).has_table(VERSION_TABLE):
+                return None
+            raise DatabaseError(f"cannot read the database {engine.url!r}: {e.orig}") from e
+    return ",".join(sorted(row[0] for row in rows)) or None
 
 
-def head_revision() -> str | None:
-    script = ScriptDirectory.from_config(_alembic_config(create_engine("sqlite://")))
-    return script.get_current_head()
+def head_revision() -> str:
+    """The revision this package's code is written for."""
+    return SCHEMA_REVISION
 
 
 def check_schema(engine: Engine) -> None:
-    """Refuse to run on a database older than the code.
+    """Refuse to run on a database older (or newer) than the code.
 
     :raises DatabaseError: telling the user to run ``publisher db upgrade``.
     """
-    try:
-        current = current_revision(engine)
-    except OperationalError as e:
-        raise DatabaseError(f"cannot open the database {engine.url!r}: {e.orig}") from e
-    head = head_revision()
-    if current != head:
-        state = "is empty" if current is None else f"is at schema {current}, not {head}"
+    current = current_revision(engine)
+    if current != SCHEMA_REVISION:
+        state = "is empty" if current is None else f"is at schema {current}, not {SCHEMA_REVISION}"
         raise DatabaseError(
             f"the database {engine.url!r} {state}; run `publisher db upgrade` "
             "(or `publisher init`) first"

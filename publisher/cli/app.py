@@ -1,8 +1,9 @@
 """What every command shares: the :class:`App` (settings, database), error handling,
 the date parameter, and list output for people and scripts.
 
-Imports only click, rich and the top-level modules: each command module
-imports the family it drives inside the command, so ``--help`` stays fast.
+Imports only click and ``errors`` at start-up (rich, the config, the database
+come on first use): each command module imports the family it drives inside
+the command, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
 
 from ..errors import PublisherError
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,10 +37,15 @@ class App:
     def __init__(self, config: str, debug: bool) -> None:
         self.config = config
         self.debug = debug
-        # markup off: titles and subjects are printed as written, brackets and all
-        self.console = Console(highlight=False, soft_wrap=True, markup=False)
         self._settings: Settings | None = None
         self._engine: Engine | None = None
+
+    @functools.cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        # markup off: titles and subjects are printed as written, brackets and all
+        return Console(highlight=False, soft_wrap=True, markup=False)
 
     @property
     def settings(self) -> Settings:
