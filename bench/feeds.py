@@ -143,7 +143,8 @@ def floor(config: Path) -> None:
 
     from publisher import queries
     from publisher.config import load_settings
-    from publisher.feeds.build import _Names, feed_specs
+    from publisher.feeds.build import feed_specs
+    from publisher.feeds.names import Names
     from publisher.feeds.plan import plan_documents
     from publisher.urls import Urls
 
@@ -151,7 +152,7 @@ def floor(config: Path) -> None:
     factory = db.make_sessionmaker(db.make_engine(settings.database.url or ""))
     urls = Urls.from_settings(settings)
     with factory() as session:  # loading is not timed: the floor is feedgen's work only
-        names = _Names.load(session)
+        names = Names.load(session)
         stubs = names.stubs(queries.feed_stubs(session, NOW), queries.tag_ids_by_post(session))
         rows = queries.feed_rows(session, [s.id for s in stubs])
     site, tag_specs, author_specs = feed_specs(

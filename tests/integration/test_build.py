@@ -323,9 +323,9 @@ def test_a_build_on_every_core_writes_the_same_files(
             add_post(session, f"extra-{n}", NOW - timedelta(days=n + 1))
     alone = publish_feeds(sessions, settings, NOW)
     before = {p: p.read_bytes() for p in settings.feeds.output_dir.rglob("*") if p.is_file()}
-    monkeypatch.setattr(jobs_module, "PARALLEL_DOCUMENTS", 2)
-    monkeypatch.setattr(jobs_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(jobs_module, "choose_workers", lambda entries: 2)
     together = publish_feeds(sessions, settings, NOW, force=True)
+    assert (alone.processes, together.processes) == (1, 2)
     assert together.rendered == alone.rendered > 2
     assert together.written == [], "the same bytes: nothing rewritten"
     assert {p: p.read_bytes() for p in before} == before

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from lxml import etree
 
 from publisher.content.markup import xml_safe
+from publisher.feeds import formats
+from publisher.feeds.formats import render_atom, render_json, render_rss, serialise_entry
 from publisher.feeds.model import (
     Category,
     Document,
@@ -16,10 +19,6 @@ from publisher.feeds.model import (
     FeedMeta,
     Links,
     Person,
-    prepare_entry,
-    render_atom,
-    render_json,
-    render_rss,
 )
 from tests.feedcheck import ATOM_NS, check_atom, check_json, check_rss, parse_ok
 
@@ -53,7 +52,7 @@ def document(*entries: Entry, hub: str | None = None, archive: bool = False) -> 
         for kind, name in (("atom", "atom.xml"), ("rss", "rss.xml"), ("json", "feed.json"))
     }
     meta = FeedMeta(id=f"{HOME}feeds/atom.xml", title="Site", home=HOME, hub=hub, language="en")
-    return Document(meta, [prepare_entry(e) for e in entries], archive, links)
+    return Document(meta, [serialise_entry(e) for e in entries], archive, links)
 
 
 TWO_FILES = (
@@ -155,3 +154,30 @@ def test_summary_only_entries() -> None:
     assert parsed.entries[0].summary == "Short & sweet"
     assert "content" not in parsed.entries[0]
     assert check_json(render_json(doc))["items"][0]["content_text"] == "Short & sweet"
+
+
+def whole_document(doc: Document, entries: list[Entry], kind: str) -> bytes:
+    """The document as feedgen writes it in one piece, every entry added to it."""
+    fg = formats._generator(doc, kind)
+    for e in entries:
+        fg.add_entry(formats._feedgen_entry(e), order="append")
+    written: bytes = (fg.atom_str if kind == "atom" else fg.rss_str)(pretty=True, encoding="UTF-8")
+    return written
+
+
+# Each entry is serialised once and spliced into every document that lists it:
+# the bytes must be exactly those feedgen writes for the whole document.
+@pytest.mark.parametrize("archive", [False, True])
+def test_documents_assembled_from_parts_equal_feedgen_writing_them_whole(archive: bool) -> None:
+    entries = [
+        entry(1, enclosures=TWO_FILES, image=f"{HOME}cover.jpg"),
+        entry(2, title="Zoë’s <report> & “quotes”", author=Person("Zoë", "z@example.org", HOME)),
+        entry(3, content_html=None, summary="Only a summary", author=None, categories=()),
+        entry(4, content_html="<p>Ünïcödé ☃ and a <a href='https://x.org/'>link</a></p>"),
+    ]
+    doc = document(*entries, hub="https://hub.example.net/", archive=archive)
+    assert render_atom(doc) == whole_document(doc, entries, "atom")
+    assert render_rss(doc) == whole_document(doc, entries, "rss")
+    empty = document(archive=archive)
+    assert render_atom(empty) == whole_document(empty, [], "atom")
+    assert render_rss(empty) == whole_document(empty, [], "rss")

@@ -1,0 +1,151 @@
+"""publisher against Hugo on the same generated posts, side by side in one run.
+
+For each size (default 10,000 and 1,000 posts: 500 tags, 50 authors, ~3 KB of
+Markdown each, from bench/corpus.py), round after round, alternating the two:
+
+- full: publisher ``import`` + ``build`` into a fresh database and an empty
+  feed folder, against ``hugo`` into an empty public folder;
+- no change: ``publisher build`` again, against ``hugo`` again (Hugo has no
+  incremental build outside its server, so this is its full rebuild);
+- one new post: ``publisher import`` of the new file + ``publisher build``,
+  against ``hugo`` with the file added.
+
+Every step is a separate command as a user types it (start-up included).
+Prints medians over the rounds and the ratios; the speed issue's goals are
+full <= Hugo, one new post <= 0.25 of Hugo's full rebuild and under 1 s, and a
+no-change build under 0.5 s at 10,000 posts.
+
+Hugo is set up as in the issue's measurements: RSS only (home, section, tags,
+authors), summaries, 554 files at 10,000 posts. publisher writes Atom, RSS and
+JSON Feed for the site, every tag and author, with full content and the
+site's RFC 5005 archive. Without Hugo the benchmark times publisher alone and
+says how to install it (Debian/Ubuntu: ``apt-get install -y hugo``; elsewhere
+see https://gohugo.io/installation/); CI does not need it.
+
+    python bench/peers.py [--posts 10000 1000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import corpus
+
+CONFIG = """\
+site: {title: Bench, base_url: "https://bench.example.org/", postal_address: x,
+       timezone: Europe/Berlin}
+email: {sender: "b@bench.example.org"}
+database: {url: "sqlite:///bench.db"}
+feeds: {output_dir: feeds}
+"""
+
+
+def folder_size(folder: Path) -> tuple[int, float]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files) / 1e6
+
+
+def run_size(count: int, rounds: int, hugo: str | None) -> None:
+    publisher = str(Path(sys.executable).with_name("publisher"))
+    posts = list(corpus.generate(count + rounds))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        pub = root / "publisher"
+        pub.mkdir()
+        (pub / "config.yaml").write_text(CONFIG)
+        corpus.write_posts(pub / "posts", posts[:count])
+        site = root / "hugo"
+        content = corpus.write_hugo_site(site, posts[:count])
+        times: dict[str, list[float]] = {}
+
+        def record(name: str, seconds: float) -> None:
+            times.setdefault(name, []).append(seconds)
+
+        for round_number in range(rounds):
+            # publisher: a fresh database and feed folder, then import + build
+            for stale in ("bench.db", "feeds", "new"):
+                target = pub / stale
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            corpus.timed([publisher, "init"], pub)
+            record(
+                "publisher full",
+                corpus.timed([publisher, "import", "posts"], pub)
+                + corpus.timed([publisher, "build"], pub),
+            )
+            if hugo:
+                for new in content.glob("new-*.md"):
+                    new.unlink()
+                shutil.rmtree(site / "public", ignore_errors=True)
+                record("hugo full", corpus.timed([hugo, "--quiet", "-s", str(site)], root))
+
+            record("publisher no change", corpus.timed([publisher, "build"], pub))
+            if hugo:
+                record("hugo no change", corpus.timed([hugo, "--quiet", "-s", str(site)], root))
+
+            new_post = posts[count + round_number]
+            (pub / "new").mkdir()
+            new_file = pub / "new" / new_post.file_name
+            new_file.write_text(new_post.publisher_file(), encoding="utf-8")
+            record(
+                "publisher one new post",
+                corpus.timed([publisher, "import", str(new_file)], pub)
+                + corpus.timed([publisher, "build"], pub),
+            )
+            if hugo:
+                (content / f"new-{new_post.file_name}").write_text(
+                    new_post.hugo_file(), encoding="utf-8"
+                )
+                record(
+                    "hugo one new post", corpus.timed([hugo, "--quiet", "-s", str(site)], root)
+                )
+
+        files, megabytes = folder_size(pub / "feeds")
+        print(
+            f"\n{count:,} posts, {rounds} rounds, medians (fastest); "
+            f"load average {corpus.load_average()}"
+        )
+        print(f"  publisher writes {files:,} files, {megabytes:,.0f} MB")
+        if hugo:
+            files, megabytes = folder_size(site / "public")
+            print(f"  hugo writes      {files:,} files, {megabytes:,.0f} MB")
+        medians = {name: statistics.median(runs) for name, runs in times.items()}
+        for name, runs in times.items():
+            print(f"  {name:<24} {medians[name]:7.2f} s ({min(runs):.2f})")
+        one = medians["publisher one new post"]
+        unchanged = medians["publisher no change"]
+        if not hugo:
+            print(f"  one new post {one:.2f} s (goal < 1 s); no change {unchanged:.2f} s")
+            return
+        full = medians["publisher full"] / medians["hugo full"]
+        new = one / medians["hugo full"]
+        print(f"  full import + build / Hugo full:        {full:5.2f}  (goal <= 1.0)")
+        print(f"  one new post / Hugo full rebuild:        {new:5.2f}  (goal <= 0.25, and < 1 s)")
+        print(
+            f"  no-change build / Hugo rebuild:          "
+            f"{unchanged / medians['hugo no change']:5.2f}  "
+            f"({unchanged:.2f} s; goal < 0.5 s at 10,000 posts)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--posts", type=int, nargs="+", default=[10_000, 1_000])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    hugo = shutil.which("hugo")
+    if hugo is None:
+        print(
+            "hugo is not installed: timing publisher alone. To compare, install it "
+            "(Debian/Ubuntu: apt-get install -y hugo; elsewhere https://gohugo.io/installation/)"
+        )
+    for count in args.posts:
+        run_size(count, args.rounds, hugo)
+
+
+if __name__ == "__main__":
+    main()

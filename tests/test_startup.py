@@ -1,0 +1,84 @@
+"""Start-up: every command imports only what it uses.
+
+Each case runs the command in a fresh interpreter (as a user's shell does) and
+lists the modules it loaded. Times are measured in bench/startup.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONFIG_TEXT
+
+PROBE = """\
+import json, sys
+from publisher.cli import cli
+try:
+    cli.main(sys.argv[1:], prog_name="publisher", standalone_mode=False)
+finally:
+    print("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+MAIL_STACK = {"premailer", "cssutils", "jinja2"}
+RENDERING = {"feedgen", "lxml", "markdown_it", "nh3"}
+
+
+def loaded(tmp: Path, *args: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "--config", str(tmp / "config.yaml"), *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        check=True,
+    )
+    line = done.stdout.rsplit("MODULES ", 1)[1]
+    return {name.split(".")[0] for name in json.loads(line)}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("startup")
+    (tmp / "config.yaml").write_text(CONFIG_TEXT)
+    subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", "config.yaml", "init", "--sample"],
+        cwd=tmp,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", "config.yaml", "build"],
+        cwd=tmp,
+        check=True,
+        capture_output=True,
+    )
+    return tmp
+
+
+# --help needs click alone: no database, no config, no rich.
+def test_help_loads_neither_the_store_nor_the_config(site: Path) -> None:
+    modules = loaded(site, "--help")
+    assert not modules & {"sqlalchemy", "pydantic", "yaml", "rich", "alembic", *RENDERING}
+
+
+# Listing posts reads the store; it renders nothing and migrates nothing.
+def test_posts_list_loads_no_migrations_and_no_renderer(site: Path) -> None:
+    modules = loaded(site, "posts", "list", "--format", "csv")
+    assert "sqlalchemy" in modules
+    assert not modules & {"alembic", *RENDERING, *MAIL_STACK}
+
+
+# A build never loads the mail stack; with nothing changed it loads no
+# serialiser either, and the schema check is one query, not Alembic.
+def test_a_build_with_nothing_to_do_loads_only_the_planner(site: Path) -> None:
+    modules = loaded(site, "build")
+    assert not modules & {"alembic", *RENDERING, *MAIL_STACK}
+
+
+def test_a_build_that_renders_loads_feedgen_but_not_the_mail_stack(site: Path) -> None:
+    modules = loaded(site, "build", "--force")
+    assert {"feedgen", "lxml"} <= modules
+    assert not modules & {"alembic", *MAIL_STACK}
