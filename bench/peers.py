@@ -100,9 +100,7 @@ def run_size(count: int, rounds: int, hugo: str | None) -> None:
                 (content / f"new-{new_post.file_name}").write_text(
                     new_post.hugo_file(), encoding="utf-8"
                 )
-                record(
-                    "hugo one new post", corpus.timed([hugo, "--quiet", "-s", str(site)], root)
-                )
+                record("hugo one new post", corpus.timed([hugo, "--quiet", "-s", str(site)], root))
 
         files, megabytes = folder_size(pub / "feeds")
         print(
