@@ -159,6 +159,25 @@ class SmtpSettings(_Section):
         description="Name of the environment variable holding the SMTP password.",
     )
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for the server.")
+    connections: int = Field(
+        4, ge=1, le=64, description="SMTP connections a sender keeps open at once."
+    )
+    max_messages_per_connection: int = Field(
+        100,
+        ge=0,
+        description="Reconnect after this many messages on one connection (0: never); "
+        "set it below the server's own limit.",
+    )
+    rate_limit: float = Field(
+        0, ge=0, description="Most messages per second a sender hands over (0: no limit)."
+    )
+    batch: int = Field(
+        25,
+        ge=1,
+        le=1000,
+        description="Messages each connection is given at a time: at most connections × "
+        "batch deliveries are uncertain after a crash.",
+    )
 
     @property
     def password(self) -> str | None:
@@ -173,6 +192,17 @@ def _check_address(value: str) -> str:
     return value
 
 
+class DkimSettings(_Section):
+    key_file: Path = Field(description="PEM file of the RSA or Ed25519 private key.")
+    selector: str = Field(min_length=1, description="The DNS selector, e.g. news2026.")
+    domain: str = Field(min_length=1, description="The signing domain (d=), e.g. example.org.")
+
+    @field_validator("key_file")
+    @classmethod
+    def _resolve_key(cls, value: Path, info: ValidationInfo) -> Path:
+        return value if value.is_absolute() else _base_dir(info) / value
+
+
 class EmailSettings(_Section):
     sender: str = Field(description="From address of the digest, e.g. 'News <news@example.org>'.")
     reply_to: str | None = Field(None, description="Reply-To address, if not the sender.")
@@ -180,9 +210,19 @@ class EmailSettings(_Section):
         None, description="Folder of templates that override those in templates/email/."
     )
     max_send_errors: int = Field(
-        50, ge=1, description="Stop a send after this many failed deliveries."
+        50,
+        ge=1,
+        description="Pause a send after this many refusals in a row (the server may be "
+        "refusing everyone).",
+    )
+    retry_hours: float = Field(
+        4,
+        gt=0,
+        description="How long a recipient whose server answers 4xx is retried (with "
+        "exponential backoff) before the delivery is recorded as failed.",
     )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="The SMTP server.")
+    dkim: DkimSettings | None = Field(None, description="Sign every message with DKIM.")
 
     @property
     def sender_address(self) -> str:

@@ -142,3 +142,24 @@ class BadToken(PublisherError):
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
         super().__init__(message)
+
+
+class TransportError(PublisherError):
+    """The SMTP server cannot take messages now: never a recipient's fault.
+
+    Refused connection, TLS failure, refused login, timeouts, 421, a refused
+    sender address. The send stops with the run open; no subscriber is failed.
+
+    :param server: ``host:port``.
+    :param why: what went wrong, and the fix.
+    """
+
+    def __init__(self, server: str, why: str, original_error: BaseException | None = None) -> None:
+        self.server = server
+        self.why = why
+        self.original_error = original_error
+        super().__init__(f"SMTP server {server}: {why}")
+
+
+class SenderBusy(PublisherError):
+    """Another sender holds this digest's run where only one may (SQLite)."""

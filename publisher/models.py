@@ -352,11 +352,13 @@ class SuppressionSalt(Base):
 class DigestRun(Base):
     """One send of a digest: the window it covers, and whether it finished.
 
-    A run that has not finished is resumed by the next send, with the same
-    window, the same messages and the same Message-IDs.
+    Claimed once per digest and period (the unique ``name, period_start``): a
+    second sender joins it. A run that has not finished is resumed by the next
+    send, with the same window, posts, messages and Message-IDs.
     """
 
     __tablename__ = "digest_runs"
+    __table_args__ = (UniqueConstraint("name", "period_start"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), index=True)
@@ -364,9 +366,15 @@ class DigestRun(Base):
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the ids of the run's posts (JSON), fixed when it is claimed, so a resend is the same digest
+    post_ids: Mapped[str | None] = mapped_column(Text)
 
 
 class DeliveryStatus(enum.StrEnum):
+    #: created with the run; not yet handed to SMTP (a 4xx puts it back, with next_attempt_at)
+    PENDING = "pending"
+    #: committed just before the message goes to SMTP: after a crash, the uncertain ones
+    SENDING = "sending"
     SENT = "sent"
     #: the server refused it for good (5xx): not retried
     FAILED = "failed"
@@ -378,7 +386,11 @@ class Delivery(Base):
     """What became of one subscriber's message in one run; at most one per pair."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("run_id", "subscriber_id"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "subscriber_id"),
+        # a worker's claim reads the next pending rows of a run, never the whole run
+        Index("ix_deliveries_claim", "run_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"))
@@ -391,3 +403,9 @@ class Delivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(300))
     error: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: times a server answered 4xx for this message
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: a 4xx was answered: not before this time again
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: after the first 4xx: give up (failed) when still refused at this time
+    retry_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,7 +11,6 @@ that fails logs why and waits for its next turn: the scheduler never dies of it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -24,7 +23,6 @@ from .config import Settings
 from .errors import EmptyDigest, PublisherError
 from .feeds.build import publish_feeds
 from .mail.send import send_digest
-from .mail.smtp import Mailer, SmtpMailer
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +43,33 @@ def build_feeds_job(factory: sessionmaker[Session], settings: Settings) -> None:
     )
 
 
-def send_digest_job(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    name: str,
-    make_mailer: Callable[[], Mailer],
-) -> None:
-    mailer = make_mailer()
+def send_digest_job(factory: sessionmaker[Session], settings: Settings, name: str) -> None:
     try:
-        report = send_digest(factory, settings, mailer, datetime.now(UTC), name)
+        reports = send_digest(factory, settings, datetime.now(UTC), name)
     except EmptyDigest as e:
         log.info("digest %s: nothing to send (%s)", name, e)
         return
     except PublisherError as e:
         log.error("digest %s failed: %s", name, e)
         return
-    finally:
-        mailer.close()
-    state = "done" if report.finished else "stopped; it resumes at its next run"
-    log.info(
-        "digest %s %s: %d sent, %d failed, %d skipped, %d temporary errors",
-        name,
-        state,
-        report.sent,
-        report.failed,
-        report.skipped,
-        len(report.errors),
-    )
+    for report in reports:
+        state = "done" if report.finished else f"stopped ({report.stopped}); it resumes next time"
+        log.info(
+            "digest %s run %d %s: %d sent, %d failed, %d skipped, %d deferred",
+            name,
+            report.run_id,
+            state,
+            report.sent,
+            report.failed,
+            report.skipped,
+            report.deferred,
+        )
 
 
 def build_scheduler(
     settings: Settings,
     factory: sessionmaker[Session],
     scheduler: BaseScheduler | None = None,
-    make_mailer: Callable[[], Mailer] | None = None,
 ) -> BaseScheduler:
     """A scheduler with the feed build and every digest of ``settings``, not started."""
     zone = settings.site.zone
@@ -92,12 +83,11 @@ def build_scheduler(
         next_run_time=datetime.now(zone),  # once at start, then on the interval
         **COMMON,
     )
-    mailer_factory = make_mailer or (lambda: SmtpMailer(settings.email.smtp))
     for digest in settings.digests:
         scheduler.add_job(
             send_digest_job,
             CronTrigger.from_crontab(digest.schedule, timezone=zone),
-            args=(factory, settings, digest.name, mailer_factory),
+            args=(factory, settings, digest.name),
             id=f"digest-{digest.name}",
             name=f"send the {digest.name} digest",
             misfire_grace_time=3600,  # a send an hour late is still worth making

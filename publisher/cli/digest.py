@@ -1,14 +1,19 @@
-"""Commands about the digest: ``digest render|test-send|send`` and ``preview``.
+"""Commands about the digest: ``digest render|test-send|send|status`` and ``preview``.
 
 Each goes through the one compose path (:mod:`publisher.mail.compose`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from types import FrameType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -16,6 +21,7 @@ from .app import WHEN, App, friendly_errors, pass_app
 
 if TYPE_CHECKING:
     from ..audience.recipients import Recipient
+    from ..mail.send import SendReport
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -140,28 +146,157 @@ def test_send(
 
 @digest.command()
 @click.option("--name", help="Which digest of config.yaml (default: the first).")
+@click.option("--dry-run", is_flag=True, help="Say who would get which edition; send nothing.")
 @pass_app
 @friendly_errors
-def send(app: App, name: str | None) -> None:
-    """Send the digest to every active subscriber (resumes an interrupted send)."""
-    from ..mail.compose import secret_key
-    from ..mail.send import send_digest
-    from ..mail.smtp import SmtpMailer
+def send(app: App, name: str | None, dry_run: bool) -> None:
+    """Send the digest to every active subscriber (joins or resumes the open run).
 
+    Ctrl-C or SIGTERM finish the messages in flight, record them and stop;
+    run it again to go on. Several senders may share a run on PostgreSQL.
+    """
+    from ..mail.compose import secret_key
+    from ..mail.send import plan_send, send_digest
+
+    now = datetime.now(UTC)
+    if dry_run:
+        what, plan = plan_send(app.sessions(), app.settings, now, name)
+        app.console.print(what + ":")
+        for edition in plan:
+            who = ", ".join(edition.topics) if edition.topics else "all topics"
+            gets = f"{edition.posts} posts" if edition.posts else "nothing (no post about them)"
+            app.console.print(f"  {edition.subscribers} subscribers following {who}: {gets}")
+        return
     secret_key(app.settings, required=True)
-    with SmtpMailer(app.settings.email.smtp) as mailer:
-        report = send_digest(app.sessions(), app.settings, mailer, datetime.now(UTC), name)
-    verb = "Resumed" if report.resumed else "Sent"
-    app.console.print(
-        f"{verb} “{report.subject}”: {report.sent} sent, {report.failed} refused for good, "
-        f"{report.skipped} skipped (no post about their topics), {report.earlier} done before."
-    )
-    if not report.finished:
-        raise click.ClickException(
-            f"stopped after {len(report.errors)} temporary errors (the last: "
-            f"{report.errors[-1] if report.errors else 'none'}); run `publisher digest send` "
-            "again to resume where it stopped"
+    stop = threading.Event()
+    with _stop_on_signals(app, stop), _progress(app) as progress:
+        reports = send_digest(app.sessions(), app.settings, now, name, stop=stop, progress=progress)
+    for report in reports:
+        verb = "Sent" if report.created else f"Resumed run {report.run_id}:"
+        app.console.print(
+            f"{verb} “{report.subject}”: {report.sent} sent, {report.failed} failed, "
+            f"{report.skipped} skipped (no post about their topics), {report.deferred} "
+            f"deferred (4xx, retried), {report.earlier} done before."
         )
+    last = reports[-1]
+    if last.stopped:
+        raise click.ClickException(f"{last.stopped} (the run stays open)")
+    if not last.finished:
+        app.console.print(
+            f"Run {last.run_id} is still open (deliveries in flight elsewhere or waiting for "
+            "a retry); `publisher digest status` shows it."
+        )
+
+
+@contextmanager
+def _stop_on_signals(app: App, stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and Ctrl-C: finish and record the messages in flight, then stop."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set():
+            app.console.print(
+                f"{signal.Signals(signum).name}: finishing the messages in flight, then "
+                "stopping (the run stays open; send again to resume)"
+            )
+        stop.set()
+
+    before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _progress(app: App) -> Iterator[Callable[[SendReport], None]]:
+    """A rich progress bar on a terminal; otherwise a log line per batch (at most one a
+    second)."""
+    if not app.console.is_terminal:
+        last = [0.0]
+
+        def log_line(report: SendReport) -> None:
+            if time.monotonic() - last[0] >= 1.0:
+                last[0] = time.monotonic()
+                app.console.print(
+                    f"digest {report.name} run {report.run_id}: {report.done}/{report.total} "
+                    f"done ({report.sent} sent, {report.failed} failed, {report.deferred} "
+                    "deferred)"
+                )
+
+        yield log_line
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=app.console, transient=False) as bar:
+        tasks: dict[int, Any] = {}
+        started = time.monotonic()
+
+        def update(report: SendReport) -> None:
+            if report.run_id not in tasks:
+                tasks[report.run_id] = bar.add_task(
+                    f"{report.name} #{report.run_id}", total=report.total, detail="", rate=""
+                )
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(
+                tasks[report.run_id],
+                completed=report.done,
+                detail=f"{report.sent} sent · {report.failed} failed · "
+                f"{report.total - report.done} left",
+                rate=f"{(report.sent + report.failed) / elapsed:,.0f}/s",
+            )
+
+        yield update
+
+
+@digest.command()
+@click.argument("name", required=False)
+@click.option("--run", "run_id", type=int, help="Show this run only.")
+@pass_app
+@friendly_errors
+def status(app: App, name: str | None, run_id: int | None) -> None:
+    """Each run's deliveries by state, its uncertain deliveries and its last errors.
+
+    Uncertain: `sending` when a sender stopped (crash, kill -9): the server
+    may or may not have them. The next send gives them again, with the same
+    Message-ID, so receivers can tell.
+    """
+    from ..mail.runs import run_statuses
+
+    runs = run_statuses(app.sessions(), name, run_id)
+    if not runs:
+        app.console.print("No digest run yet.")
+        return
+    for run in runs:
+        state = f"finished {run.finished_at:%Y-%m-%d %H:%M}" if run.finished_at else "open"
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(run.counts.items())) or "no deliveries"
+        app.console.print(
+            f"Run {run.run_id} of '{run.name}', {run.period_start:%Y-%m-%d %H:%M} – "
+            f"{run.period_end:%Y-%m-%d %H:%M} UTC, {state}: {counts}"
+        )
+        if run.uncertain:
+            app.console.print(
+                f"  uncertain ({run.counts.get('sending', 0)}; resent with the same Message-ID "
+                "by the next send):"
+            )
+            for row in run.uncertain:
+                app.console.print(f"    {row.email} {row.message_id or ''} since {row.at:%H:%M:%S}")
+        for row in run.errors:
+            app.console.print(f"  {row.status.value} {row.email}: {row.error}")
 
 
 @click.command()

@@ -8,6 +8,7 @@ recipient's message is the compiled template joined with their values.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +20,10 @@ from ..audience.recipients import Recipient
 from ..audience.tokens import make_signer
 from ..config import DigestSettings, Settings
 from ..content.public import public_post
+from ..content.values import PostStatus
 from ..errors import EmptyDigest
 from ..files import write_if_changed
+from ..models import Post
 from ..urls import Urls, digest_page_path
 from .digest import Digest, DigestPost, edition, make_digest, make_post
 from .message import MessageTemplate
@@ -35,9 +38,30 @@ def digest_posts(
     session: Session, settings: Settings, start: datetime, end: datetime, now: datetime
 ) -> list[DigestPost]:
     """The posts published in ``[start, end)``, as the digest shows them."""
+    return _digest_posts(settings, queries.posts_between(session, start, end, now))
+
+
+def run_posts(
+    session: Session, settings: Settings, post_ids: Sequence[int], now: datetime
+) -> list[DigestPost]:
+    """The posts a run was made with (those still visible), newest first: a resumed
+    send renders the same digest even if posts were published since."""
+    found = queries.posts_by_id(session, post_ids)
+    visible = [
+        p
+        for p in found.values()
+        if p.published_at is not None
+        and p.published_at <= now
+        and p.status in (PostStatus.PUBLISHED, PostStatus.SCHEDULED)
+    ]
+    visible.sort(key=lambda p: (p.published_at, p.id), reverse=True)
+    return _digest_posts(settings, visible)
+
+
+def _digest_posts(settings: Settings, found: Iterable[Post]) -> list[DigestPost]:
     urls = Urls.from_settings(settings)
     posts = []
-    for post in queries.posts_between(session, start, end, now):
+    for post in found:
         public = public_post(post, post.attachments, urls)
         posts.append(
             make_post(

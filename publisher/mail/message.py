@@ -30,6 +30,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from itsdangerous import URLSafeSerializer
 
 from ..audience.recipients import Recipient
+from ..errors import AddressError
 from ..urls import Urls
 from .render import PERSONAL_FIELDS, RenderedDigest
 
@@ -68,6 +69,15 @@ def _qp(data: str) -> bytes:
     # b2a_qp ends its soft breaks with a bare LF when the piece has no CRLF of its own
     encoded = encoded.replace(CRLF, b"\n").replace(b"\n", CRLF)
     return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """SMTP transparency (RFC 5321 §4.5.2): a line that begins with "." gets another.
+
+    ``data`` must begin at the start of a line (every piece of a template does).
+    """
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,8 @@ class MessageTemplate:
         self.pieces.append(html_head)
         self._split(rendered.html, html=True)
         self.pieces.append(tail)
+        # for SMTP DATA: the fixed pieces dot-stuffed once, here, not per message
+        self.stuffed_pieces = [p if isinstance(p, _Slot) else dot_stuff(p) for p in self.pieces]
 
     def _part_head(self, kind: str) -> bytes:
         return (
@@ -168,13 +180,25 @@ class MessageTemplate:
             "topics": ", ".join(recipient.topics) if recipient.topics else "all topics",
         }
 
-    def render(self, recipient: Recipient) -> bytes:
-        """The complete message for one recipient, ready for SMTP ``DATA``."""
+    def render(self, recipient: Recipient, stuffed: bool = False) -> bytes:
+        """The complete message for one recipient.
+
+        :param stuffed: dot-stuffed for SMTP ``DATA`` (without the final ``.``).
+        :raises AddressError: for an address this ASCII-only message cannot carry.
+        """
         token = self.signer.dumps(recipient.key)
         values = self.values(recipient, token)
         mailto = f"mailto:{self.sender_address}?subject=unsubscribe%20{token}"
+        try:
+            to = _header_line("To", formataddr((values["name"], recipient.email), charset="utf-8"))
+        except UnicodeEncodeError as e:
+            raise AddressError(
+                recipient.email,
+                "its local part is not ASCII, which needs SMTPUTF8 (RFC 6531); this sender "
+                "writes ASCII-only messages",
+            ) from e
         headers = (
-            _header_line("To", formataddr((values["name"], recipient.email), charset="utf-8"))
+            to
             + _header_line("Message-ID", self.message_id(recipient))
             + f"List-Unsubscribe: <{values['unsubscribe_url']}>,".encode()
             + CRLF
@@ -183,9 +207,10 @@ class MessageTemplate:
         )
         escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
         out = [headers]
-        for piece in self.pieces:
+        for piece in self.stuffed_pieces if stuffed else self.pieces:
             if isinstance(piece, bytes):
                 out.append(piece)
             else:
-                out.append(_qp(escaped[piece.field] if piece.html else values[piece.field]))
+                value = _qp(escaped[piece.field] if piece.html else values[piece.field])
+                out.append(dot_stuff(value) if stuffed else value)
         return b"".join(out)

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Protocol
 
 from ..config import SmtpSettings
-from ..errors import ConfigError, DeliveryError
+from ..errors import ConfigError, DeliveryError, TransportError
 
 
 class Mailer(Protocol):
@@ -51,14 +51,17 @@ class SmtpMailer:
             if s.username:
                 connection.login(s.username, s.password or "")
         except smtplib.SMTPAuthenticationError as e:
-            raise DeliveryError(
-                f"{s.host}:{s.port}", f"login refused for {s.username}: {e.smtp_error!r}", True, e
+            raise TransportError(
+                f"{s.host}:{s.port}",
+                f"login refused for {s.username} ({e.smtp_code} {e.smtp_error!r}): fix "
+                f"email.smtp.username or the password in ${s.password_env}",
+                e,
             ) from e
         except (OSError, smtplib.SMTPException) as e:
-            raise DeliveryError(
+            raise TransportError(
                 f"{s.host}:{s.port}",
-                f"cannot reach the SMTP server ({e}); check email.smtp in config.yaml",
-                original_error=e,
+                f"cannot reach the SMTP server ({e}); check email.smtp in the config",
+                e,
             ) from e
         return connection
 

@@ -1,18 +1,21 @@
-"""Sending the digest to every subscriber: once each, resumable, honest about failures.
+"""Sending the digest to every subscriber through a real SMTP server (aiosmtpd).
 
-Invariant (as listmonk's pipe_test puts it): a subscriber's delivery is recorded
-only after the server answered for their message, and a subscriber with a
-delivery in a run is never sent that run's message again.
+The send invariant: a delivery row is never handed to SMTP while the database
+says ``pending``, and never marked ``sent`` before the server answered; a
+transport failure never fails a subscriber; every delivery ends recorded.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-from datetime import UTC, datetime
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dkim  # type: ignore[import-untyped]
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
@@ -21,15 +24,46 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.audience.subscribers import add_subscriber, unsubscribe
 from publisher.config import Settings
 from publisher.content.importer import import_target
-from publisher.errors import DeliveryError, EmptyDigest
+from publisher.errors import EmptyDigest
+from publisher.mail.runs import claim_run
 from publisher.mail.send import send_digest
-from publisher.mail.smtp import SmtpMailer
-from publisher.models import Delivery, DeliveryStatus, DigestRun
+from publisher.models import Delivery, DigestRun, Subscriber
 from publisher.queries import subscriber_by_email
 from publisher.scheduler import build_scheduler
-from tests.integration.test_messages import smtp_server, smtp_settings  # noqa: F401
+from tests.integration.smtp_recorder import Recorder, RecordingServer
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
+]
 
 NOW = datetime(2019, 12, 6, 9, 0, tzinfo=UTC)  # the Friday after the three posts of 5 December
+READERS = [f"reader{n}@example.org" for n in range(5)]
+
+
+class FakeClock:
+    """Time that moves only when the sender waits: no test sleeps for real."""
+
+    def __init__(self, start: datetime) -> None:
+        self.time = start
+        self.waited = timedelta()
+
+    def now(self) -> datetime:
+        return self.time
+
+    def wait(self, seconds: float, stop: threading.Event) -> None:
+        step = timedelta(seconds=max(seconds, 0.001))
+        self.time += step
+        self.waited += step
+
+
+def with_smtp(settings: Settings, port: int, **smtp: Any) -> Settings:
+    changed = settings.email.smtp.model_copy(
+        update={"host": "127.0.0.1", "port": port, "security": "none", **smtp}
+    )
+    return settings.model_copy(
+        update={"email": settings.email.model_copy(update={"smtp": changed})}
+    )
 
 
 @pytest.fixture
@@ -41,8 +75,8 @@ def subscribed(
 ) -> Settings:
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     import_target(sessions, str(sample_dir), settings, NOW)
-    for n in range(5):
-        add_subscriber(sessions, settings, f"reader{n}@example.org", f"Reader {n}", [], now=NOW)
+    for address in READERS:
+        add_subscriber(sessions, settings, address, address.split("@")[0].title(), now=NOW)
     add_subscriber(sessions, settings, "sdgs@example.org", "SDG fan", ["SDGs"], now=NOW)
     add_subscriber(sessions, settings, "chain@example.org", None, ["Blockchain"], now=NOW)
     add_subscriber(sessions, settings, "gone@example.org", None, [], now=NOW)
@@ -53,106 +87,281 @@ def subscribed(
     return settings
 
 
-class Recorder:
-    """A mailer that keeps messages, failing on the addresses it is told to."""
-
-    def __init__(self, temporary: set[str] | None = None, permanent: set[str] | None = None):
-        self.sent: dict[str, bytes] = {}
-        self.temporary, self.permanent = temporary or set(), permanent or set()
-
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
-        if recipient in self.permanent:
-            raise DeliveryError(recipient, "550 no such user", permanent=True)
-        if recipient in self.temporary:
-            raise DeliveryError(recipient, "451 try again later")
-        assert recipient not in self.sent, f"{recipient} got the digest twice"
-        self.sent[recipient] = message
-
-    def close(self) -> None:
-        pass
+@pytest.fixture
+def server() -> Iterator[Recorder]:
+    with RecordingServer(Recorder()) as recorder:
+        yield recorder
 
 
-def statuses(sessions: sessionmaker[Session]) -> dict[int, str]:
+def statuses(sessions: sessionmaker[Session]) -> dict[str, str]:
     with sessions() as session:
-        return {d.subscriber_id: d.status.value for d in session.scalars(select(Delivery))}
+        rows = session.execute(
+            select(Delivery.subscriber_id, Delivery.status, Delivery.error)
+        ).all()
+        emails = {s.id: s.email for s in subscriber_rows(session)}
+    return {emails[r.subscriber_id]: r.status.value for r in rows}
 
 
+def subscriber_rows(session: Session) -> list[Any]:
+    from publisher.models import Subscriber
+
+    return list(session.scalars(select(Subscriber)))
+
+
+# Everyone active gets their own edition once; an unsubscribed reader nothing; a
+# reader whose topics have no post this week is skipped; the next send has nothing new.
 def test_everyone_active_gets_their_edition_once(
-    subscribed: Settings, sessions: sessionmaker[Session]
+    subscribed: Settings, sessions: sessionmaker[Session], server: Recorder
 ) -> None:
-    mailer = Recorder()
-    report = send_digest(sessions, subscribed, mailer, NOW)
-    assert report.finished and not report.resumed
+    settings = with_smtp(subscribed, server.port)
+    (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert report.finished and report.created
     assert (report.sent, report.skipped, report.failed) == (6, 1, 0)
-    assert "gone@example.org" not in mailer.sent, "unsubscribed: no email"
-    assert "chain@example.org" not in mailer.sent, "no post about their topic this week"
-    fan = email.message_from_bytes(mailer.sent["sdgs@example.org"], policy=email.policy.default)
+    got = server.by_recipient()
+    assert sorted(got) == sorted([*READERS, "sdgs@example.org"])
+    assert all(len(m) == 1 for m in got.values())
+    fan = email.message_from_bytes(got["sdgs@example.org"][0].data, policy=email.policy.default)
     text = fan.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Leave No One Behind news round-up" in text  # tagged SDGs
-    assert "Innovation Report, get involved!" not in text  # not about SDGs
-    everyone = email.message_from_bytes(
-        mailer.sent["reader0@example.org"], policy=email.policy.default
-    )
-    assert "Innovation Report, get involved!" in everyone.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    # the window began at the schedule's previous run (Monday 09:00 Berlin)
+    assert "Leave No One Behind news round-up" in text
+    assert "Innovation Report, get involved!" not in text
     assert report.period_start == datetime(2019, 12, 2, 8, 0, tzinfo=UTC)
-    # the next send has a new, empty window: nothing twice
+    assert statuses(sessions)["chain@example.org"] == "skipped"
     with pytest.raises(EmptyDigest):
-        send_digest(sessions, subscribed, Recorder(), NOW.replace(hour=10))
+        send_digest(sessions, settings, NOW.replace(hour=10))
 
 
-def test_an_interrupted_send_resumes_without_sending_twice(
+# A run is claimed once per digest and period: a second claim joins it, and it holds
+# one pending delivery per active subscriber from the start.
+def test_a_second_claim_joins_the_run(
     subscribed: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    flaky = {"reader1@example.org", "reader3@example.org"}
-    first = Recorder(temporary=flaky, permanent={"reader4@example.org"})
-    report = send_digest(sessions, subscribed, first, NOW)
-    assert not report.finished, "temporary failures leave the run open"
-    assert len(report.errors) == 2 and report.failed == 1
-    recorded = statuses(sessions)
-    assert list(recorded.values()).count("sent") == len(first.sent) == 3
-    assert "failed" in recorded.values()
+    first = claim_run(sessions, subscribed, None, NOW)
+    second = claim_run(sessions, subscribed, None, NOW + timedelta(minutes=5))
+    assert first.created and not second.created and first.run_id == second.run_id
+    assert set(statuses(sessions).values()) == {"pending"}
+    assert len(statuses(sessions)) == 7  # active subscribers only
+    assert len(first.post_ids) == 3
 
-    second = Recorder()
-    again = send_digest(sessions, subscribed, second, NOW.replace(minute=30))
-    assert again.resumed, "the same run, not a new one"
-    assert set(second.sent) == flaky, "only those the first attempt could not reach"
-    assert again.earlier == 5 and again.finished
+
+# A refused login is the server's trouble, not the subscribers': the run stays open,
+# nobody is failed, and the send after the fix reaches everyone once.
+def test_login_refused_leaves_the_run_open(
+    subscribed: Settings, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "wrong")
+    recorder = Recorder(refuse_login=True)
+    with RecordingServer(recorder, auth=True):
+        settings = with_smtp(subscribed, recorder.port, username="news")
+        (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+        assert report.stopped and "login refused for news" in report.stopped
+        assert "fix email.smtp.username" in report.stopped
+        assert not report.finished and report.failed == 0
+        assert set(statuses(sessions).values()) == {"pending", "skipped"}
+        recorder.refuse_login = False
+        (again,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert again.finished and not again.created and again.sent == 6
+    assert all(len(m) == 1 for m in recorder.by_recipient().values())
+
+
+# A 421 and a dropped connection are the server's: the message goes again on a new
+# connection, and the next subscriber is not charged with it.
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_421_and_a_dropped_connection_are_retried(
+    subscribed: Settings, sessions: sessionmaker[Session], pipelining: bool
+) -> None:
+    def script(step: str, address: str, n: int) -> str | None:
+        if step == "DATA" and address == "reader1@example.org" and n == 1:
+            return "421 4.3.2 shutting down"
+        if step == "RCPT" and address == "reader3@example.org" and n == 1:
+            return "drop"
+        return None
+
+    recorder = Recorder(script=script, pipelining=pipelining)
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port, connections=1)
+        (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert report.finished and report.sent == 6 and report.failed == report.deferred == 0
+    assert all(len(m) == 1 for m in recorder.by_recipient().values())
+    assert set(statuses(sessions).values()) == {"sent", "skipped"}
+
+
+# A server that allows N messages per connection: the sender reconnects before the
+# cap (and a 421 at the cap is retried, not charged to anyone).
+@pytest.mark.parametrize("client_cap", [2, 100])
+def test_a_per_connection_cap(
+    subscribed: Settings, sessions: sessionmaker[Session], client_cap: int
+) -> None:
+    recorder = Recorder(cap=2)
+    with RecordingServer(recorder):
+        settings = with_smtp(
+            subscribed, recorder.port, connections=1, max_messages_per_connection=client_cap
+        )
+        (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert report.finished and report.sent == 6 and report.failed == 0
+    assert all(len(m) == 1 for m in recorder.by_recipient().values())
+
+
+# A 4xx then a success: delivered once, after a backoff that cost no real time.
+def test_a_4xx_then_success_is_delivered_once(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    def script(step: str, address: str, n: int) -> str | None:
+        if step == "RCPT" and address == "reader2@example.org" and n <= 2:
+            return "451 4.7.1 greylisted, try later"
+        return None
+
+    recorder = Recorder(script=script)
+    clock = FakeClock(NOW)
+    with RecordingServer(recorder):
+        (report,) = send_digest(sessions, with_smtp(subscribed, recorder.port), NOW, clock=clock)
+    assert report.finished and report.sent == 6 and report.deferred == 2
+    assert len(recorder.by_recipient()["reader2@example.org"]) == 1
+    assert timedelta(minutes=3) <= clock.waited < timedelta(minutes=10)
+
+
+# An address that always answers 451 is given up after email.retry_hours (a controlled
+# clock), the run finishes, and the next period's digest goes out.
+def test_always_451_is_given_up_and_the_next_period_goes_out(
+    subscribed: Settings, sessions: sessionmaker[Session], sample_dir: Path
+) -> None:
+    def script(step: str, address: str, n: int) -> str | None:
+        return "451 4.4.1 mailbox busy" if address == "reader4@example.org" else None
+
+    recorder = Recorder(script=script)
+    clock = FakeClock(NOW)
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port)
+        (report,) = send_digest(sessions, settings, NOW, clock=clock)
+        assert report.finished and report.sent == 5 and report.failed == 1
+        assert timedelta(hours=4) <= clock.waited < timedelta(hours=5)
+        with sessions() as session:
+            (failed,) = session.scalars(select(Delivery).where(Delivery.error.like("gave up%")))
+            assert "451 4.4.1 mailbox busy" in (failed.error or "") and failed.attempts > 3
+        # the next week: a new post, a new run, everyone (reader4 too) gets it
+        later = NOW + timedelta(days=7)
+        recorder.script = None
+        _publish_one_post(sessions, settings, NOW + timedelta(days=3))
+        (next_week,) = send_digest(sessions, settings, later, clock=FakeClock(later))
+    assert next_week.created and next_week.finished and next_week.sent == 5  # all but topics
+    assert len(recorder.by_recipient()["reader4@example.org"]) == 1
     with sessions() as session:
-        assert len(session.scalars(select(DigestRun)).all()) == 1
-    # a retried message is the same message
-    ids = {email.message_from_bytes(m)["Message-ID"] for m in second.sent.values()}
-    assert all(i.startswith("<digest.weekly.") for i in ids)
+        assert len(session.scalars(select(DigestRun)).all()) == 2
 
 
-def test_too_many_temporary_errors_stop_the_send(
+def _publish_one_post(sessions: sessionmaker[Session], settings: Settings, when: datetime) -> None:
+    from publisher.content.values import PostStatus
+    from publisher.models import Post
+
+    with sessions.begin() as session:
+        session.add(
+            Post(
+                uid="tag:news.example.org,2019:next-week",
+                slug="next-week",
+                title="Next week",
+                body_source="News.",
+                body_html="<p>News.</p>",
+                status=PostStatus.PUBLISHED,
+                published_at=when,
+                updated_at=when,
+            )
+        )
+
+
+# A 5xx is recorded with the server's reply; a "no such mailbox" reply also keeps
+# that address out of later runs.
+def test_5xx_is_recorded_and_suppresses(
     subscribed: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    strict = subscribed.model_copy(
-        update={"email": subscribed.email.model_copy(update={"max_send_errors": 2})}
-    )
-    everyone = {f"reader{n}@example.org" for n in range(5)} | {"sdgs@example.org"}
-    report = send_digest(sessions, strict, Recorder(temporary=everyone), NOW)
-    assert not report.finished and len(report.errors) == 2
-    assert statuses(sessions) == {}, "nothing was accepted, nothing is recorded"
+    def script(step: str, address: str, n: int) -> str | None:
+        if address == "reader0@example.org":
+            return "550 5.1.1 no such user here"
+        if address == "reader1@example.org":
+            return "554 5.7.1 message refused as spam"
+        return None
+
+    recorder = Recorder(script=script)
+    with RecordingServer(recorder):
+        (report,) = send_digest(
+            sessions, with_smtp(subscribed, recorder.port), NOW, clock=FakeClock(NOW)
+        )
+    assert report.finished and report.failed == 2 and report.sent == 4
+    with sessions() as session:
+        errors = {
+            e for e in session.scalars(select(Delivery.error).where(Delivery.error.is_not(None)))
+        }
+        assert "550 5.1.1 no such user here" in errors
+        assert "554 5.7.1 message refused as spam" in errors
+        bounced = [
+            s.email
+            for s in session.scalars(select(Subscriber).where(Subscriber.status == "bounced"))
+        ]
+    assert bounced == ["reader0@example.org"], "only the mailbox reply suppresses"
+    _publish_one_post(sessions, subscribed, NOW + timedelta(days=3))
+    claim = claim_run(sessions, subscribed, None, NOW + timedelta(days=7))
+    with sessions() as session:
+        rows = session.scalars(select(Delivery).where(Delivery.run_id == claim.run_id)).all()
+    assert len(rows) == 6, "the bounced address has no delivery in the next run"
 
 
-def test_a_real_smtp_server_receives_every_message(
-    subscribed: Settings,
-    sessions: sessionmaker[Session],
-    smtp_server: tuple[int, list[Any]],  # noqa: F811
+# An address the encoder cannot write (a non-ASCII local part) fails that one delivery,
+# with the reason, and the send goes on.
+def test_a_non_ascii_local_part_fails_one_delivery(
+    subscribed: Settings, sessions: sessionmaker[Session], server: Recorder
 ) -> None:
-    port, received = smtp_server
-    settings = smtp_settings(subscribed, port)
-    with SmtpMailer(settings.email.smtp) as mailer:
-        report = send_digest(sessions, settings, mailer, NOW)
-    assert report.sent == len(received) == 6
-    assert sorted(r for e in received for r in e.rcpt_tos) == sorted(
-        [f"reader{n}@example.org" for n in range(5)] + ["sdgs@example.org"]
+    from publisher.models import Subscriber, Subscription
+
+    # stored before the address check refused such addresses (or written by hand)
+    with sessions.begin() as session:
+        zoe = Subscriber(email="zoë@example.org", name="Zoë", created_at=NOW)
+        session.add(zoe)
+        session.flush()
+        session.add(Subscription(subscriber_id=zoe.id, newsletter="weekly", created_at=NOW))
+    (report,) = send_digest(sessions, with_smtp(subscribed, server.port), NOW, clock=FakeClock(NOW))
+    assert report.finished and report.sent == 6 and report.failed == 1
+    with sessions() as session:
+        (failed,) = session.scalars(select(Delivery).where(Delivery.status == "failed"))
+    assert failed.error and "not ASCII" in failed.error and "SMTPUTF8" in failed.error
+    assert "zoë@example.org" not in server.by_recipient()
+
+
+# DKIM: the signature verifies with dkimpy, and h= covers both List-Unsubscribe headers.
+def test_dkim_signature_verifies(
+    subscribed: Settings, sessions: sessionmaker[Session], server: Recorder, tmp_path: Path
+) -> None:
+    import base64
+    import subprocess
+
+    pem = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(pem), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(pem), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    settings = with_smtp(subscribed, server.port)
+    dkim_settings = {"key_file": tmp_path / "dkim.pem", "selector": "news", "domain": "example.org"}
+    from publisher.config import DkimSettings
+
+    settings = settings.model_copy(
+        update={
+            "email": settings.email.model_copy(
+                update={"dkim": DkimSettings.model_validate(dkim_settings)}
+            )
+        }
     )
-    assert all(
-        s == DeliveryStatus.SENT.value for s in statuses(sessions).values() if s != "skipped"
-    )
+    send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    message = server.by_recipient()["reader0@example.org"][0].data
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"news._domainkey.example.org."
+        return record
+
+    assert dkim.verify(message, dnsfunc=dns)
+    signature = email.message_from_bytes(message)["DKIM-Signature"]
+    signed = {h.strip().lower() for h in signature.split("h=")[1].split(";")[0].split(":")}
+    assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed
 
 
 def test_the_scheduler_wires_each_job_once(
