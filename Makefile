@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/feeds.py
 	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/subscribers.py
 
 ## wheel-check: build the wheel, install it in a fresh virtualenv outside the checkout,
 ## and load the sample, build the feeds and render the digest from there
