@@ -79,16 +79,21 @@ def fresh(root: Path, label: str) -> tuple[Settings, sessionmaker[Session]]:
 
 def bench_import(args: argparse.Namespace, root: Path) -> None:
     text = make_csv(args.rows)
-    rates = []
+    rates, cpu_rates = [], []
     for run in range(args.runs):
         settings, factory = fresh(root, f"import{run}")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = import_csv(factory, settings, text, "bench.csv", NOW)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
         assert report.added == args.rows and not report.bad, report
         rates.append(args.rows / seconds)
-        print(f"  run {run + 1}: {args.rows:,} rows in {seconds:.2f} s = {rates[-1]:,.0f} rows/s")
+        cpu_rates.append(args.rows / cpu_seconds)
+        print(
+            f"  run {run + 1}: {args.rows:,} rows in {seconds:.2f} s wall, {cpu_seconds:.2f} s CPU"
+            f" = {rates[-1]:,.0f} rows/s"
+        )
     median = statistics.median(rates)
+    cpu_median = statistics.median(cpu_rates)
 
     settings, factory = fresh(root, "one-by-one")
     sample = min(args.sample, args.rows)
@@ -99,6 +104,10 @@ def bench_import(args: argparse.Namespace, root: Path) -> None:
 
     print(f"CSV import, {args.rows:,} rows on SQLite (median of {args.runs}): {median:,.0f} rows/s")
     print(f"  goal {GOAL:,} rows/s: {median / GOAL:.2f}x the goal")
+    print(
+        f"  by CPU time (what a busy machine's wall clock hides): {cpu_median:,.0f} rows/s, "
+        f"{cpu_median / GOAL:.2f}x the goal"
+    )
     print(f"  one at a time (add_subscriber, {sample:,} rows): {single:,.0f} rows/s")
     print(f"  bulk import / one at a time: {median / single:.1f}x")
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..addresses import normalise_address
@@ -355,19 +355,17 @@ class _Writer:
 
     def add(self, rows: list[_Row]) -> None:
         """New subscribers, with their subscriptions, topics, consent and event."""
+        before = self.connection.scalar(select(func.max(Subscriber.id))) or 0
         bulk_insert(
             self.connection,
             _table("subscribers"),
             ("email", "name", "status", "created_at"),
             [(r.email, r.name, r.status, self.now) for r in rows],
         )
-        ids: dict[str, int] = {}
-        emails = [r.email for r in rows]
-        for start in range(0, len(emails), 500):
-            query = select(Subscriber.id, Subscriber.email).where(
-                Subscriber.email.in_(emails[start : start + 500])
-            )
-            ids.update((email, sid) for sid, email in self.connection.execute(query))
+        # the new ids: every row after the largest id before (a concurrent sign-up's row
+        # may be among them; its address is not in this chunk, so it is never matched)
+        made = select(Subscriber.email, Subscriber.id).where(Subscriber.id > before)
+        ids: dict[str, int] = {email: sid for email, sid in self.connection.execute(made)}
         self._children([(ids[r.email], r) for r in rows], {}, events=False)
 
     def update(self, rows: list[tuple[_Row, int, SubscriberStatus]], report: ImportReport) -> int:
