@@ -311,12 +311,35 @@ class WebSettings(_Section):
         True, description="Send the form cookie over HTTPS only (turn off for plain-HTTP tests)."
     )
 
+    confirm_days: int = Field(
+        7, ge=1, le=90, description="Days a subscription's confirmation link stays good."
+    )
+    subscribe_limit_per_client: str = Field(
+        "10/hour",
+        description="Subscribe requests one client address may send, as COUNT/PERIOD "
+        "(second, minute, hour, day); more get 429.",
+    )
+    subscribe_limit_per_address: str = Field(
+        "3/day",
+        description="Confirmation emails one address may be sent, as COUNT/PERIOD; "
+        "further requests get the same answer and no email.",
+    )
+
     @field_validator("templates")
     @classmethod
     def _resolve_templates(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is None or value.is_absolute():
             return value
         return _base_dir(info) / value
+
+    @field_validator("subscribe_limit_per_client", "subscribe_limit_per_address")
+    @classmethod
+    def _check_limit(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*\d+\s*/\s*(second|minute|hour|day)\s*", value):
+            raise ValueError(
+                "must be COUNT/PERIOD, e.g. 10/hour (period: second, minute, hour, day)"
+            )
+        return value
 
     @property
     def secret_key(self) -> str | None:

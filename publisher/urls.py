@@ -55,6 +55,14 @@ class Urls:
     def preferences(self, token: str) -> str:
         return f"{self.web}preferences/{token}"
 
+    def subscribe(self) -> str:
+        """The subscribe form (the page a consent is given on)."""
+        return f"{self.web}subscribe"
+
+    def confirm(self, token: str) -> str:
+        """A subscription's confirmation link (double opt-in)."""
+        return f"{self.web}confirm/{token}"
+
 
 def digest_page_path(name: str, period_end: datetime) -> str:
     """Where the web version of a digest lives, inside the feed folder."""

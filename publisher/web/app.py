@@ -16,12 +16,13 @@ own before the defaults are added.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, render_template, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
@@ -30,8 +31,12 @@ from werkzeug.wrappers import Response
 
 from .. import db
 from ..config import Settings
-from ..errors import NotFound, PublisherError
+from ..errors import BadToken, NotFound, PublisherError, SubscriptionError
 from .folder import FeedFolder
+from .throttle import Throttle
+
+if TYPE_CHECKING:
+    from .confirmation import Outbox
 
 #: the web pages' own templates (shipped inside the package)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -60,6 +65,10 @@ class WebContext:
     #: the key that signs links; None answers 503 on the subscription pages
     secret: str | None
     folder: FeedFolder
+    #: subscribe requests per client address
+    throttle: Throttle
+    #: where confirmation emails wait for SMTP (None without store and key)
+    outbox: Outbox | None
 
 
 def web_context() -> WebContext:
@@ -82,6 +91,7 @@ def create_app(
     *,
     feeds: bool = True,
     preview: Any = None,
+    outbox: Outbox | None = None,
 ) -> Flask:
     """The WSGI application.
 
@@ -92,6 +102,7 @@ def create_app(
     :param feeds: serve the feed folder, the index and the subscription pages.
     :param preview: a :class:`~publisher.web.preview.PreviewSource` to serve
         the staff preview of the digest at ``/`` instead.
+    :param outbox: where confirmation emails go (default: SMTP per ``email.smtp``).
     """
     app = Flask(__name__, static_folder="static", template_folder=None)
     app.jinja_loader = jinja2.ChoiceLoader(
@@ -108,8 +119,17 @@ def create_app(
         MAX_CONTENT_LENGTH=web.max_request_body_kb * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session cookie
     )
+    if outbox is None and feeds and factory is not None and secret:
+        from .confirmation import Outbox
+
+        outbox = Outbox(settings)
     app.extensions["publisher"] = WebContext(
-        settings, factory, secret, FeedFolder(settings.feeds.output_dir)
+        settings,
+        factory,
+        secret,
+        FeedFolder(settings.feeds.output_dir),
+        Throttle(web.subscribe_limit_per_client),
+        outbox,
     )
     csrf = CSRFProtect(app)
 
@@ -141,6 +161,20 @@ def create_app(
         if error.code is None or error.code < 400:
             return error
         return message_page(error.name, error.description or "", error.code)
+
+    @app.errorhandler(BadToken)
+    def _bad_token(error: BadToken) -> tuple[str, int]:
+        return message_page("This link cannot be used", str(error), 400, links=_subscribe_link())
+
+    @app.errorhandler(SubscriptionError)
+    def _subscription_error(error: SubscriptionError) -> tuple[str, int]:
+        return message_page(
+            "Nothing to change",
+            f"{error.address} receives no newsletter now ({error.status}). To receive one "
+            "again, subscribe on the subscribe page: a confirmation link is emailed.",
+            409,
+            links=_subscribe_link(),
+        )
 
     @app.errorhandler(NotFound)
     def _not_found(error: NotFound) -> tuple[str, int]:
@@ -181,6 +215,22 @@ def public_app(settings: Settings) -> Flask:
     return create_app(settings, db.make_sessionmaker(engine), settings.web.secret_key)
 
 
-def message_page(title: str, message: str, status: int = 200, hint: str = "") -> tuple[str, int]:
-    """A page that says one thing (a result, or what went wrong and what to do)."""
-    return render_template("message.html", title=title, message=message, hint=hint), status
+def message_page(
+    title: str,
+    message: str,
+    status: int = 200,
+    hint: str = "",
+    links: Sequence[tuple[str, str]] = (),
+) -> tuple[str, int]:
+    """A page that says one thing (a result, or what went wrong and what to do).
+
+    :param links: (label, URL) of the pages to go on to.
+    """
+    page = render_template("message.html", title=title, message=message, hint=hint, links=links)
+    return page, status
+
+
+def _subscribe_link() -> list[tuple[str, str]]:
+    if "subscriptions.subscribe" not in current_app.view_functions:
+        return []
+    return [("Go to the subscribe page", url_for("subscriptions.subscribe"))]

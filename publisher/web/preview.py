@@ -147,7 +147,9 @@ def make_blueprint(source: PreviewSource) -> Blueprint:
         try:
             body = show().html
         except PublisherError as e:
-            body = render_template("message.html", title="Cannot render", message=str(e), hint="")
+            body = render_template(
+                "message.html", title="Cannot render", message=str(e), hint="", links=()
+            )
         response = Response(body, content_type="text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = EMAIL_POLICY
         response.headers["X-Frame-Options"] = "SAMEORIGIN"

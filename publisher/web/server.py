@@ -67,6 +67,9 @@ class ServerThread:
         """Close every socket from inside the server's loop, which then ends."""
         logging.getLogger("waitress").setLevel(logging.ERROR)
         server = self.server
-        server.trigger.pull_trigger(lambda: close_all(server._map))
+        try:
+            server.trigger.pull_trigger(lambda: close_all(server._map))
+        except OSError:  # the trigger is gone already: close from here (the loop then ends)
+            close_all(server._map, ignore_all=True)
         self._thread.join(timeout=10)
         server.task_dispatcher.shutdown()

@@ -1,82 +1,290 @@
-"""The links every digest carries: unsubscribe and preferences.
+"""The reader's pages: subscribe (double opt-in), confirm, preferences, unsubscribe.
 
-``/unsubscribe/<token>``: ``GET`` asks to confirm (mail scanners follow
-links, so a GET never changes anything); ``POST`` unsubscribes, which is
-also RFC 8058 one-click unsubscription from the mail client
-(``List-Unsubscribe-Post: List-Unsubscribe=One-Click``), so that POST
-needs no CSRF token: the signed token in the URL is the authority.
-``/preferences/<token>``: choose the topics (tags) the digest is about.
-Tokens are signed (itsdangerous); a bad one gets a 400 page saying what
-to do.
+- ``/subscribe``: address, name, newsletters, topics. A sent form gets the
+  same answer whether the address is new, known or unsubscribed (no
+  address enumeration) and the confirmation email goes out in the
+  background (:mod:`.confirmation`), so the timing tells nothing either.
+  A honeypot field, a CSRF token (Flask-WTF), a limit per client
+  (:mod:`.throttle`) and one per address (confirmation emails) keep robots
+  and mail-bombers out. No JavaScript is needed.
+- ``/confirm/<token>``: ``GET`` shows a button, ``POST`` confirms (mail
+  scanners follow links, so a GET changes nothing). The link expires after
+  ``web.confirm_days`` and works once.
+- ``/preferences/<token>``: the newsletters received and the topics in each.
+- ``/unsubscribe/<token>``: ``GET`` asks; ``POST`` leaves the newsletter the
+  link came with, and is also RFC 8058 one-click unsubscription from the
+  mail client (``List-Unsubscribe=One-Click``), answered without a page or
+  a redirect. That POST needs no CSRF token: the signed token is the authority.
+
+Every token has its purpose (:mod:`publisher.audience.links`); a forged,
+cut, expired, used or wrong-purpose one gets a 400 page saying what to do.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
-from itsdangerous import BadSignature
-from werkzeug.exceptions import BadRequest, NotFound, ServiceUnavailable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from flask import Blueprint, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import NotFound, ServiceUnavailable, TooManyRequests
+from werkzeug.wrappers import Response
 
 from .. import queries
-from ..audience.subscribers import set_topics
-from ..audience.subscribers import unsubscribe as unsubscribe_subscriber
-from ..audience.tokens import make_signer
-from ..models import Subscriber
-from .app import message_page, web_context
+from ..addresses import normalise_address
+from ..audience.choices import Choice, newsletter_names
+from ..audience.consent import ConsentGiven
+from ..audience.links import (
+    confirm_token,
+    preferences_token,
+    read_confirm_token,
+    read_preferences_token,
+    read_unsubscribe_token,
+)
+from ..audience.subscribers import (
+    confirm as confirm_consent,
+)
+from ..audience.subscribers import (
+    profile,
+    request_subscription,
+    set_preferences,
+)
+from ..audience.subscribers import unsubscribe as leave
+from ..errors import AddressError, BadToken
+from ..errors import NotFound as NotFoundError
+from ..models import Consent, ConsentMethod, SubscriberStatus
+from ..urls import Urls
+from .app import WebContext, message_page, web_context
+from .confirmation import Confirmation
+from .throttle import requests_since, window_start
 
 blueprint = Blueprint("subscriptions", __name__)
 
 GONE = "There is no such subscription any more."
+#: the words a reader agrees to; shown on the form and kept in the consent record
+CONSENT_TEXT = (
+    "I want to receive the newsletters ticked above from {title} by email. "
+    "I can leave at any time with the link in every email."
+)
+#: the honeypot: a field people never see (hidden, skipped by Tab) and robots fill in
+HONEYPOT = "website"
+#: longest name kept (the store's column)
+MAX_NAME = 200
 
 
-def _subscriber_id(token: str) -> int:
-    """The subscriber a signed link is for; a 400 page for anything else."""
+def _ready() -> WebContext:
+    """The context, if this server handles subscriptions; a 503 page otherwise."""
     context = web_context()
     if context.factory is None or context.secret is None:
         raise ServiceUnavailable(
             "Subscriptions are not handled here: start `publisher serve` with "
             f"{context.settings.web.secret_key_env} set."
         )
-    try:
-        key = str(make_signer(context.secret).loads(token))
-    except BadSignature:
-        raise BadRequest(
-            "This link is not valid (it may have been cut short by your mail program). "
-            "Use the link at the bottom of the latest email."
-        ) from None
-    if not key.isdigit():
-        raise BadRequest("This link came in a test message: there is no subscription to change.")
-    return int(key)
+    return context
 
 
-@blueprint.route("/unsubscribe/<token>", methods=["GET", "POST"])
-def unsubscribe(token: str) -> tuple[str, int]:
-    subscriber_id = _subscriber_id(token)
-    context = web_context()
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SubscribeForm:
+    """The subscribe form as sent (or empty), and what is wrong with it."""
+
+    address: str = ""
+    name: str = ""
+    newsletters: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    honeypot: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, form: MultiDict[str, str]) -> SubscribeForm:
+        return cls(
+            form.get("address", "").strip(),
+            " ".join(form.get("name", "").split()),
+            form.getlist("newsletter"),
+            form.getlist("topic"),
+            form.get(HONEYPOT, ""),
+        )
+
+    def check(self, newsletters: list[str], topics: set[str]) -> str:
+        """Fill ``errors``; the normalised address when there are none."""
+        address = ""
+        try:
+            address = normalise_address(self.address)
+        except AddressError as e:
+            self.errors["address"] = f"This is not an address we can write to: {e.why}."
+        if len(self.name) > MAX_NAME:
+            self.errors["name"] = f"Please keep the name under {MAX_NAME} characters."
+        if not self.newsletters or not set(self.newsletters) <= set(newsletters):
+            self.errors["newsletter"] = "Tick at least one newsletter."
+        if not set(self.topics) <= topics:
+            self.errors["topic"] = "Tick topics from the list."
+        return address
+
+
+def _subscribe_page(context: WebContext, form: SubscribeForm, status: int) -> tuple[str, int]:
     assert context.factory is not None
-    title = context.settings.site.title
-    if request.method == "POST":
-        address = unsubscribe_subscriber(context.factory, subscriber_id)
-        if address is None:
-            raise NotFound(GONE)
-        return message_page("Unsubscribed", f"{address} will get no more emails from {title}.", 200)
-    return render_template("unsubscribe.html", token=token), 200
+    with context.factory() as session:
+        topics = [(t.slug, t.name) for t in queries.all_tags(session)]
+    newsletters = newsletter_names(context.settings)
+    chosen = form.newsletters or (newsletters if len(newsletters) == 1 else [])
+    page = render_template(
+        "subscribe.html",
+        form=form,
+        newsletters=newsletters,
+        chosen=chosen,
+        topics=topics,
+        consent=CONSENT_TEXT.format(title=context.settings.site.title),
+        honeypot=HONEYPOT,
+    )
+    return page, status
+
+
+def _sent(address: str) -> tuple[str, int]:
+    """The one answer to every accepted form: the same whoever the address belongs to."""
+    return message_page(
+        "Check your inbox",
+        f"If {address} can receive our newsletters, an email with a confirmation link is on "
+        "its way to it (it may take a few minutes). Nothing is sent to you until you open "
+        "that link.",
+        200,
+        hint="No email? Look in the spam folder, or send the form again later.",
+    )
+
+
+@blueprint.route("/subscribe", methods=["GET", "POST"])
+def subscribe() -> tuple[str, int]:
+    context = _ready()
+    assert context.factory is not None and context.secret is not None
+    if request.method == "GET":
+        return _subscribe_page(context, SubscribeForm(), 200)
+    if not context.throttle.hit(f"client:{request.remote_addr}"):
+        raise TooManyRequests(
+            "Too many subscribe requests came from your network. Please try again later."
+        )
+    form = SubscribeForm.read(request.form)
+    if form.honeypot:
+        return _sent(form.address)  # a robot: answer as usual, do nothing
+    with context.factory() as session:
+        topics = {t.slug for t in queries.all_tags(session)}
+    address = form.check(newsletter_names(context.settings), topics)
+    if form.errors:
+        return _subscribe_page(context, form, 400)
+    settings, now = context.settings, _now()
+    allowed, since = window_start(settings.web.subscribe_limit_per_address, now)
+    with context.factory() as session:
+        if requests_since(session, address, since) >= allowed:
+            return _sent(address)  # asked often enough: no more emails to this address
+    urls = Urls.from_settings(settings)
+    consent = ConsentGiven(
+        ConsentMethod.FORM,
+        CONSENT_TEXT.format(title=settings.site.title),
+        now,
+        page=urls.subscribe(),
+        client_address=request.remote_addr,
+    )
+    choices = [Choice(n, tuple(form.topics)) for n in form.newsletters]
+    requested = request_subscription(
+        context.factory, settings, address, form.name or None, choices, consent, now
+    )
+    if context.outbox is not None:
+        link = urls.confirm(confirm_token(context.secret, requested.consent_id))
+        context.outbox.put(
+            Confirmation(requested.email, form.name or None, tuple(form.newsletters), link)
+        )
+    return _sent(address)
+
+
+@blueprint.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> tuple[str, int]:
+    context = _ready()
+    assert context.factory is not None and context.secret is not None
+    days = context.settings.web.confirm_days
+    consent_id = read_confirm_token(context.secret, token, days * 86400)
+    if request.method == "GET":
+        with context.factory() as session:
+            consent = session.get(Consent, consent_id)
+            if consent is None:
+                raise NotFoundError("There is no such subscription request any more.")
+            if consent.confirmed_at is not None:
+                raise BadToken("used", "This confirmation link has been used already.")
+            newsletters = sorted(consent.choices)
+        page = render_template("confirm.html", token=token, newsletters=newsletters)
+        return page, 200
+    confirmed = confirm_consent(context.factory, consent_id, _now())
+    preferences = url_for(
+        "subscriptions.preferences",
+        token=preferences_token(context.secret, str(confirmed.id)),
+    )
+    return message_page(
+        "You are subscribed",
+        f"{confirmed.email} will receive "
+        + ", ".join(c.newsletter for c in confirmed.choices)
+        + f" from {context.settings.site.title}.",
+        200,
+        links=[("Choose your newsletters and topics", preferences)],
+    )
 
 
 @blueprint.route("/preferences/<token>", methods=["GET", "POST"])
-def preferences(token: str) -> str:
-    subscriber_id = _subscriber_id(token)
-    context = web_context()
-    assert context.factory is not None
+def preferences(token: str) -> tuple[str, int]:
+    context = _ready()
+    assert context.factory is not None and context.secret is not None
+    subscriber_id = read_preferences_token(context.secret, token)
+    names = newsletter_names(context.settings)
     saved = request.method == "POST"
-    if saved and set_topics(context.factory, subscriber_id, request.form.getlist("topic")) is None:
-        raise NotFound(GONE)
-    with context.factory() as session:
-        subscriber = session.get(Subscriber, subscriber_id)
-        if subscriber is None:
+    if saved:
+        chosen = [n for n in request.form.getlist("newsletter") if n in names]
+        choices = [Choice(n, tuple(request.form.getlist(f"topic-{n}"))) for n in chosen]
+        found = set_preferences(context.factory, context.settings, subscriber_id, choices, _now())
+    else:
+        found_or_none = profile(context.factory, subscriber_id)
+        if found_or_none is None:
             raise NotFound(GONE)
-        mine = {t.slug for t in subscriber.topics}
-        topics = [(t.slug, t.name, t.slug in mine) for t in queries.all_tags(session)]
-        status = subscriber.status.value
-    return render_template(
-        "preferences.html", token=token, topics=topics, status=status, saved=saved
+        found = found_or_none
+    receiving = {c.newsletter: set(c.topics) for c in found.choices}
+    with context.factory() as session:
+        topics = [(t.slug, t.name) for t in queries.all_tags(session)]
+    page = render_template(
+        "preferences.html",
+        token=token,
+        subscriber=found,
+        active=found.status is SubscriberStatus.ACTIVE,
+        newsletters=names,
+        receiving=receiving,
+        topics=topics,
+        saved=saved,
+    )
+    return page, 200
+
+
+@blueprint.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> tuple[str, int] | Response:
+    context = _ready()
+    assert context.factory is not None and context.secret is not None
+    link = read_unsubscribe_token(context.secret, token)
+    what = link.newsletter or "every newsletter"
+    if request.method == "GET":
+        if profile(context.factory, link.subscriber_id) is None:
+            raise NotFound(GONE)
+        return render_template("unsubscribe.html", token=token, what=what), 200
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    address = leave(
+        context.factory,
+        link.subscriber_id,
+        link.newsletter,
+        _now(),
+        detail="one-click" if one_click else "web page",
+    )
+    if address is None:
+        raise NotFound(GONE)
+    if one_click:
+        # RFC 8058: the mail client shows nothing of the answer; no page, no redirect
+        return Response("Unsubscribed.\n", 200, content_type="text/plain; charset=utf-8")
+    return message_page(
+        "Unsubscribed",
+        f"{address} will get no more of {what} from {context.settings.site.title}.",
+        200,
     )

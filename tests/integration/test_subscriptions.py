@@ -1,104 +1,327 @@
-"""The links in every digest: unsubscribe (RFC 8058 one-click) and topic preferences."""
+"""The reader's pages over real HTTP (waitress) with a real SMTP server (aiosmtpd):
+subscribe with double opt-in, confirm, preferences, unsubscribe (RFC 8058 one-click).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import email
+import email.policy
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import queries
-from publisher.audience import subscribers as mailing
+from publisher.audience import subscribers as audience
+from publisher.audience.links import confirm_token, preferences_token, unsubscribe_token
 from publisher.audience.tokens import make_signer
-from publisher.config import parse_settings
+from publisher.config import Settings, parse_settings
 from publisher.content.importer import import_target
+from publisher.mail.send import send_digest
 from publisher.models import SubscriberStatus
 from publisher.web.app import create_app
+from publisher.web.confirmation import Outbox
 from publisher.web.server import ServerThread
 from tests.conftest import CONFIG_TEXT
-from tests.webclient import Browser, Form
+from tests.integration.test_messages import smtp_server, smtp_settings  # noqa: F401
+from tests.integration.test_send import Recorder
+from tests.webclient import Browser
 
-NOW = datetime(2026, 11, 25, tzinfo=UTC)
+pytestmark = pytest.mark.integration
+NOW = datetime(2019, 12, 6, 9, 0, tzinfo=UTC)  # the Friday after the three posts of 5 December
 SECRET = "test-secret"
+CONFIG = (
+    CONFIG_TEXT
+    + '  - name: monthly\n    schedule: "0 9 1 * *"\n'
+    # plain HTTP on 127.0.0.1: the form cookie may not be HTTPS-only here
+    + "web:\n  secure_cookies: false\n"
+)
+
+
+@dataclass
+class Site:
+    url: str
+    settings: Settings
+    sessions: sessionmaker[Session]
+    outbox: Outbox
+    received: list[Any]
+
+    def browser(self) -> Browser:
+        return Browser(self.url)
+
+    def mails(self) -> list[EmailMessage]:
+        """Every email the SMTP server took, once the outbox is empty."""
+        self.outbox.join()
+        parsed = []
+        for envelope in self.received:
+            message = email.message_from_bytes(envelope.content, policy=email.policy.strict)
+            assert isinstance(message, EmailMessage)
+            parsed.append(message)
+        return parsed
+
+    def subscriber(self, address: str) -> audience.Profile | None:
+        with self.sessions() as session:
+            found = queries.subscriber_by_email(session, address)
+            return audience.profile_of(found) if found else None
+
+    def status(self, address: str) -> SubscriberStatus | None:
+        found = self.subscriber(address)
+        return found.status if found else None
+
+    def id_of(self, address: str) -> int:
+        found = self.subscriber(address)
+        assert found is not None
+        return found.id
 
 
 @pytest.fixture
-def site(sessions: sessionmaker[Session], tmp_path: Path, sample_dir: Path) -> Iterator[str]:
-    # plain HTTP on 127.0.0.1: the form cookie may not be HTTPS-only here
-    settings = parse_settings(
-        CONFIG_TEXT + "web:\n  secure_cookies: false\n", "test-config.yaml", tmp_path
+def make_site(
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    sample_dir: Path,
+    smtp_server: tuple[int, list[Any]],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Site]]:
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", SECRET)  # the digest's links
+    servers: list[ServerThread] = []
+
+    def make(**web: Any) -> Site:
+        settings = parse_settings(CONFIG, "test-config.yaml", tmp_path)
+        settings = smtp_settings(settings, smtp_server[0])
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update=web)})
+        import_target(sessions, str(sample_dir), settings, NOW)
+        audience.add_subscriber(sessions, settings, "zoe@example.org", "Zoë", ["SDGs"], now=NOW)
+        audience.add_subscriber(sessions, settings, "gone@example.org", None, now=NOW)
+        with sessions() as session:
+            gone = queries.subscriber_by_email(session, "gone@example.org")
+            assert gone is not None
+        audience.unsubscribe(sessions, gone.id, now=NOW)
+        outbox = Outbox(settings)
+        server = ServerThread(create_app(settings, sessions, SECRET, outbox=outbox), settings.web)
+        servers.append(server.__enter__())
+        return Site(server.url, settings, sessions, outbox, smtp_server[1])
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def site(make_site: Callable[..., Site]) -> Site:
+    return make_site()
+
+
+def subscribe(site: Site, address: str, **fields: str | list[str]) -> Any:
+    form: dict[str, str | list[str]] = {
+        "address": address,
+        "name": "New Reader",
+        "newsletter": ["weekly"],
+        "topic": ["sdgs"],
+        **fields,
+    }
+    return site.browser().submit("/subscribe", form)
+
+
+def confirm_path(message: EmailMessage) -> str:
+    text = message.get_body(("plain",))
+    assert text is not None
+    found = re.search(r"https://news\.example\.org/(confirm/[\w.\-]+)", text.get_content())
+    assert found, "the confirmation email has no confirmation link"
+    return "/" + found.group(1)
+
+
+# Double opt-in: a subscriber is active only after the click on the emailed link.
+def test_subscribe_then_confirm_makes_the_address_active(site: Site) -> None:
+    answer = subscribe(site, "new@example.org")
+    assert answer.status == 200 and "Check your inbox" in answer.text
+    assert site.status("new@example.org") is SubscriberStatus.PENDING
+    (mail,) = site.mails()
+    assert mail["To"] == "new@example.org"
+    assert "Confirm your subscription to Test Centre" in mail["Subject"]
+    html = mail.get_body(("html",))
+    assert html is not None and "Confirm my subscription" in html.get_content()
+    path = confirm_path(mail)
+    browser = site.browser()
+    page = browser.get(path)
+    assert page.status == 200 and "Yes, subscribe me" in page.text
+    assert site.status("new@example.org") is SubscriberStatus.PENDING, "a GET confirms nothing"
+    done = browser.submit(path, {})
+    assert done.status == 200 and "You are subscribed" in done.text
+    found = site.subscriber("new@example.org")
+    assert found is not None and found.status is SubscriberStatus.ACTIVE
+    assert [(c.newsletter, c.topics) for c in found.choices] == [("weekly", ("sdgs",))]
+
+
+# A confirmation link works once, and not after web.confirm_days.
+def test_a_used_or_expired_confirmation_is_refused(site: Site) -> None:
+    subscribe(site, "new@example.org")
+    path = confirm_path(site.mails()[0])
+    browser = site.browser()
+    assert browser.submit(path, {}).status == 200
+    again = browser.get(path)
+    assert again.status == 400 and "used already" in again.text
+    assert "subscribe page" in again.text
+    consent_id = confirm_token_id(site, path)
+
+    class EightDaysAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 8 * 86400
+
+    old = URLSafeTimedSerializer(SECRET, salt="publisher.confirm", signer=EightDaysAgo)
+    expired = browser.get(f"/confirm/{old.dumps(str(consent_id))}")
+    assert expired.status == 400 and "expired" in expired.text
+
+
+def confirm_token_id(site: Site, path: str) -> int:
+    from publisher.audience.links import read_confirm_token
+
+    return read_confirm_token(SECRET, path.rsplit("/", 1)[1], 86400)
+
+
+# No address enumeration: the form answers the same for a new, an active and an
+# unsubscribed address (only the address itself differs in the page).
+def test_the_answer_is_the_same_for_new_known_and_unsubscribed(site: Site) -> None:
+    answers = {}
+    for address in ("new@example.org", "zoe@example.org", "gone@example.org"):
+        answer = subscribe(site, address)
+        answers[address] = (answer.status, answer.text.replace(address, "ADDRESS"))
+    assert len(set(answers.values())) == 1
+    assert site.status("zoe@example.org") is SubscriberStatus.ACTIVE, "untouched until a click"
+    assert site.status("gone@example.org") is SubscriberStatus.UNSUBSCRIBED
+    assert sorted(m["To"] for m in site.mails()) == [
+        "gone@example.org",
+        "new@example.org",
+        "zoe@example.org",
+    ]
+
+
+def test_the_honeypot_refuses_silently(site: Site) -> None:
+    answer = subscribe(site, "robot@example.org", website="http://spam.example")
+    assert answer.status == 200 and "Check your inbox" in answer.text
+    assert site.status("robot@example.org") is None
+    assert site.mails() == []
+
+
+def test_a_form_without_its_csrf_token_is_refused(site: Site) -> None:
+    answer = site.browser().post(
+        "/subscribe", {"address": "new@example.org", "newsletter": "weekly"}
     )
-    import_target(sessions, str(sample_dir), settings, NOW)
-    mailing.add_subscriber(sessions, settings, "zoe@example.org", "Zoë", ["SDGs"], now=NOW)
-    with ServerThread(create_app(settings, sessions, SECRET), settings.web) as server:
-        yield server.url
+    assert answer.status == 400 and "This form has expired" in answer.text
+    assert site.status("new@example.org") is None
 
 
-def call(url: str, form: Form | None = None) -> tuple[int, str]:
-    answer = Browser("").request(url, form)
-    return answer.status, answer.text
+def test_too_many_requests_from_one_client_are_refused(make_site: Callable[..., Site]) -> None:
+    site = make_site(subscribe_limit_per_client="3/hour")
+    for n in range(3):
+        assert subscribe(site, f"reader{n}@example.org").status == 200
+    refused = subscribe(site, "reader9@example.org")
+    assert refused.status == 429 and "try again later" in refused.text
+    assert site.status("reader9@example.org") is None
 
 
-def token_for(sessions: sessionmaker[Session], address: str) -> str:
-    with sessions() as session:
-        subscriber = queries.subscriber_by_email(session, address)
-        assert subscriber is not None
-        return str(make_signer(SECRET).dumps(str(subscriber.id)))
+def test_confirmations_to_one_address_are_limited(make_site: Callable[..., Site]) -> None:
+    site = make_site(subscribe_limit_per_address="2/day")
+    answers = {subscribe(site, "new@example.org").text for _ in range(4)}
+    assert len(answers) == 1, "the answer does not say the limit was reached"
+    assert len(site.mails()) == 2
 
 
-def status_of(sessions: sessionmaker[Session], address: str) -> SubscriberStatus:
-    with sessions() as session:
-        subscriber = queries.subscriber_by_email(session, address)
-        assert subscriber is not None
-        return subscriber.status
+def test_bad_fields_are_named_and_kept(site: Site) -> None:
+    answer = subscribe(site, "not an address", newsletter=[], name="Ann")
+    assert answer.status == 400
+    assert "This is not an address we can write to" in answer.text
+    assert "Tick at least one newsletter" in answer.text
+    assert 'value="Ann"' in answer.text and 'value="not an address"' in answer.text
 
 
-def test_get_only_asks_and_one_click_post_unsubscribes(
-    site: str, sessions: sessionmaker[Session]
-) -> None:
-    token = token_for(sessions, "zoe@example.org")
-    status, page = call(f"{site}/unsubscribe/{token}")
-    assert status == 200 and '<form method="post"' in page
-    assert status_of(sessions, "zoe@example.org") is SubscriberStatus.ACTIVE, (
-        "a GET (a mail scanner following links) must not unsubscribe"
+# A GET on the unsubscribe link (a mail scanner) changes nothing; the RFC 8058
+# one-click POST leaves the newsletter the link came with, and answers no page.
+def test_get_changes_nothing_and_one_click_post_leaves_that_newsletter(site: Site) -> None:
+    token = unsubscribe_token(SECRET, str(site.id_of("zoe@example.org")), "weekly")
+    browser = site.browser()
+    page = browser.get(f"/unsubscribe/{token}")
+    assert page.status == 200 and "Stop weekly" in page.text
+    before = site.subscriber("zoe@example.org")
+    assert before is not None and {c.newsletter for c in before.choices} == {"weekly", "monthly"}
+    answer = browser.post(f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"})
+    assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/plain")
+    after = site.subscriber("zoe@example.org")
+    assert after is not None and after.status is SubscriberStatus.ACTIVE
+    assert [c.newsletter for c in after.choices] == ["monthly"]
+    assert browser.post(f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"}).status == 200
+
+
+def test_links_in_digests_already_sent_still_unsubscribe(site: Site) -> None:
+    legacy = make_signer(SECRET).dumps(str(site.id_of("zoe@example.org")))
+    answer = site.browser().post(f"/unsubscribe/{legacy}", {})
+    assert answer.status == 200 and "will get no more" in answer.text
+    assert site.status("zoe@example.org") is SubscriberStatus.UNSUBSCRIBED
+
+
+# A preferences change limits the next digest to those newsletters and topics.
+def test_preferences_limit_the_next_digest(site: Site) -> None:
+    zoe = str(site.id_of("zoe@example.org"))
+    path = f"/preferences/{preferences_token(SECRET, zoe)}"
+    browser = site.browser()
+    page = browser.get(path)
+    assert page.status == 200 and 'value="sdgs" checked' in page.text
+    saved = browser.submit(path, {"newsletter": ["weekly"], "topic-weekly": ["innovation"]})
+    assert saved.status == 200 and "Saved." in saved.text
+    weekly, monthly = Recorder(), Recorder()
+    send_digest(site.sessions, site.settings, weekly, NOW, "weekly")
+    send_digest(site.sessions, site.settings, monthly, NOW, "monthly")
+    assert "zoe@example.org" not in monthly.sent, "she left the monthly newsletter"
+    message = email.message_from_bytes(weekly.sent["zoe@example.org"], policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    text = message.get_body(("plain",))
+    assert text is not None
+    body = text.get_content()
+    assert "Innovation Report, get involved!" in body
+    assert "Leave No One Behind news round-up" not in body  # SDGs, her old topic
+    assert "A new playbook for international civil society" not in body
+
+
+def test_preferences_need_the_form_token(site: Site) -> None:
+    zoe = str(site.id_of("zoe@example.org"))
+    answer = site.browser().post(
+        f"/preferences/{preferences_token(SECRET, zoe)}", {"newsletter": ["monthly"]}
     )
-    status, page = call(f"{site}/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"})
-    assert status == 200 and "zoe@example.org will get no more emails" in page
-    assert status_of(sessions, "zoe@example.org") is SubscriberStatus.UNSUBSCRIBED
-    assert call(f"{site}/unsubscribe/{token}", {})[0] == 200, "repeating it is harmless"
+    assert answer.status == 400 and "This form has expired" in answer.text
+    found = site.subscriber("zoe@example.org")
+    assert found is not None and len(found.choices) == 2
 
 
-@pytest.mark.parametrize("token", ["garbage", "IjQyIg.forged-signature"])
-def test_bad_tokens_get_a_clear_400(site: str, token: str) -> None:
-    status, page = call(f"{site}/unsubscribe/{token}", {})
-    assert status == 400 and "This link is not valid" in page
-
-
-def test_links_of_a_test_message_change_nothing(site: str) -> None:
-    token = make_signer(SECRET).dumps("t0123456789ab")
-    status, page = call(f"{site}/unsubscribe/{token}", {})
-    assert status == 400 and "test message" in page
-
-
-def test_preferences_need_the_form_token(site: str, sessions: sessionmaker[Session]) -> None:
-    token = token_for(sessions, "zoe@example.org")
-    status, page = call(f"{site}/preferences/{token}", {"topic": ["events"]})
-    assert status == 400 and "This form has expired" in page
-    with sessions() as session:
-        subscriber = queries.subscriber_by_email(session, "zoe@example.org")
-        assert subscriber is not None and [t.name for t in subscriber.topics] == ["SDGs"]
-
-
-def test_preferences_choose_topics(site: str, sessions: sessionmaker[Session]) -> None:
-    token = token_for(sessions, "zoe@example.org")
-    status, page = call(f"{site}/preferences/{token}")
-    assert status == 200 and 'value="sdgs" checked' in page
-    browser = Browser(site)
-    answer = browser.submit(f"/preferences/{token}", {"topic": ["events", "innovation"]})
-    assert answer.status == 200 and "Saved." in answer.text
-    with sessions() as session:
-        subscriber = queries.subscriber_by_email(session, "zoe@example.org")
-        assert subscriber is not None
-        assert [t.name for t in subscriber.topics] == ["Events", "Innovation"]
+# A token opens only the page it was made for, and a forged or cut one none.
+def test_forged_cut_and_wrong_purpose_tokens_are_refused(site: Site) -> None:
+    zoe = str(site.id_of("zoe@example.org"))
+    unsubscribe = unsubscribe_token(SECRET, zoe, "weekly")
+    preferences = preferences_token(SECRET, zoe)
+    confirm = confirm_token(SECRET, 1)
+    browser = site.browser()
+    cases = [
+        (f"/preferences/{unsubscribe}", "for unsubscribe, not preferences"),
+        (f"/preferences/{confirm}", "for confirm, not preferences"),
+        (f"/unsubscribe/{preferences}", "for preferences, not unsubscribe"),
+        (f"/confirm/{preferences}", "for preferences, not confirm"),
+        (f"/preferences/{preferences[:-4]}", "not valid"),
+        (f"/unsubscribe/{unsubscribe_token('another key', zoe, None)}", "not valid"),
+        ("/unsubscribe/garbage", "not valid"),
+        (f"/unsubscribe/{make_signer(SECRET).dumps('t0123456789ab')}", "test message"),
+    ]
+    for path, words in cases:
+        # the other pages' POSTs stop at their CSRF check before reading the token
+        posts = [browser.post(path, {})] if path.startswith("/unsubscribe/") else []
+        for answer in (browser.get(path), *posts):
+            assert answer.status == 400, path
+            assert words in answer.text and "This link cannot be used" in answer.text, path
+    found = site.subscriber("zoe@example.org")
+    assert found is not None and found.status is SubscriberStatus.ACTIVE
+    assert len(found.choices) == 2
