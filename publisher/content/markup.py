@@ -24,15 +24,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import nh3
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-from mdit_py_plugins.container import container_plugin
 
 from ..links import LINK_SCHEMES, revealed_scheme
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 #: bump when rendering changes, so unchanged files are re-rendered on import
 RENDER_VERSION = "2"
@@ -127,27 +128,40 @@ def parse_video_url(url: str) -> Video:
     )
 
 
+def _video_figure(info: str) -> str:
+    """The opening of a video's figure, from the directive's words after ``:::``.
+
+    :raises ValueError: naming the URL and the forms accepted.
+    """
+    video = parse_video_url(info.strip().removeprefix("video").strip())
+    return (
+        f'<figure class="video" data-provider="{video.provider}" '
+        f'data-video-id="{video.video_id}">'
+        f'<p><a href="{html.escape(video.url)}">Watch the video</a></p><figcaption>'
+    )
+
+
 def _render_video(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
     if token.nesting != 1:
-        return "</figcaption></figure>\n"
-    url = token.info.strip().removeprefix("video").strip()
+        return _VIDEO_END
     try:
-        video = parse_video_url(url)
+        return _video_figure(token.info)
     except ValueError as e:
         line = token.map[0] if token.map else 0
         env.setdefault("errors", []).append((line, str(e)))
         return "<figure><figcaption>"
-    link = html.escape(video.url)
-    return (
-        f'<figure class="video" data-provider="{video.provider}" '
-        f'data-video-id="{video.video_id}">'
-        f'<p><a href="{link}">Watch the video</a></p><figcaption>'
-    )
+
+
+_VIDEO_END = "</figcaption></figure>\n"
 
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
+    """markdown-it-py with the video container: the reference renderer."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.container import container_plugin
+
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
     # Let every link through to the HTML: there :func:`unsafe_links` finds the
     # bad ones (so the import can refuse them by name) and nh3 removes them.
@@ -158,12 +172,112 @@ def _markdown() -> MarkdownIt:
     return md
 
 
+@lru_cache(maxsize=1)
+def _compiled() -> Any:
+    """markdown-it-pyrs (markdown-it in Rust): the same rules, about 20x faster."""
+    from markdown_it_pyrs import MarkdownIt as CompiledMarkdownIt
+
+    return CompiledMarkdownIt("commonmark").enable("table").enable("strikethrough")
+
+
 class MarkdownError(ValueError):
     """A directive in the Markdown is wrong; ``line`` is 0-based in the body."""
 
     def __init__(self, line: int, message: str) -> None:
         self.line = line
         super().__init__(message)
+
+
+# The compiled renderer writes the same HTML as the reference one
+# (tests/unit/test_markup.py compares them on the sample, generated posts and
+# edge cases), except where the reference was changed or extended: it keeps
+# links whose scheme markdown-it refuses (javascript:, vbscript:, file:, data:,
+# so that they can be named and refused), and it has the video container. A
+# text that may hold such a link, or a directive the placeholders below cannot
+# stand in for, goes to the reference renderer.
+_REFUSED_SCHEME = re.compile(r"(?:javascript|vbscript|file|data):")
+_MARKER_LINE = re.compile(r"^( *)(:{3,})(.*)$")
+# where a ::: line might not start a block of its own: fenced code, and the HTML
+# blocks that run on across blank lines (CommonMark 4.6, kinds 1-5)
+_NOT_SIMPLE = re.compile(
+    r"^ {0,3}(?:```|~~~)|<!--|<\?|<![A-Za-z\[]|<(?:pre|script|style|textarea)\b|\r|PUBLISHERVIDEO",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _with_placeholders(text: str) -> tuple[str, list[tuple[int, str]]] | None:
+    """The text with each top-level video directive's two marker lines replaced
+    by placeholder paragraphs, and the directives (line, words); None if a
+    directive is not plainly top-level (indented, nested, after a non-blank line).
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    videos: list[tuple[int, str]] = []
+    open_markers = 0  # colons of the open directive; 0 when none is open
+    previous_blank = True
+    for number, line in enumerate(lines):
+        match = _MARKER_LINE.match(line)
+        if match is not None:
+            indent, colons, rest = match.groups()
+            is_video = rest.strip().split(" ", 2)[0] == "video"
+            if open_markers and len(colons) >= open_markers and not rest.strip(" "):
+                out += ["", f"PUBLISHERVIDEO{len(videos) - 1}END", ""]
+                open_markers, previous_blank = 0, True
+                continue
+            if is_video:
+                if indent or open_markers or not previous_blank:
+                    return None
+                out += ["", f"PUBLISHERVIDEO{len(videos)}START", ""]
+                videos.append((number, rest))
+                open_markers = len(colons)
+                continue
+        out.append(line)
+        previous_blank = not line.strip()
+    if open_markers:  # a directive left open ends with the text, as in markdown-it-py
+        out += ["", f"PUBLISHERVIDEO{len(videos) - 1}END", ""]
+    return "\n".join(out), videos
+
+
+def _render_fast(text: str) -> str | None:
+    """The compiled renderer's HTML for ``text``, or None where only the reference will do."""
+    if _REFUSED_SCHEME.search(html.unescape(text).lower().replace("\\", "")):
+        return None
+    if ":::" not in text:
+        return str(_compiled().render(text))
+    if _NOT_SIMPLE.search(text):
+        return None
+    replaced = _with_placeholders(text)
+    if replaced is None:
+        return None
+    source, videos = replaced
+    rendered = str(_compiled().render(source))
+    for index, (line, words) in enumerate(videos):
+        try:
+            start = _video_figure(words)
+        except ValueError as e:
+            raise MarkdownError(line, str(e)) from e
+        for placeholder, replacement in (("START", start), ("END", _VIDEO_END)):
+            marker = f"<p>PUBLISHERVIDEO{index}{placeholder}</p>\n"
+            if rendered.count(marker) != 1:
+                return None
+            rendered = rendered.replace(marker, replacement)
+    return rendered
+
+
+def render_markdown_html(text: str, reference: bool = False) -> str:
+    """Markdown → HTML, before sanitising: the compiled renderer where it is
+    equivalent, else (or with ``reference``) markdown-it-py.
+
+    :raises MarkdownError: for a bad directive.
+    """
+    rendered = None if reference else _render_fast(text)
+    if rendered is None:
+        env: dict[str, Any] = {}
+        rendered = _markdown().render(text, env)
+        if env.get("errors"):
+            line, message = env["errors"][0]
+            raise MarkdownError(line, message)
+    return rendered
 
 
 def render_markdown(text: str, refuse_unsafe_links: bool = False) -> str:
@@ -174,11 +288,7 @@ def render_markdown(text: str, refuse_unsafe_links: bool = False) -> str:
     :raises MarkdownError: for a bad directive (e.g. an unknown video URL), or
         an unsafe link when asked to refuse them.
     """
-    env: dict[str, Any] = {}
-    rendered = _markdown().render(text, env)
-    if env.get("errors"):
-        line, message = env["errors"][0]
-        raise MarkdownError(line, message)
+    rendered = render_markdown_html(text)
     if refuse_unsafe_links:
         bad = unsafe_links(rendered)
         if bad:
