@@ -44,11 +44,16 @@ class ContentError(PublisherError):
         self, source: str, message: str, field: str | None = None, line: int | None = None
     ) -> None:
         self.source = source
+        self.message = message
         self.field = field
         self.line = line
         where = f"{source}:{line}" if line else source
         what = f"{field}: {message}" if field else message
         super().__init__(f"{where}: {what}")
+
+    def __reduce__(self) -> tuple[type[ContentError], tuple[str, str, str | None, int | None]]:
+        # a parse worker returns its problem to the importer: it must survive pickling
+        return type(self), (self.source, self.message, self.field, self.line)
 
 
 class ImportFailed(PublisherError):

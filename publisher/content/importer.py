@@ -1,31 +1,38 @@
 """Import posts: Markdown files, folders of them, or an RSS/Atom feed.
 
-Two phases, like a compiler: first every source is read and validated
-(pure, :mod:`postfile` / :mod:`feedimport`), and all problems are reported
-together; only when there are none does the second phase write, in one
-transaction. A failed import therefore leaves the database as it was, and a
-repeated import of unchanged sources writes nothing (each post remembers a
-hash of its source).
+Every source is read and validated (pure, :mod:`postfile` / :mod:`feedimport`)
+and all problems are reported together; the posts are written in one
+transaction, which commits only when no source had a problem. A failed
+import therefore leaves the database as it was, and a repeated import of
+unchanged sources writes nothing (each post remembers a hash of its source).
+
+Large imports parse in a pool of processes while this one writes: results
+arrive in source order, and each batch of valid new posts goes into the open
+transaction with three multi-row INSERTs (posts, their tags, their
+attachments) instead of one ORM object at a time. A problem found later
+still rolls all of it back.
 """
 
 from __future__ import annotations
 
 import os
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Set
+from collections.abc import Callable, Iterator, Set
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import queries
 from ..config import Settings
 from ..db import transaction
 from ..errors import ContentError, ImportFailed, PublisherError
-from ..models import Attachment, Author, Post, Tag
+from ..models import Attachment, Author, Post, Tag, post_tags
 from .drafts import AuthorDraft, PostDraft
 from .feedimport import looks_like_feed, parse_feed
 from .limits import MAX_FEED_BYTES, MAX_POST_BYTES, check_draft
@@ -34,6 +41,8 @@ from .slugs import slugify, unique_slug
 
 #: below this many files, a process pool costs more than it saves
 PARALLEL_THRESHOLD = 200
+#: new posts written at a time (three INSERT statements a batch)
+BATCH = 500
 
 
 @dataclass
@@ -109,63 +118,96 @@ class Drafts:
     unchanged: list[str]
 
 
-def read_drafts(
-    sources: list[Source], zone: ZoneInfo, known_hashes: Set[str] = frozenset()
-) -> Drafts:
-    """Validate and render every new or changed source.
-
-    Files whose fingerprint is in ``known_hashes`` were imported as they are
-    before, so they are skipped unread. Large imports use a pool of processes.
-
-    :raises ImportFailed: listing every problem found, in source order.
-    """
+def _split_unchanged(
+    sources: list[Source], zone: ZoneInfo, known_hashes: Set[str]
+) -> tuple[list[str], list[Source]]:
+    """Labels of the files imported before as they are (skipped unread), and the rest."""
     unchanged = [
         s.label
         for s in sources
         if not s.is_feed and source_hash(s.raw, s.label, zone) in known_hashes
     ]
     skip = set(unchanged)
-    todo = [s for s in sources if s.label not in skip]
-    results: Iterable[list[PostDraft] | ContentError]
+    return unchanged, [s for s in sources if s.label not in skip]
+
+
+def _read_all(todo: list[Source], zone: ZoneInfo) -> Iterator[list[PostDraft] | ContentError]:
+    """Each source's drafts or problem, in source order, as soon as it is ready.
+
+    Large imports parse in a pool of processes; the caller works on the
+    results that arrived while the pool parses the rest.
+    """
     if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
         with ProcessPoolExecutor() as pool:
-            results = list(pool.map(_read_one, todo, [zone.key] * len(todo), chunksize=64))
+            yield from pool.map(_read_one, todo, repeat(zone.key), chunksize=32)
     else:
-        results = [_read_one(source, zone.key) for source in todo]
-    drafts: list[PostDraft] = []
-    errors: list[ContentError] = []
-    for result in results:
-        if isinstance(result, ContentError):
-            errors.append(result)
-        else:
-            drafts.extend(result)
-            for draft in result:
-                errors.extend(check_draft(draft))
-    errors.extend(_duplicates(drafts))
-    if errors:
-        raise ImportFailed(errors)
+        for source in todo:
+            yield _read_one(source, zone.key)
+
+
+def read_drafts(
+    sources: list[Source], zone: ZoneInfo, known_hashes: Set[str] = frozenset()
+) -> Drafts:
+    """Validate and render every new or changed source (nothing is written).
+
+    Files whose fingerprint is in ``known_hashes`` were imported as they are
+    before, so they are skipped unread. Large imports use a pool of processes.
+
+    :raises ImportFailed: listing every problem found, in source order.
+    """
+    unchanged, todo = _split_unchanged(sources, zone, known_hashes)
+    checks = _Checks()
+    drafts = [draft for result in _read_all(todo, zone) for draft in checks.add(result)]
+    checks.raise_problems()
     return Drafts(drafts, unchanged)
 
 
-def _duplicates(drafts: list[PostDraft]) -> Iterator[ContentError]:
-    """Two sources in one import claiming the same slug or id."""
-    seen_slug: dict[str, str] = {}
-    seen_uid: dict[str, str] = {}
-    for draft in drafts:
-        if draft.slug in seen_slug:
+class _Checks:
+    """The problems of the sources read so far: their own, then duplicates among them."""
+
+    def __init__(self) -> None:
+        self.errors: list[ContentError] = []
+        self.duplicates: list[ContentError] = []
+        self.seen_slug: dict[str, str] = {}
+        self.seen_uid: dict[str, str] = {}
+
+    def add(self, result: list[PostDraft] | ContentError) -> list[PostDraft]:
+        """The drafts of one source's result, having noted its problems."""
+        if isinstance(result, ContentError):
+            self.errors.append(result)
+            return []
+        for draft in result:
+            self.errors.extend(check_draft(draft))
+            self.duplicates.extend(_duplicates(draft, self.seen_slug, self.seen_uid))
+        return result
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.duplicates)
+
+    def raise_problems(self) -> None:
+        if self.failed:
+            raise ImportFailed(self.errors + self.duplicates)
+
+
+def _duplicates(
+    draft: PostDraft, seen_slug: dict[str, str], seen_uid: dict[str, str]
+) -> Iterator[ContentError]:
+    """A draft claiming the slug or id of an earlier source of the same import."""
+    if draft.slug in seen_slug:
+        yield ContentError(
+            draft.source,
+            f"slug {draft.slug!r} is already used by {seen_slug[draft.slug]}; "
+            "give one of them another slug",
+            "slug",
+        )
+    seen_slug.setdefault(draft.slug, draft.source)
+    if draft.uid is not None:
+        if draft.uid in seen_uid:
             yield ContentError(
-                draft.source,
-                f"slug {draft.slug!r} is already used by {seen_slug[draft.slug]}; "
-                "give one of them another slug",
-                "slug",
+                draft.source, f"id {draft.uid!r} is already used by {seen_uid[draft.uid]}", "id"
             )
-        seen_slug.setdefault(draft.slug, draft.source)
-        if draft.uid is not None:
-            if draft.uid in seen_uid:
-                yield ContentError(
-                    draft.source, f"id {draft.uid!r} is already used by {seen_uid[draft.uid]}", "id"
-                )
-            seen_uid.setdefault(draft.uid, draft.source)
+        seen_uid.setdefault(draft.uid, draft.source)
 
 
 def tag_uri(domain: str, when: datetime, slug: str) -> str:
@@ -266,6 +308,133 @@ class _Writer:
         post.source_hash = draft.source_hash
 
 
+class _Saver:
+    """Writes drafts into the caller's transaction as they arrive, matching each
+    to a stored post by id, else by slug.
+
+    Conflicts with stored posts (a draft taking another post's slug or id)
+    are problems too; they are reported only when the sources themselves
+    had none, as before any write.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        domain: str,
+        now: datetime,
+        force: bool,
+        is_file: Callable[[str], bool],
+    ) -> None:
+        self.session, self.domain, self.now, self.force = session, domain, now, force
+        self.is_file = is_file
+        keys = queries.post_keys(session)
+        self.by_uid = {k.uid: k for k in keys}
+        self.by_slug = {k.slug: k for k in keys}
+        self.writer = _Writer(session, domain, now)
+        self.report = ImportReport()
+        self.conflicts: list[ContentError] = []
+        self.pending: list[tuple[PostDraft, int | None]] = []
+
+    def add(self, draft: PostDraft, write: bool) -> None:
+        """Note ``draft``; write the pending ones when a batch is full and ``write``."""
+        conflict = self._conflict(draft)
+        if conflict is not None:
+            self.conflicts.append(conflict)
+            return
+        key = self.by_uid.get(draft.uid) if draft.uid else self.by_slug.get(draft.slug)
+        if key is not None and key.source_hash == draft.source_hash and not self.force:
+            self.report.unchanged.append(draft.source)
+            return
+        self.pending.append((draft, key.id if key else None))
+        if write and not self.conflicts and len(self.pending) >= BATCH:
+            self.flush()
+
+    def _conflict(self, draft: PostDraft) -> ContentError | None:
+        key = self.by_uid.get(draft.uid) if draft.uid else self.by_slug.get(draft.slug)
+        if draft.uid and key is not None and _belongs_elsewhere(key, draft, self.is_file):
+            return ContentError(
+                draft.source,
+                f"id {draft.uid!r} belongs to the post from {key.source_path}; "
+                "each post file needs an id of its own (remove id: to get one)",
+                "id",
+            )
+        holder = self.by_slug.get(draft.slug)
+        if holder is not None and (key is None or holder.id != key.id):
+            return ContentError(
+                draft.source,
+                f"slug {draft.slug!r} is already used by the post {holder.uid!r} "
+                f"(from {holder.source_path or 'the database'}); choose another slug",
+                "slug",
+            )
+        return None
+
+    def flush(self) -> None:
+        """Write the pending drafts: changed posts through the ORM, new ones in bulk."""
+        batch, self.pending = self.pending, []
+        existing = queries.posts_by_id(self.session, [pid for _, pid in batch if pid is not None])
+        new: list[PostDraft] = []
+        for draft, post_id in batch:
+            if post_id is None:
+                new.append(draft)
+            else:
+                self.writer.fill(existing[post_id], draft, is_new=False)
+                self.report.updated.append(draft.slug)
+        if new:
+            self._insert(new)
+
+    def _insert(self, drafts: list[PostDraft]) -> None:
+        """New posts with three multi-row INSERTs (their authors and tags first, by the ORM)."""
+        writer, now = self.writer, self.now
+        authors = [writer.author(d.author) if d.author else None for d in drafts]
+        tags = [writer.tag_list(d.tags) for d in drafts]
+        self.session.flush()  # ids for new authors and tags
+        rows = [
+            {
+                "uid": draft.uid or tag_uri(self.domain, draft.published_at or now, draft.slug),
+                "slug": draft.slug,
+                "title": draft.title,
+                "summary": draft.summary,
+                "source_format": draft.source_format,
+                "body_source": draft.body_source,
+                "body_html": draft.body_html,
+                "status": draft.status,
+                "published_at": draft.published_at,
+                "updated_at": draft.updated_at or draft.published_at,
+                "author_id": author.id if author is not None else None,
+                "image_url": draft.image_url,
+                "image_alt": draft.image_alt,
+                "canonical_url": draft.canonical_url,
+                "source_path": draft.source,
+                "source_hash": draft.source_hash,
+            }
+            for draft, author in zip(drafts, authors, strict=True)
+        ]
+        statement = insert(Post).returning(Post.id, sort_by_parameter_order=True)
+        ids = self.session.scalars(statement, rows).all()
+        links = [
+            {"post_id": post_id, "tag_id": tag.id}
+            for post_id, post_tag_list in zip(ids, tags, strict=True)
+            for tag in post_tag_list
+        ]
+        files = [
+            {
+                "post_id": post_id,
+                "position": position,
+                "url": a.url,
+                "title": a.title,
+                "media_type": a.media_type,
+                "length": a.length,
+            }
+            for post_id, draft in zip(ids, drafts, strict=True)
+            for position, a in enumerate(draft.attachments)
+        ]
+        if links:
+            self.session.execute(insert(post_tags), links)
+        if files:
+            self.session.execute(insert(Attachment), files)
+        self.report.created += [draft.slug for draft in drafts]
+
+
 def save_drafts(
     session: Session,
     drafts: list[PostDraft],
@@ -281,56 +450,14 @@ def save_drafts(
         that other file is gone, i.e. was renamed).
     :raises ImportFailed: when a draft would take the slug or id of another post.
     """
-    keys = queries.post_keys(session)
-    by_uid = {k.uid: k for k in keys}
-    by_slug = {k.slug: k for k in keys}
-    report = ImportReport()
-    errors: list[ContentError] = []
-    plan: list[tuple[PostDraft, int | None]] = []
+    saver = _Saver(session, domain, now, force, is_file)
     for draft in drafts:
-        key = by_uid.get(draft.uid) if draft.uid else by_slug.get(draft.slug)
-        if draft.uid and key is not None and _belongs_elsewhere(key, draft, is_file):
-            errors.append(
-                ContentError(
-                    draft.source,
-                    f"id {draft.uid!r} belongs to the post from {key.source_path}; "
-                    "each post file needs an id of its own (remove id: to get one)",
-                    "id",
-                )
-            )
-            continue
-        holder = by_slug.get(draft.slug)
-        if holder is not None and (key is None or holder.id != key.id):
-            errors.append(
-                ContentError(
-                    draft.source,
-                    f"slug {draft.slug!r} is already used by the post {holder.uid!r} "
-                    f"(from {holder.source_path or 'the database'}); choose another slug",
-                    "slug",
-                )
-            )
-            continue
-        if key is not None and key.source_hash == draft.source_hash and not force:
-            report.unchanged.append(draft.source)
-            continue
-        plan.append((draft, key.id if key else None))
-    if errors:
-        raise ImportFailed(errors)
-
-    writer = _Writer(session, domain, now)
-    existing = queries.posts_by_id(session, [pid for _, pid in plan if pid is not None])
-    for draft, post_id in plan:
-        if post_id is None:
-            when = draft.published_at or now
-            post = Post(uid=draft.uid or tag_uri(domain, when, draft.slug))
-            writer.fill(post, draft, is_new=True)
-            session.add(post)
-            report.created.append(draft.slug)
-        else:
-            writer.fill(existing[post_id], draft, is_new=False)
-            report.updated.append(draft.slug)
+        saver.add(draft, write=False)
+    if saver.conflicts:
+        raise ImportFailed(saver.conflicts)
+    saver.flush()
     session.flush()
-    return report
+    return saver.report
 
 
 def _is_post_file(source: str | None) -> bool:
@@ -359,18 +486,28 @@ def import_target(
     now: datetime,
     force: bool = False,
 ) -> ImportReport:
-    """Import a file, folder or feed URL: validate everything, then write it all.
+    """Import a file, folder or feed URL: validate everything, and write it all or nothing.
+
+    One transaction is open while the sources are parsed; batches of posts
+    are written into it as they pass, and it commits only if every source did.
 
     :raises ImportFailed: listing every problem; the database is unchanged.
     :raises PublisherError: when the target cannot be read.
     """
     sources = collect_sources(target)
-    known: set[str] = set()
-    if not force:
-        with factory() as session:
-            known = queries.source_hashes(session)
-    found = read_drafts(sources, settings.site.zone, known)
+    zone = settings.site.zone
     with transaction(factory) as session:
-        report = save_drafts(session, found.drafts, settings.site.domain, now, force=force)
-    report.unchanged[:0] = found.unchanged
+        known = set() if force else queries.source_hashes(session)
+        unchanged, todo = _split_unchanged(sources, zone, known)
+        checks = _Checks()
+        saver = _Saver(session, settings.site.domain, now, force, os.path.isfile)
+        for result in _read_all(todo, zone):
+            for draft in checks.add(result):
+                saver.add(draft, write=not checks.failed)
+        checks.raise_problems()  # leaving the block rolls back what was written
+        if saver.conflicts:
+            raise ImportFailed(saver.conflicts)
+        saver.flush()
+        report = saver.report
+    report.unchanged[:0] = unchanged
     return report
