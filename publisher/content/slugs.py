@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container
+from functools import lru_cache
 
 from slugify import slugify as _transliterate
 
@@ -21,12 +22,21 @@ MAX_SLUG = 200
 _SIGNS = ((re.compile(r"(?<=[\w+])\+"), " plus "), (re.compile(r"(?<=\w)#"), " sharp "))
 
 
+# already a slug: python-slugify would give it back as it is
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+# Cached: an import slugs every post's tags and author, the same few hundred
+# names over and over, and python-slugify takes ~60 µs a call.
+@lru_cache(maxsize=4096)
 def slugify(text: str, max_length: int = MAX_SLUG) -> str:
     """A URL slug: lower-case ASCII letters, digits and hyphens (may be empty).
 
     Curly quotes and dashes vanish, accented letters lose their accents,
     other scripts are transliterated.
     """
+    if len(text) <= max_length and _SLUG.fullmatch(text):
+        return text
     for pattern, word in _SIGNS:
         text = pattern.sub(word, text)
     # an apostrophe joins a word ("what's" → "whats"), as it did before transliteration
