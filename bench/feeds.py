@@ -1,27 +1,36 @@
 """Feed build benchmark: 100,000 posts, 500 tags, 50 authors, ~3 KB of HTML each (SQLite).
 
-Prints, as the feeds issue asks:
-- the full build time and its peak memory (a fresh process, so the figure is the build's own);
-- the incremental build time after adding one post;
-- the time feedgen alone takes to serialise the same entries into the same documents
-  (Atom and RSS; JSON Feed is ours and has no feedgen floor): the floor.
-Goals: full build within 2x of the floor; peak memory under 500 MB; one new post < 1 s.
+Prints, as the feeds and speed issues ask:
+- full builds on one process and on two, side by side, with CPU time: whether the
+  worker pool pays on this machine (the build chooses by itself; its choice is printed);
+- for each, the floor on as many processes: feedgen serialising each entry once per
+  format (Atom, RSS) and json.dumps once (JSON Feed), and each document assembled,
+  without reading the store or writing files; and build / floor;
+- the full build's peak memory (fresh processes, so the figures are the build's own);
+- a rebuild with nothing changed, and one after adding a post, with the number of
+  entries it serialised (what keeping entries across builds could save).
+Goals: build <= 1.5x the floor; peak memory under 500 MB; one new post < 1 s.
 
-    python bench/feeds.py [--posts N]
+    python bench/feeds.py [--posts N] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import random
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -110,40 +119,78 @@ def generate(settings: Settings, count: int) -> None:
     engine.dispose()
 
 
-def build(config: Path) -> None:
-    """Child process: one build, its time and its own peak memory, as JSON."""
+def build(config: Path, workers: int) -> None:
+    """Child process: one build (on ``workers`` processes; 0: as the build chooses),
+    its time, CPU time and its own peak memory, as JSON."""
     from publisher.config import load_settings
-    from publisher.feeds.build import publish_feeds
+    from publisher.feeds import build as build_module
 
+    if workers:
+        build_module.choose_workers = lambda entries: workers  # type: ignore[assignment]
     settings = load_settings(config)
     factory = db.make_sessionmaker(db.make_engine(settings.database.url or ""))
-    t0 = time.perf_counter()
-    report = publish_feeds(factory, settings, NOW, ping=lambda hub, topics: [])
-    seconds = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    report = build_module.publish_feeds(factory, settings, NOW, ping=lambda hub, topics: [])
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu": cpu,
                 "peak_mb": peak,
-                "worker_peak_mb": workers,
+                "worker_peak_mb": worker_peak,
                 "documents": report.documents,
                 "rendered": report.rendered,
+                "entries": report.entries,
+                "processes": report.processes,
                 "written": len(report.written),
             }
         )
     )
 
 
-def floor(config: Path) -> None:
-    """Child process: feedgen alone, on the same entries grouped into the same documents."""
-    from feedgen.entry import FeedEntry
-    from feedgen.feed import FeedGenerator
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
+
+#: the floor's entries and documents, made before its timer starts (forked workers share them)
+FLOOR: dict[str, Any] = {}
+
+
+def floor_share(share: list[Any]) -> int:
+    """The floor's work on one share of the documents: every entry serialised once
+    per format, every document in the three formats; bytes written nowhere."""
+    from publisher.feeds.formats import RENDERERS, serialise_entry
+    from publisher.feeds.model import Document
+
+    entries = FLOOR["entries"]
+    parts = {i: serialise_entry(entries[i]) for plan in share for i in plan.post_ids}
+    size = 0
+    for plan in share:
+        document = Document(
+            plan.spec.meta, [parts[i] for i in plan.post_ids], plan.is_archive, plan.links
+        )
+        size += sum(len(render(document)) for render in RENDERERS.values())
+    return size
+
+
+def floor(config: Path, processes: int) -> None:
+    """Child process: the least serialisation the same output needs, on as many processes.
+
+    feedgen writes each entry once per format (Atom, RSS) and json.dumps it once
+    (JSON Feed), and each document's head; the documents are assembled from
+    those parts. Not timed: reading the store and making the entries; not done:
+    writing files. So the build's time over this is what reading, planning and
+    writing cost on top of serialising.
+    """
     from publisher import queries
     from publisher.config import load_settings
     from publisher.feeds.build import feed_specs
+    from publisher.feeds.entries import build_entry
     from publisher.feeds.names import Names
     from publisher.feeds.plan import plan_documents
     from publisher.urls import Urls
@@ -151,53 +198,62 @@ def floor(config: Path) -> None:
     settings = load_settings(config)
     factory = db.make_sessionmaker(db.make_engine(settings.database.url or ""))
     urls = Urls.from_settings(settings)
-    with factory() as session:  # loading is not timed: the floor is feedgen's work only
+    with factory() as session:
         names = Names.load(session)
         stubs = names.stubs(queries.feed_stubs(session, NOW), queries.tag_ids_by_post(session))
-        rows = queries.feed_rows(session, [s.id for s in stubs])
+        ids = [s.id for s in stubs]
+        rows = queries.feed_rows(session, ids)
+        files = queries.attachments_of(session, ids)
+    FLOOR["entries"] = {
+        s.id: build_entry(
+            rows[s.id],
+            files.get(s.id, []),
+            names.person(rows[s.id].author_id),
+            names.categories(s.tags),
+            urls,
+            True,
+        )
+        for s in stubs
+    }
+    del rows
     site, tag_specs, author_specs = feed_specs(
         settings, urls, names.authors.values(), names.tags.values()
     )
     plans = plan_documents(site, tag_specs, author_specs, stubs, settings.feeds.items, urls)
-    tags_of = {s.id: names.categories(s.tags) for s in stubs}
+    # the build's shares: runs of consecutive posts of about equal size
+    position = {stub.id: index for index, stub in enumerate(stubs)}
+    ordered = sorted(plans, key=lambda p: min((position[i] for i in p.post_ids), default=0))
+    total = sum(len(p.post_ids) for p in ordered) or 1
+    shares: list[list[Any]] = [[] for _ in range(processes)]
+    done = 0
+    for plan in ordered:
+        shares[min(done * processes // total, processes - 1)].append(plan)
+        done += len(plan.post_ids)
 
     t0 = time.perf_counter()
-    entries = {}
-    for post_id, r in rows.items():
-        fe = FeedEntry()
-        fe.id(r.uid)
-        fe.guid(r.uid, permalink=False)
-        fe.title(r.title)
-        fe.link(href=urls.post(r.slug), rel="alternate")
-        fe.published(r.published_at)
-        fe.updated(r.updated_at)
-        fe.author({"name": names.authors[r.author_id].name})
-        fe.category([{"term": c.name, "label": c.name} for c in tags_of[post_id]])
-        fe.content(r.body_html, type="html")
-        entries[post_id] = fe
-    for plan in plans:
-        fg = FeedGenerator()
-        fg.id(plan.spec.meta.id)
-        fg.title(plan.spec.meta.title)
-        fg.description(plan.spec.meta.title)
-        fg.link(href=plan.spec.meta.home, rel="alternate")
-        fg.updated(NOW)
-        for post_id in plan.post_ids:
-            fg.add_entry(entries[post_id], order="append")
-        fg.atom_str(pretty=True)
-        fg.rss_str(pretty=True)
+    if processes == 1:
+        floor_share(shares[0])
+    else:
+        with multiprocessing.get_context("fork").Pool(processes - 1) as pool:
+            pending = pool.map_async(floor_share, shares[1:])
+            floor_share(shares[0])
+            pending.get()
     print(json.dumps({"seconds": time.perf_counter() - t0, "documents": len(plans)}))
 
 
-def child(mode: str, config: Path) -> dict[str, float]:
+def child(mode: str, config: Path, number: int = 0) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, f"--{mode}", str(config)],
+        [sys.executable, __file__, f"--{mode}", str(config), "--processes", str(number)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
+
+
+def clear(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def add_one_post(settings: Settings, count: int) -> None:
@@ -230,35 +286,59 @@ def add_one_post(settings: Settings, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=1, help="full builds per process count")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
-        return build(args.build)
+        return build(args.build, args.processes)
     if args.floor:
-        return floor(args.floor)
+        return floor(args.floor, args.processes or 1)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        out = root / "feeds"
         config = root / "config.yaml"
-        config.write_text(CONFIG.format(db=root / "bench.db", out=root / "feeds"))
+        config.write_text(CONFIG.format(db=root / "bench.db", out=out))
         settings = parse_settings(config.read_text(), str(config), root)
         t0 = time.perf_counter()
         generate(settings, args.posts)
         print(
             f"generated {args.posts:,} posts, 500 tags, 50 authors in "
-            f"{time.perf_counter() - t0:.1f} s (SQLite)"
+            f"{time.perf_counter() - t0:.1f} s (SQLite); load average {os.getloadavg()[0]:.1f}"
         )
 
-        full = child("build", config)
-        size = sum(p.stat().st_size for p in (root / "feeds").rglob("*") if p.is_file())
+        # full builds on one process and on two, side by side, each with its floor
+        runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+        floors: dict[int, list[float]] = {1: [], 2: []}
+        for _ in range(args.rounds):
+            for processes in (1, 2):
+                clear(out)
+                runs[processes].append(child("build", config, processes))
+                floors[processes].append(child("floor", config, processes)["seconds"])
+        clear(out)
+        full = child("build", config)  # as the build chooses
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         print(
-            f"full build:        {full['seconds']:7.2f} s, {full['documents']:,.0f} documents, "
-            f"{full['written']:,.0f} files, {size / 1e6:,.0f} MB; peak memory "
-            f"{full['peak_mb']:,.0f} MB (main process) + {full['worker_peak_mb']:,.0f} MB "
-            f"(render worker) = {full['peak_mb'] + full['worker_peak_mb']:,.0f} MB "
-            "(goal < 500 MB)"
+            f"full build:        {full['seconds']:7.2f} s on {full['processes']:.0f} process(es), "
+            f"{full['documents']:,.0f} documents, {full['written']:,.0f} files, "
+            f"{size / 1e6:,.0f} MB, {full['entries']:,.0f} entries serialised once each; "
+            f"peak memory {full['peak_mb']:,.0f} MB (main process) + "
+            f"{full['worker_peak_mb']:,.0f} MB (render worker) = "
+            f"{full['peak_mb'] + full['worker_peak_mb']:,.0f} MB (goal < 500 MB)"
         )
+        for processes in (1, 2):
+            build_s = statistics.median(r["seconds"] for r in runs[processes])
+            cpu_s = statistics.median(r["cpu"] for r in runs[processes])
+            floor_s = statistics.median(floors[processes])
+            print(
+                f"  on {processes} process(es): build {build_s:6.2f} s ({cpu_s:6.2f} s CPU), "
+                f"floor {floor_s:6.2f} s, build / floor {build_s / floor_s:.2f} (goal <= 1.5)"
+            )
+        one_s = statistics.median(r["seconds"] for r in runs[1])
+        two_s = statistics.median(r["seconds"] for r in runs[2])
+        print(f"  two processes / one: {two_s / one_s:.2f} (below 1: the pool pays here)")
         again = child("build", config)
         print(
             f"rebuild, no change:{again['seconds']:7.2f} s, {again['written']:,.0f} files written"
@@ -267,15 +347,9 @@ def main() -> None:
         one = child("build", config)
         print(
             f"after one new post:{one['seconds']:7.2f} s, {one['rendered']:,.0f} documents "
-            f"rendered, {one['written']:,.0f} files written (goal < 1 s)"
+            f"rendered, {one['entries']:,.0f} entries serialised, {one['written']:,.0f} files "
+            "written (goal < 1 s)"
         )
-        base = child("floor", config)
-        ratio = full["seconds"] / base["seconds"]
-        print(
-            f"feedgen alone:     {base['seconds']:7.2f} s for the same entries and documents "
-            f"(Atom + RSS): the floor"
-        )
-        print(f"full build / floor: {ratio:.2f}x (goal <= 2x)")
 
 
 if __name__ == "__main__":
