@@ -175,7 +175,7 @@ class SmtpSettings(_Section):
         25,
         ge=1,
         le=1000,
-        description="Messages each connection is given at a time: at most connections × "
+        description="Messages each connection is given at a time: at most 2 × connections × "
         "batch deliveries are uncertain after a crash.",
     )
 

@@ -408,10 +408,37 @@ def claim_deliveries(
     return sorted(session.execute(statement).all(), key=lambda row: row.id)
 
 
-def delivery_recipients(session: Session, ids: Sequence[int]) -> list[Any]:
-    """The subscribers ``ids`` as a send needs them. Columns: id, email, name, status."""
-    query = select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.status).where(
-        Subscriber.id.in_(ids)
+def delivery_recipients(session: Session, ids: Sequence[int], newsletter: str) -> list[Any]:
+    """The subscribers ``ids`` as a send of ``newsletter`` needs them, in one query.
+
+    Columns: id, email, name, status, receives (the newsletter's name if they still
+    receive it, else None), topic (a tag they follow in it; one row per tag, None
+    where they follow all).
+    """
+    sub, topic = Subscription, subscription_topics.c
+    query = (
+        select(
+            Subscriber.id,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.status,
+            sub.newsletter.label("receives"),
+            Tag.name.label("topic"),
+        )
+        .outerjoin(
+            sub,
+            and_(
+                sub.subscriber_id == Subscriber.id,
+                sub.newsletter == newsletter,
+                sub.unsubscribed_at.is_(None),
+            ),
+        )
+        .outerjoin(
+            subscription_topics,
+            and_(topic.subscriber_id == sub.subscriber_id, topic.newsletter == sub.newsletter),
+        )
+        .outerjoin(Tag, Tag.id == topic.tag_id)
+        .where(Subscriber.id.in_(ids))
     )
     return list(session.execute(query).all())
 

@@ -18,7 +18,8 @@ A delivery goes ``pending`` → ``sending`` (committed before its message is
 handed to SMTP) → ``sent`` / ``failed`` / ``skipped`` (after the server's
 answer); a 4xx puts it back to ``pending`` with a ``next_attempt_at``, until
 ``email.retry_hours`` after its first 4xx. So after a crash only ``sending``
-rows are uncertain, at most ``email.smtp.connections × email.smtp.batch``.
+rows are uncertain, at most ``2 × email.smtp.connections × email.smtp.batch``
+(one chunk on the wire, the next queued behind it).
 """
 
 from __future__ import annotations

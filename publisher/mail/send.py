@@ -6,7 +6,8 @@ edition → hand slices of the chunk to the connections, in parallel
 (:mod:`~publisher.mail.transport`) → record every answer in one executemany.
 A row is never handed to SMTP while the database says ``pending``, and never
 ``sent`` before the server answered: after any crash only ``sending`` rows are
-uncertain, at most ``connections × batch`` of them, and they are resent with
+uncertain, at most ``2 × connections × batch`` of them (one chunk on the wire,
+the next claimed and queued behind it), and they are resent with
 the same Message-ID.
 
 Entry points: :func:`send_digest` (claim the run, lock on SQLite, send; what
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +46,7 @@ from .message import dot_stuff
 from .runs import Clock, RunClaim, SystemClock, claim_run, sender_lock, stale_after
 from .signing import DkimSigner
 from .smtp import Mailer
-from .transport import Connection, Outcome, Outgoing, Verdict, envelope_address
+from .transport import BatchResult, Connection, Outcome, Outgoing, Verdict, envelope_address
 from .window import digest_settings
 
 log = logging.getLogger(__name__)
@@ -196,51 +197,75 @@ def send_run(
     work = _Work(settings, editions, dkim, report)
 
     connections = [connect() for _ in range(smtp.connections)]
+    with factory() as session:
+        salt = suppression.load_salt(session)
     limiter = _RateLimiter(smtp.rate_limit, clock, stop) if smtp.rate_limit else None
     chunk = smtp.connections * smtp.batch
+    # One thread per connection (a connection serves one slice at a time). Two chunks
+    # overlap: while one is on the wire, the main thread records the one before and
+    # claims and renders the next, in a single transaction.
+    lanes = [ThreadPoolExecutor(1, thread_name_prefix="smtp") for _ in connections]
+    on_wire: list[Future[BatchResult]] = []
+    ready: list[Outgoing] = []
     try:
-        with ThreadPoolExecutor(len(connections), thread_name_prefix="smtp") as pool:
-            while not stop.is_set():
-                now = clock.now()
-                with transaction(factory) as session:
+        while True:
+            handed = [
+                lane.submit(_send_slice, connection, ready[i :: len(lanes)], limiter)
+                for i, (lane, connection) in enumerate(zip(lanes, connections, strict=True))
+                if ready[i :: len(lanes)]
+            ]
+            ready = []
+            for job in on_wire:
+                work.take(job.result(), clock.now())
+            on_wire = handed
+            halt = _halt(work, report, settings, stop)
+            now = clock.now()
+            rows: list[Any] = []
+            with transaction(factory) as session:
+                work.save(session)
+                if not halt:
                     rows = queries.claim_deliveries(session, claim.run_id, now, chunk)
                     if not rows and not alone:
                         old = now - stale_after(settings)
                         rows = queries.claim_deliveries(session, claim.run_id, now, chunk, old)
                         report.retaken += len(rows)
-                    people = _people(session, claim.name, [r.subscriber_id for r in rows])
-                if not rows:
-                    if not _wait_or_finish(factory, claim, report, clock, stop, wait_for_retries):
-                        break
-                    continue
-                outgoing = work.prepare(rows, people, now)
-                slices = [outgoing[i :: len(connections)] for i in range(len(connections))]
-                jobs = [
-                    pool.submit(_send_slice, c, s, limiter)
-                    for c, s in zip(connections, slices, strict=True)
-                    if s
-                ]
-                for job in jobs:
+                    people = _people(session, claim.name, [r.subscriber_id for r in rows], salt)
+            if rows:
+                ready = work.prepare(rows, people, now)
+            if progress is not None:
+                progress(report)
+            if halt:
+                for job in on_wire:
                     work.take(job.result(), clock.now())
-                work.save(factory, claim.run_id)
+                with transaction(factory) as session:
+                    work.save(session)
                 if progress is not None:
                     progress(report)
-                if work.error is not None:
-                    report.stopped = str(work.error)
+                break
+            if not rows and not on_wire:
+                if not _wait_or_finish(factory, claim, report, clock, stop, wait_for_retries):
                     break
-                if work.refused_in_a_row >= settings.email.max_send_errors:
-                    report.stopped = (
-                        f"the server refused {work.refused_in_a_row} messages in a row (the last: "
-                        f"{report.errors[-1]}); it may be refusing everyone: check its logs, "
-                        "then run `publisher digest send` again (email.max_send_errors)"
-                    )
-                    break
-            else:
-                report.stopped = "stopped on request; run `publisher digest send` to resume"
     finally:
+        for lane in lanes:
+            lane.shutdown(wait=True)
         for connection in connections:
             connection.close()
     return report
+
+
+def _halt(work: _Work, report: SendReport, settings: Settings, stop: threading.Event) -> bool:
+    """Should the sender claim nothing more? Says why in ``report.stopped``."""
+    if work.error is not None:
+        report.stopped = str(work.error)
+    elif work.refused_in_a_row >= settings.email.max_send_errors:
+        report.stopped = (
+            f"the server refused {work.refused_in_a_row} messages in a row (the last: "
+            f"{report.errors[-1]}); it may be refusing everyone: check its logs, "
+            "then run `publisher digest send` again (email.max_send_errors)"
+        )
+    elif stop.is_set():
+        report.stopped = "stopped on request; run `publisher digest send` to resume"
+    return report.stopped is not None
 
 
 _SETTLED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
@@ -268,7 +293,7 @@ def _wait_or_finish(
 
 def _send_slice(
     connection: Connection, messages: Sequence[Outgoing], limiter: _RateLimiter | None
-) -> Any:
+) -> BatchResult:
     connection.pace = limiter.acquire if limiter else None
     return connection.send_batch(messages)
 
@@ -283,25 +308,29 @@ class _Person:
     suppressed: bool
 
 
-def _people(session: Session, newsletter: str, ids: Sequence[int]) -> dict[int, _Person]:
+def _people(session: Session, newsletter: str, ids: Sequence[int], salt: str) -> dict[int, _Person]:
     """The claimed subscribers as they stand now (they may have left since the claim)."""
     if not ids:
         return {}
-    rows = queries.delivery_recipients(session, ids)
+    found: dict[int, Any] = {}
     topics: dict[int, list[str]] = {}
-    for t in queries.subscription_topic_rows(session, ids, newsletter):
-        names = topics.setdefault(t.subscriber_id, [])
-        if t.topic is not None:
-            names.append(t.topic)
-    blocked = suppression.suppressed(
-        session, suppression.load_salt(session), [r.email for r in rows]
-    )
-    people = {}
-    for row in rows:
-        active = row.status == SubscriberStatus.ACTIVE and row.id in topics
-        chosen = tuple(sorted(topics[row.id])) if active else None
-        people[row.id] = _Person(row.id, row.email, row.name, chosen, row.email in blocked)
-    return people
+    for row in queries.delivery_recipients(session, ids, newsletter):
+        found[row.id] = row
+        if row.receives is not None and row.status == SubscriberStatus.ACTIVE:
+            names = topics.setdefault(row.id, [])
+            if row.topic is not None:
+                names.append(row.topic)
+    blocked = suppression.suppressed(session, salt, [r.email for r in found.values()])
+    return {
+        row.id: _Person(
+            row.id,
+            row.email,
+            row.name,
+            tuple(sorted(topics[row.id])) if row.id in topics else None,
+            row.email in blocked,
+        )
+        for row in found.values()
+    }
 
 
 class _Work:
@@ -396,12 +425,14 @@ class _Work:
             outgoing.append(Outgoing(row.id, address, data))
         return outgoing
 
-    def take(self, result: Any, now: datetime) -> None:
+    def take(self, result: BatchResult, now: datetime) -> None:
         """Record a connection's answers."""
         for outcome in result.outcomes:
             self._answer(outcome, now)
         self.unsent.extend(result.unsent)
-        self.report.uncertain += len(result.uncertain)
+        self.report.uncertain += len(result.uncertain)  # they stay `sending`
+        for delivery_id in (*result.unsent, *result.uncertain):
+            self.claimed.pop(delivery_id, None)
         if result.error is not None and self.error is None:
             self.error = result.error
 
@@ -461,24 +492,22 @@ class _Work:
             until,
         )
 
-    def save(self, factory: sessionmaker[Session], run_id: int) -> None:
-        """The checkpoint: every answer of the chunk in one transaction."""
-        with transaction(factory) as session:
-            queries.record_deliveries(session, self.records)
-            queries.release_deliveries(session, self.unsent)
-            bounced = queries.mark_bounced(session, [b["subscriber_id"] for b in self.bounces])
-            for bounce in self.bounces:
-                if bounce["subscriber_id"] in bounced:
-                    record_event(
-                        session,
-                        bounce["subscriber_id"],
-                        EventKind.BOUNCE,
-                        bounce["at"],
-                        self.report.name,
-                        detail=f"at SMTP time: {bounce['reply']}",
-                    )
+    def save(self, session: Session) -> None:
+        """The checkpoint: every answer so far, in the caller's transaction."""
+        queries.record_deliveries(session, self.records)
+        queries.release_deliveries(session, self.unsent)
+        bounced = queries.mark_bounced(session, [b["subscriber_id"] for b in self.bounces])
+        for bounce in self.bounces:
+            if bounce["subscriber_id"] in bounced:
+                record_event(
+                    session,
+                    bounce["subscriber_id"],
+                    EventKind.BOUNCE,
+                    bounce["at"],
+                    self.report.name,
+                    detail=f"at SMTP time: {bounce['reply']}",
+                )
         self.records, self.unsent, self.bounces = [], [], []
-        self.claimed.clear()  # uncertain ones stay `sending`
 
 
 class _RateLimiter:
