@@ -1,0 +1,483 @@
+"""Send benchmark: the digest to 100,000 subscribers through Postfix's smtp-sink.
+
+Beside each of our sends it runs Postfix's ``smtp-source`` with the same
+message size and number of connections: the mail server's floor (what a
+minimal C client gets from the same sink). For SQLite and PostgreSQL, at 1
+and 4 connections, on loopback and through a proxy on 127.0.0.1 that adds
+2.5 ms of round trip (as a relay on the next machine would), it prints
+messages/s, the ratio to smtp-source, CPU per message, peak memory (at 10,000
+and 100,000 subscribers), and on PostgreSQL the rate of the last 10% of the
+send against the first 10%. Then every goal of the issue, met or not.
+
+Each send runs in a child process (so its peak memory is its own); the run is
+claimed beforehand (``claim`` is timed apart). smtp-source figures are medians
+of three; our 100,000 sends run once each (they take a minute).
+
+    python bench/send.py [--subscribers 100000] [--small 10000] [--proxied 10000]
+
+Needs /usr/sbin/smtp-sink and /usr/sbin/smtp-source (Debian: apt-get install
+postfix) and, for the PostgreSQL rows, PostgreSQL on 127.0.0.1:5432 (user
+postgres, database test), else those rows are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+NOW = datetime(2019, 12, 6, 9, 0, tzinfo=UTC)
+SINK = "/usr/sbin/smtp-sink"
+SOURCE = "/usr/sbin/smtp-source"
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CONFIG = """\
+site:
+  title: International Civil Society Centre
+  base_url: https://icscentre.org/
+  timezone: Europe/Berlin
+  postal_address: Agricolastraße 26, 10555 Berlin, Germany
+email:
+  sender: International Civil Society Centre <news@icscentre.org>
+  smtp: {{host: 127.0.0.1, port: {port}, security: none, connections: {connections}}}
+digests:
+  - {{name: weekly, schedule: "0 9 * * MON"}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_port(port: int) -> None:
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
+
+
+# -- the delay proxy -------------------------------------------------------------------
+
+
+async def _pipe(reader: Any, writer: Any, delay: float) -> None:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+    async def pump() -> None:
+        while True:
+            data = await reader.read(65536)
+            queue.put_nowait((loop.time() + delay, data))
+            if not data:
+                return
+
+    task = asyncio.create_task(pump())
+    while True:
+        due, data = await queue.get()
+        wait = due - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if not data:
+            writer.close()
+            break
+        writer.write(data)
+        await writer.drain()
+    await task
+
+
+def run_proxy(listen: int, upstream: int, delay: float) -> None:
+    """Forward 127.0.0.1:listen to :upstream, each direction ``delay`` seconds late."""
+
+    async def handle(client_r: Any, client_w: Any) -> None:
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", upstream)
+        await asyncio.gather(
+            _pipe(client_r, server_w, delay),
+            _pipe(server_r, client_w, delay),
+            return_exceptions=True,
+        )
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", listen, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# -- one send, in a child process ------------------------------------------------------
+
+
+def run_child(config: str, url: str, schema: str | None) -> None:
+    from publisher import db
+    from publisher.config import load_settings
+    from publisher.mail.runs import claim_run
+    from publisher.mail.send import SendReport, send_run
+
+    settings = load_settings(config)
+    options = {"connect_args": {"options": f"-csearch_path={schema}"}} if schema else {}
+    engine = db.make_engine(url, **options)
+    factory = db.make_sessionmaker(engine)
+    claim = claim_run(factory, settings, None, NOW)
+    marks: list[tuple[float, int]] = []
+
+    def progress(report: SendReport) -> None:
+        marks.append((time.perf_counter(), report.sent + report.failed))
+
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    report = send_run(factory, settings, claim, progress=progress)
+    elapsed = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    total = report.sent + report.failed
+    print(
+        json.dumps(
+            {
+                "messages": total,
+                "failed": report.failed,
+                "stopped": report.stopped,
+                "elapsed": elapsed,
+                "cpu": cpu,
+                "maxrss_mb": cpu1.ru_maxrss / 1024,
+                "first10": _stretch_rate(marks, start, 0.0, 0.1, total),
+                "last10": _stretch_rate(marks, start, 0.9, 1.0, total),
+            }
+        )
+    )
+
+
+def _stretch_rate(
+    marks: list[tuple[float, int]], start: float, lo: float, hi: float, total: int
+) -> float:
+    """Messages/s over the stretch of the send from ``lo`` to ``hi`` (fractions of it)."""
+    points = [(start, 0), *marks]
+
+    def when(count: float) -> float:
+        for (t0, c0), (t1, c1) in zip(points, points[1:], strict=False):
+            if c1 >= count:
+                return t0 + (t1 - t0) * ((count - c0) / max(c1 - c0, 1))
+        return points[-1][0]
+
+    a, b = when(total * lo), when(total * hi)
+    return (total * (hi - lo)) / max(b - a, 1e-9)
+
+
+# -- the parent ------------------------------------------------------------------------
+
+
+class Store:
+    """A database with the sample posts and N subscribers; each send gets a fresh run."""
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        from publisher import db
+
+        self.kind = kind
+        self.schema: str | None = None
+        if kind == "sqlite":
+            self.url = f"sqlite:///{folder / 'bench.db'}"
+            self.engine = db.make_engine(self.url)
+        else:
+            self.url = PG
+            self.schema = f"bench_{uuid.uuid4().hex[:8]}"
+            self.admin = db.make_engine(PG)
+            with self.admin.begin() as conn:
+                conn.exec_driver_sql(f'CREATE SCHEMA "{self.schema}"')
+            self.engine = db.make_engine(
+                PG, connect_args={"options": f"-csearch_path={self.schema}"}
+            )
+        db.upgrade(self.engine)
+        self.factory = db.make_sessionmaker(self.engine)
+        self.count = 0
+
+    def load(self, settings: Any, sample: Path, subscribers: int) -> None:
+        from sqlalchemy import delete, insert, select
+
+        from publisher.content.importer import import_target
+        from publisher.models import Delivery, DigestRun, Subscriber, Subscription
+
+        if self.count == 0:
+            import_target(self.factory, str(sample), settings, NOW)
+        with self.factory.begin() as session:
+            session.execute(delete(Delivery))
+            session.execute(delete(DigestRun))
+            if subscribers != self.count:
+                session.execute(delete(Subscription))
+                session.execute(delete(Subscriber))
+                rows = [
+                    {
+                        "email": f"reader{n}@example.org",
+                        "name": f"Reader {n}",
+                        "status": "active",
+                        "created_at": NOW,
+                    }
+                    for n in range(subscribers)
+                ]
+                session.execute(insert(Subscriber), rows)
+                ids = session.scalars(select(Subscriber.id)).all()
+                session.execute(
+                    insert(Subscription),
+                    [{"subscriber_id": i, "newsletter": "weekly", "created_at": NOW} for i in ids],
+                )
+        self.count = subscribers
+        if self.kind == "postgresql":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.schema:
+            with self.admin.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{self.schema}" CASCADE')
+            self.admin.dispose()
+
+
+def write_config(folder: Path, port: int, connections: int) -> Path:
+    path = folder / f"config-{port}-{connections}.yaml"
+    path.write_text(CONFIG.format(port=port, connections=connections))
+    return path
+
+
+def our_send(store: Store, config: Path) -> dict[str, Any]:
+    env = {**os.environ, "PUBLISHER_SECRET_KEY": "bench-secret"}
+    args = [sys.executable, __file__, "--child", str(config), store.url, store.schema or ""]
+    out = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def source_rate(port: int, connections: int, messages: int, size: int, repeats: int = 3) -> float:
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                SOURCE,
+                "-d",
+                "-s",
+                str(connections),
+                "-m",
+                str(messages),
+                "-l",
+                str(size),
+                "-f",
+                "news@icscentre.org",
+                "-t",
+                "reader@example.org",
+                f"127.0.0.1:{port}",
+            ],
+            check=True,
+        )
+        rates.append(messages / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def message_size(store: Store, settings: Any) -> int:
+    from publisher.audience.recipients import Recipient
+    from publisher.mail.compose import Editions, build_digest
+
+    with store.factory() as session:
+        digest = build_digest(session, settings.digests[0], settings, NOW)
+    template = Editions(digest, settings.digests[0], settings, NOW, "k").template(())
+    assert template is not None
+    return len(template.render(Recipient("reader1@example.org", "Reader 1", 1), stuffed=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=10_000, help="the smaller list (memory)")
+    parser.add_argument("--proxied", type=int, default=10_000, help="messages through the proxy")
+    parser.add_argument("--source-messages", type=int, default=20_000)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    for tool in (SINK, SOURCE):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: apt-get install postfix (it need not run)")
+
+    from publisher.config import load_settings
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-send-"))
+    sink_port, proxy_port = free_port(), free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    sink = subprocess.Popen([SINK, *user, f"127.0.0.1:{sink_port}", "1024"])
+    proxy = subprocess.Popen(
+        [sys.executable, __file__, "--proxy", str(proxy_port), str(sink_port), "0.00125"]
+    )
+    wait_port(sink_port)
+    wait_port(proxy_port)
+    rows: list[tuple[str, ...]] = []
+    goals: list[tuple[str, bool]] = []
+    memory: dict[str, dict[int, float]] = {}
+    try:
+        with resources.as_file(resources.files("publisher") / "sample") as sample:
+            kinds = [args.only] if args.only else ["sqlite", "postgresql"]
+            size = 0
+            floors: dict[tuple[str, int], float] = {}
+            for kind in kinds:
+                try:
+                    store = Store(kind, folder)
+                except Exception as e:  # noqa: BLE001 - no PostgreSQL: say so, go on
+                    print(f"{kind}: skipped ({e})")
+                    continue
+                try:
+                    settings = load_settings(write_config(folder, sink_port, 4))
+                    store.load(settings, sample, args.small)
+                    if not size:
+                        size = message_size(store, settings)
+                        print(f"message size {size:,} bytes (smtp-source -l {size})")
+                    for where, port, n_source in (
+                        ("loopback", sink_port, args.source_messages),
+                        ("proxy +2.5 ms", proxy_port, max(1000, args.proxied // 5)),
+                    ):
+                        for conns in (1, 4):
+                            if (where, conns) not in floors:
+                                floors[(where, conns)] = source_rate(port, conns, n_source, size)
+                    # memory at the small list (4 connections, loopback)
+                    small = our_send(store, write_config(folder, sink_port, 4))
+                    memory.setdefault(kind, {})[args.small] = small["maxrss_mb"]
+                    store.load(settings, sample, args.subscribers)
+                    for conns in (1, 4):
+                        started = time.perf_counter()
+                        result = our_send(store, write_config(folder, sink_port, conns))
+                        rate = result["messages"] / result["elapsed"]
+                        floor = floors[("loopback", conns)]
+                        cpu_ms = 1000 * result["cpu"] / max(result["messages"], 1)
+                        rows.append(
+                            (
+                                kind,
+                                "loopback",
+                                str(conns),
+                                f"{result['messages']:,}",
+                                f"{rate:,.0f}",
+                                f"{floor:,.0f}",
+                                f"{rate / floor:.2f}",
+                                f"{cpu_ms:.3f}",
+                                f"{result['maxrss_mb']:.0f}",
+                                f"{result['first10']:,.0f}",
+                                f"{result['last10']:,.0f}",
+                            )
+                        )
+                        print(" | ".join(rows[-1]), f"({time.perf_counter() - started:.0f} s)")
+                        if conns == 4:
+                            memory[kind][args.subscribers] = result["maxrss_mb"]
+                            goals.append(
+                                (
+                                    f"{kind}: loopback, 4 connections, at least 0.8 of "
+                                    f"smtp-source ({rate / floor:.2f})",
+                                    rate >= 0.8 * floor,
+                                )
+                            )
+                            goals.append(
+                                (
+                                    f"{kind}: CPU per message at most 0.25 ms ({cpu_ms:.3f} ms)",
+                                    cpu_ms <= 0.25,
+                                )
+                            )
+                            if kind == "postgresql":
+                                change = result["last10"] / result["first10"]
+                                goals.append(
+                                    (
+                                        f"postgresql: last 10% rate within 10% of the "
+                                        f"first 10% ({change:.2f})",
+                                        change >= 0.9,
+                                    )
+                                )
+                    store.load(settings, sample, args.proxied)
+                    for conns in (1, 4):
+                        result = our_send(store, write_config(folder, proxy_port, conns))
+                        rate = result["messages"] / result["elapsed"]
+                        floor = floors[("proxy +2.5 ms", conns)]
+                        cpu_ms = 1000 * result["cpu"] / max(result["messages"], 1)
+                        rows.append(
+                            (
+                                kind,
+                                "proxy +2.5 ms",
+                                str(conns),
+                                f"{result['messages']:,}",
+                                f"{rate:,.0f}",
+                                f"{floor:,.0f}",
+                                f"{rate / floor:.2f}",
+                                f"{cpu_ms:.3f}",
+                                f"{result['maxrss_mb']:.0f}",
+                                f"{result['first10']:,.0f}",
+                                f"{result['last10']:,.0f}",
+                            )
+                        )
+                        print(" | ".join(rows[-1]))
+                        goals.append(
+                            (
+                                f"{kind}: through the proxy at {conns} connection(s), at "
+                                f"least smtp-source's rate ({rate / floor:.2f})",
+                                rate >= floor,
+                            )
+                        )
+                    small_mb, big_mb = memory[kind][args.small], memory[kind][args.subscribers]
+                    goals.append(
+                        (
+                            f"{kind}: peak memory under 150 MB ({big_mb:.0f} MB at "
+                            f"{args.subscribers:,})",
+                            big_mb < 150,
+                        )
+                    )
+                    goals.append(
+                        (
+                            f"{kind}: memory flat in the list size ({small_mb:.0f} MB at "
+                            f"{args.small:,}, {big_mb:.0f} MB at {args.subscribers:,})",
+                            big_mb <= small_mb * 1.2 + 5,
+                        )
+                    )
+                finally:
+                    store.close()
+    finally:
+        proxy.terminate()
+        sink.terminate()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    head = (
+        "database",
+        "path",
+        "conns",
+        "messages",
+        "ours msg/s",
+        "smtp-source msg/s",
+        "ratio",
+        "CPU ms/msg",
+        "peak MB",
+        "first 10% msg/s",
+        "last 10% msg/s",
+    )
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)] if rows else []
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print()
+    for text, met in goals:
+        print(f"[{'met' if met else 'NOT met'}] {text}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        run_child(sys.argv[2], sys.argv[3], sys.argv[4] or None)
+    elif len(sys.argv) > 1 and sys.argv[1] == "--proxy":
+        run_proxy(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    else:
+        main()
