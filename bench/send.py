@@ -157,6 +157,7 @@ def run_child(config: str, url: str, schema: str | None) -> None:
                 "elapsed": elapsed,
                 "cpu": cpu,
                 "maxrss_mb": cpu1.ru_maxrss / 1024,
+                "startup": (marks[0][0] - start) if marks else 0.0,
                 "first10": _stretch_rate(marks, start, 0.0, 0.1, total),
                 "last10": _stretch_rate(marks, start, 0.9, 1.0, total),
             }
@@ -167,8 +168,9 @@ def run_child(config: str, url: str, schema: str | None) -> None:
 def _stretch_rate(
     marks: list[tuple[float, int]], start: float, lo: float, hi: float, total: int
 ) -> float:
-    """Messages/s over the stretch of the send from ``lo`` to ``hi`` (fractions of it)."""
-    points = [(start, 0), *marks]
+    """Messages/s over the stretch of the send from ``lo`` to ``hi`` (fractions of it),
+    counted from the first recorded chunk (after the one-off rendering)."""
+    points = marks or [(start, 0)]
 
     def when(count: float) -> float:
         for (t0, c0), (t1, c1) in zip(points, points[1:], strict=False):
@@ -351,10 +353,11 @@ def main() -> None:
                             if (where, conns) not in floors:
                                 floors[(where, conns)] = source_rate(port, conns, n_source, size)
                     # memory at the small list (4 connections, loopback)
+                    store.load(settings, sample, args.small)
                     small = our_send(store, write_config(folder, sink_port, 4))
                     memory.setdefault(kind, {})[args.small] = small["maxrss_mb"]
-                    store.load(settings, sample, args.subscribers)
                     for conns in (1, 4):
+                        store.load(settings, sample, args.subscribers)
                         started = time.perf_counter()
                         result = our_send(store, write_config(folder, sink_port, conns))
                         rate = result["messages"] / result["elapsed"]
@@ -400,8 +403,8 @@ def main() -> None:
                                         change >= 0.9,
                                     )
                                 )
-                    store.load(settings, sample, args.proxied)
                     for conns in (1, 4):
+                        store.load(settings, sample, args.proxied)
                         result = our_send(store, write_config(folder, proxy_port, conns))
                         rate = result["messages"] / result["elapsed"]
                         floor = floors[("proxy +2.5 ms", conns)]
