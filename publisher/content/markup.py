@@ -385,21 +385,31 @@ def render_video_players(body_html: str) -> str:
 
 
 def render_video_thumbnails(body_html: str) -> str:
-    """For email: each video becomes a linked thumbnail ("Watch the video")."""
+    """For email: each video becomes a linked thumbnail ("Watch the video").
+
+    Table markup, since Outlook, Yahoo and AOL do not support ``<figure>``;
+    one link holds the thumbnail (``alt=""``: it is decoration) and the label,
+    so with images off the label shows once and a screen reader reads it once.
+    """
 
     def thumbnail(match: re.Match[str]) -> str:
         video = Video(match[1], match[2])
         link = html.escape(video.url)
         image = (
             f'<img class="fluid" src="{html.escape(video.thumbnail_url)}" width="480" '
-            'height="360" alt="Watch the video" '
+            'height="360" alt="" '
             'style="display:block;width:480px;max-width:100%;height:auto;border:0">'
             if video.thumbnail_url
             else ""
         )
+        caption = match[3].removeprefix("<figcaption>").removesuffix("</figcaption>").strip()
         return (
-            f'<figure class="video"><a href="{link}">{image}</a>'
-            f'<p><a href="{link}">Watch the video</a></p>{match[3]}</figure>'
+            '<table role="presentation" class="video" width="100%" cellpadding="0" '
+            'cellspacing="0" border="0">'
+            f'<tr><td><a href="{link}">{image}'
+            '<span class="video-label">Watch the video</span></a></td></tr>'
+            + (f'<tr><td class="video-caption">{caption}</td></tr>' if caption else "")
+            + "</table>"
         )
 
     return _VIDEO_FIGURE.sub(thumbnail, body_html)

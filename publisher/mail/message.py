@@ -12,7 +12,11 @@ Each body piece is QP-encoded on its own and ends with a soft line break,
 so pieces of any length join into valid QP (RFC 2045 §6.7) whatever the
 values between them.
 
-Headers: ``List-Unsubscribe`` with an HTTPS and a mailto URL, and
+The text part is wrapped at 72 columns (:func:`wrap_text`); a line that holds
+a recipient's value is wrapped once the value is in.
+
+Headers: each one line, folded and encoded by :mod:`.headers`;
+``List-Unsubscribe`` with an HTTPS and a mailto URL, and
 ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058);
 ``Message-ID`` is derived from the digest and the subscriber, so a retried
 send is recognisably the same message.
@@ -22,53 +26,22 @@ from __future__ import annotations
 
 import binascii
 import html
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
-from email.header import Header
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime
 
 from itsdangerous import URLSafeSerializer
 
+from ..addresses import parse_mailbox
 from ..audience.recipients import Recipient
-from ..errors import AddressError
 from ..urls import Urls
+from . import headers
 from .render import PERSONAL_FIELDS, RenderedDigest
 
 CRLF = b"\r\n"
-
-
-def _header(name: str, value: str) -> bytes:
-    """An unstructured header (Subject): non-ASCII becomes RFC 2047 encoded words,
-    folded with CRLF."""
-    if value.isascii():
-        text = value
-    else:
-        text = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-    return f"{name}: {text}".encode("ascii") + CRLF
-
-
-def _address_header(name: str, value: str) -> bytes:
-    """From, To, Reply-To: only the display name may be encoded, never the address."""
-    display, address = parseaddr(value)
-    return _header_line(name, formataddr((" ".join(display.split()), address), charset="utf-8"))
-
-
-def _header_line(name: str, text: str) -> bytes:
-    return f"{name}: {text}".encode("ascii") + CRLF
-
-
-def _phrase(text: str) -> str:
-    """A display phrase for a structured header (List-Id), encoded when not ASCII."""
-    return text if text.isascii() else Header(text, "utf-8").encode(linesep="\r\n")
-
-
-def _qp(data: str) -> bytes:
-    """Quoted-printable with CRLF line ends, ending in a soft break so pieces can join."""
-    raw = data.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    encoded = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
-    # b2a_qp ends its soft breaks with a bare LF when the piece has no CRLF of its own
-    encoded = encoded.replace(CRLF, b"\n").replace(b"\n", CRLF)
-    return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
+#: the text part's columns (lines stay well under RFC 5322's 78)
+TEXT_COLUMNS = 72
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -80,12 +53,48 @@ def dot_stuff(data: bytes) -> bytes:
     return b"." + data if data.startswith(b".") else data
 
 
+def wrap_text(line: str) -> str:
+    """One text-part line wrapped at 72 columns, at spaces only.
+
+    Never inside a word or at a hyphen, so a URL stays whole (on a line of its
+    own when it is long) and still works when clicked.
+    """
+    if len(line) <= TEXT_COLUMNS:
+        return line
+    return textwrap.fill(
+        line, TEXT_COLUMNS, break_long_words=False, break_on_hyphens=False, expand_tabs=False
+    )
+
+
+def _qp(data: str) -> bytes:
+    """Quoted-printable with CRLF line ends, ending in a soft break so pieces can join."""
+    raw = data.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    encoded = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
+    # b2a_qp ends its soft breaks with a bare LF when the piece has no CRLF of its own
+    encoded = encoded.replace(CRLF, b"\n").replace(b"\n", CRLF)
+    return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
+
+
 @dataclass(frozen=True)
 class _Slot:
-    """Where a recipient value goes: which field, and how it is escaped."""
+    """Where a recipient value goes in the HTML part: which field, escaped for HTML."""
 
     field: str
     html: bool
+
+
+@dataclass(frozen=True)
+class _TextLine:
+    """A text-part line with recipient values in it, wrapped once they are in.
+
+    ``parts`` alternate literal text and field names: text, field, text …
+    """
+
+    parts: tuple[str, ...]
+
+    def render(self, values: dict[str, str]) -> str:
+        line = "".join(values[p] if i % 2 else p for i, p in enumerate(self.parts))
+        return wrap_text(line) + "\n"
 
 
 class MessageTemplate:
@@ -111,7 +120,7 @@ class MessageTemplate:
         self.urls = urls
         self.signer = signer
         self.domain = domain
-        self.sender_address = parseaddr(sender)[1]
+        self.sender_address = parse_mailbox(sender)[1]
         digest = rendered.digest
         self.id_prefix = f"digest.{digest.name}.{digest.period_end:%Y%m%d%H%M}"
         nonce = rendered.placeholders.nonce
@@ -119,28 +128,30 @@ class MessageTemplate:
 
         head = b"".join(
             [
-                _address_header("From", sender),
-                _address_header("Reply-To", reply_to) if reply_to else b"",
-                _header("Subject", rendered.subject),
-                _header_line("Date", format_datetime(date)),
-                _header_line("List-Id", f"{_phrase(list_title)} <{digest.name}.{domain}>"),
-                b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
-                b"MIME-Version: 1.0" + CRLF,
-                f'Content-Type: multipart/alternative; boundary="{self.boundary}"'.encode() + CRLF,
+                headers.mailbox_of("From", sender),
+                headers.mailbox_of("Reply-To", reply_to) if reply_to else b"",
+                headers.unstructured("Subject", rendered.subject),
+                headers.structured("Date", format_datetime(date)),
+                headers.list_id(list_title, f"{digest.name}.{domain}"),
+                headers.structured("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                headers.structured("MIME-Version", "1.0"),
+                headers.structured(
+                    "Content-Type", f'multipart/alternative; boundary="{self.boundary}"'
+                ),
                 CRLF,
             ]
         )
         text_head = self._part_head("text/plain")
         html_head = self._part_head("text/html")
         tail = f"--{self.boundary}--".encode() + CRLF
-        # pieces alternate: bytes, slot, bytes, slot … ; headers per recipient come first
-        self.pieces: list[bytes | _Slot] = [head, text_head]
-        self._split(rendered.text, html=False)
+        # pieces: bytes, and where recipient values go; headers per recipient come first
+        self.pieces: list[bytes | _Slot | _TextLine] = [head, text_head]
+        self._split_text(rendered.text)
         self.pieces.append(html_head)
         self._split(rendered.html, html=True)
         self.pieces.append(tail)
         # for SMTP DATA: the fixed pieces dot-stuffed once, here, not per message
-        self.stuffed_pieces = [p if isinstance(p, _Slot) else dot_stuff(p) for p in self.pieces]
+        self.stuffed_pieces = [dot_stuff(p) if isinstance(p, bytes) else p for p in self.pieces]
 
     def _part_head(self, kind: str) -> bytes:
         return (
@@ -162,15 +173,41 @@ class MessageTemplate:
                 self.pieces.append(_Slot(fields[part], html))
             elif part:
                 self.pieces.append(_qp(part))
-        if not body.endswith("\n"):
-            self.pieces.append(b"=" + CRLF + CRLF)  # a hard line end before the boundary
+        # the line end before the boundary belongs to the boundary (RFC 2046 §5.1.1): end
+        # a body that has none of its own with a soft break, so it reads back as it was
+        self.pieces.append(CRLF if body.endswith("\n") else b"=" + CRLF + CRLF)
+
+    def _split_text(self, body: str) -> None:
+        """The text part: lines without values wrapped now, lines with values per recipient."""
+        pattern = self.rendered.placeholders.pattern
+        fields = {f.replace("_", ""): f for f in PERSONAL_FIELDS}
+        fixed: list[str] = []
+        lines = body.replace("\r\n", "\n").split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the body's own final line end
+        for line in lines:
+            parts = pattern.split(line)
+            if len(parts) == 1:
+                fixed.append(wrap_text(line) + "\n")
+                continue
+            if fixed:
+                self.pieces.append(_qp("".join(fixed)))
+                fixed = []
+            self.pieces.append(
+                _TextLine(tuple(fields[p] if i % 2 else p for i, p in enumerate(parts)))
+            )
+        if fixed:
+            self.pieces.append(_qp("".join(fixed)))
+        # the line end before the boundary belongs to the boundary (RFC 2046 §5.1.1):
+        # one more, so the text ends with its own, as the standard library writes it
+        self.pieces.append(CRLF)
 
     def message_id(self, recipient: Recipient) -> str:
         return f"<{self.id_prefix}.{recipient.key}@{self.domain}>"
 
     def values(self, recipient: Recipient, token: str) -> dict[str, str]:
         """What each personal field becomes for ``recipient``; ``token`` signs their links."""
-        name = " ".join((recipient.name or "").split())
+        name = headers.one_line(recipient.name or "")
         return {
             "greeting": f"Hello {name}," if name else "Hello,",
             "name": name,
@@ -189,28 +226,20 @@ class MessageTemplate:
         token = self.signer.dumps(recipient.key)
         values = self.values(recipient, token)
         mailto = f"mailto:{self.sender_address}?subject=unsubscribe%20{token}"
-        try:
-            to = _header_line("To", formataddr((values["name"], recipient.email), charset="utf-8"))
-        except UnicodeEncodeError as e:
-            raise AddressError(
-                recipient.email,
-                "its local part is not ASCII, which needs SMTPUTF8 (RFC 6531); this sender "
-                "writes ASCII-only messages",
-            ) from e
-        headers = (
-            to
-            + _header_line("Message-ID", self.message_id(recipient))
-            + f"List-Unsubscribe: <{values['unsubscribe_url']}>,".encode()
-            + CRLF
-            + f" <{mailto}>".encode()
-            + CRLF
+        head = (
+            headers.mailbox("To", values["name"], recipient.email)
+            + headers.structured("Message-ID", self.message_id(recipient))
+            + headers.urls("List-Unsubscribe", [values["unsubscribe_url"], mailto])
         )
         escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
-        out = [headers]
+        out = [head]
         for piece in self.stuffed_pieces if stuffed else self.pieces:
             if isinstance(piece, bytes):
                 out.append(piece)
+                continue
+            if isinstance(piece, _TextLine):
+                value = _qp(piece.render(values))
             else:
                 value = _qp(escaped[piece.field] if piece.html else values[piece.field])
-                out.append(dot_stuff(value) if stuffed else value)
+            out.append(dot_stuff(value) if stuffed else value)
         return b"".join(out)

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+import jinja2.sandbox
 from premailer import Premailer
 
 from ..config import DigestSettings, Settings
@@ -28,6 +29,7 @@ from ..content.html import human_size
 from ..errors import TemplateError
 from ..urls import Urls
 from .digest import Digest, condense
+from .headers import one_line
 
 
 def _shipped_templates() -> Path:
@@ -48,6 +50,11 @@ DEFAULT_TEMPLATES = _shipped_templates()
 PERSONAL_FIELDS = ("greeting", "name", "email", "unsubscribe_url", "preferences_url", "topics")
 #: Gmail clips an HTML part larger than this ("[Message clipped]")
 GMAIL_CLIP_BYTES = 102 * 1024
+#: a subject longer than this is cut at a word: 200 characters of any script are at
+#: most 800 octets of UTF-8, well before RFC 5322's 998, however a client unfolds them
+SUBJECT_CHARS = 200
+#: the preheader (the line after the subject in an inbox) is cut at a word here
+PREHEADER_CHARS = 150
 
 
 @dataclass(frozen=True)
@@ -129,16 +136,36 @@ def describe_period(start: datetime, end: datetime, zone: ZoneInfo) -> str:
 
 
 def inline_css(html: str) -> str:
-    """premailer: move stylesheet rules into style attributes; media queries stay in <head>."""
+    """premailer: move stylesheet rules into style attributes; media queries stay in <head>.
+
+    premailer also writes some CSS back as HTML attributes; not ``width`` and
+    ``height``: from ``height: auto`` it would write ``height="auto"`` over an
+    image's numeric height, which Outlook for Windows then reads. The templates
+    set both attributes themselves, in pixels.
+    """
     return str(
         Premailer(
             html,
             allow_network=False,
             disable_validation=True,
             strip_important=False,
+            disable_basic_attributes=["width", "height"],
             cssutils_logging_level=logging.CRITICAL,
         ).transform()
     )
+
+
+def cut_at_word(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: cut at a word, with an ellipsis.
+
+    A text without spaces (Chinese, say) is cut where the limit falls.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if text[limit - 1] != " " and " " in cut.strip():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(",;:.–—- ") + "…"
 
 
 def _guard(template: str, action: Callable[[], str]) -> str:
@@ -148,13 +175,20 @@ def _guard(template: str, action: Callable[[], str]) -> str:
         raise TemplateError(f"{e.filename or e.name or template}:{e.lineno}: {e.message}") from e
     except jinja2.TemplateNotFound as e:
         raise TemplateError(f"template {e.name!r} not found in the template folders") from e
+    except jinja2.exceptions.SecurityError as e:
+        raise TemplateError(f"{template}: not allowed in a template: {e}") from e
     except (jinja2.UndefinedError, AttributeError) as e:
         raise TemplateError(f"{template}: {e}") from e
 
 
 def render_subject(config: DigestSettings, settings: Settings, digest: Digest) -> str:
-    """The subject line: one line, whatever the template or the posts contain."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    """The subject line: one line, whatever the template or the posts contain.
+
+    The template comes from the config, so it runs in Jinja's sandbox (no
+    attribute walks to Python internals). Control characters go, white space
+    runs become one space, and a subject over 200 characters is cut at a word.
+    """
+    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
     zone = settings.site.zone
     text = _guard(
         f"digests[{config.name}].subject",
@@ -165,8 +199,8 @@ def render_subject(config: DigestSettings, settings: Settings, digest: Digest) -
             period_end=digest.period_end.astimezone(zone),
         ),
     )
-    # no CR/LF may reach a header: fold every run of white space into one space
-    return " ".join(text.split())
+    # no CR/LF may reach a header: every run of white space becomes one space
+    return cut_at_word(one_line(text), SUBJECT_CHARS)
 
 
 def _context(
@@ -181,7 +215,7 @@ def _context(
         "site": settings.site,
         "digest": digest,
         "subject": subject,
-        "preheader": f"{len(digest.posts)} new: {titles}"[:150],
+        "preheader": cut_at_word(f"{len(digest.posts)} new: {titles}", PREHEADER_CHARS),
         "period": describe_period(digest.period_start, digest.period_end, settings.site.zone),
         "personal": _Personal(placeholders),
         "view_in_browser": Urls.from_settings(settings).digest_page(digest.name, digest.period_end),

@@ -97,9 +97,10 @@ def test_html_is_inlined_and_text_has_every_title_and_link(digest_message: Any) 
     styled = re.findall(r"<(td|table|h2|p|a)\b[^>]*>", html)
     with_style = re.findall(r"<(?:td|table|h2|p|a)\b[^>]*\bstyle=\"[^\"]+\"[^>]*>", html)
     assert len(with_style) >= 0.8 * len(styled), "elements carry inline styles"
+    flowing = " ".join(text.split())  # the text part is wrapped at 72 columns
     for title, _, _ in SAMPLE:
-        assert title in text
-    assert text.count("Read more: https://news.example.org/news/") == 10
+        assert title in flowing
+    assert flowing.count("Read more: https://news.example.org/news/") == 10
     assert len(html.encode()) < GMAIL_CLIP_BYTES
     # the video becomes a linked thumbnail, never an iframe
     assert re.search(r'<a href="https://www.youtube.com/watch\?v=ICSCinnov19"[^>]*><img', html)

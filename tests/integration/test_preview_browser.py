@@ -1,6 +1,7 @@
 """The staff preview in a real browser (Debian's chromium, headless, through chromedriver).
 
 Screenshots land in the test's tmp folder (and in $PUBLISHER_SCREENSHOTS, if set).
+The ``browser`` fixture is in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ from publisher.content.importer import import_target
 from publisher.web.app import create_app
 from publisher.web.preview import PreviewSource
 from publisher.web.server import ServerThread
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -51,34 +48,6 @@ def preview_url(
     )
     with ServerThread(create_app(settings, feeds=False, preview=source), settings.web) as server:
         yield server.url
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip(
-            "chromium and chromedriver are not installed (apt-get install chromium "
-            "chromium-driver; .ci/run does)"
-        )
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
-    driver = webdriver.Chrome(options=options, service=service)
-    yield driver
-    driver.quit()
 
 
 def screenshot(driver: Any, tmp_path: Path, name: str) -> Path:
