@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_messages import smtp_server  # noqa: F401
-from tests.integration.test_preview_browser import browser, screenshot, show_at  # noqa: F401
+from tests.integration.test_preview_browser import screenshot, show_at
 from tests.integration.test_subscriptions import Site, make_site  # noqa: F401
 
 pytestmark = pytest.mark.integration
