@@ -18,11 +18,17 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import db
 from publisher.config import Settings, parse_settings
+
+# Property tests assert what is true, never how fast: no per-example deadline
+# (on two shared, noisy cores a slow example is not a failure).
+hypothesis_settings.register_profile("publisher", deadline=None)
+hypothesis_settings.load_profile("publisher")
 
 PG_URL_ENV = "PUBLISHER_TEST_DATABASE_URL"
 #: the PostgreSQL this kind of machine runs (trust auth, database ``test``)
