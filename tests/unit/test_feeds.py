@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from lxml import etree
@@ -181,3 +181,14 @@ def test_documents_assembled_from_parts_equal_feedgen_writing_them_whole(archive
     empty = document(archive=archive)
     assert render_atom(empty) == whole_document(empty, [], "atom")
     assert render_rss(empty) == whole_document(empty, [], "rss")
+
+
+# RSS dates are written without switching the process's locale, and read the same.
+@pytest.mark.parametrize("hours", [0, 1, -5, 5.5, 13])
+def test_rss_dates_are_what_feedgen_wrote(hours: float) -> None:
+    from feedgen.util import formatRFC2822
+
+    zone = timezone(timedelta(hours=hours))
+    for day in range(0, 400, 7):
+        when = datetime(2019, 1, 1, 9, 5, 7, tzinfo=zone) + timedelta(days=day, minutes=day)
+        assert formats.rfc2822(when) == formatRFC2822(when)
