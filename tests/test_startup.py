@@ -82,3 +82,12 @@ def test_a_build_that_renders_loads_feedgen_but_not_the_mail_stack(site: Path) -
     modules = loaded(site, "build", "--force")
     assert {"feedgen", "lxml"} <= modules
     assert not modules & {"alembic", *MAIL_STACK}
+
+
+# Importing a post file parses Markdown; it needs no feed parser or writer.
+def test_importing_a_post_file_loads_no_feed_stack(site: Path) -> None:
+    post = site / "new-post.md"
+    post.write_text("---\ntitle: New\ndate: 2026-01-01\nstatus: published\n---\nHello.\n")
+    modules = loaded(site, "import", str(post))
+    assert {"markdown_it_pyrs", "nh3"} <= modules
+    assert not modules & {"feedparser", "feedgen", "alembic", *MAIL_STACK}

@@ -16,7 +16,6 @@ still rolls all of it back.
 from __future__ import annotations
 
 import os
-import urllib.request
 from collections.abc import Callable, Iterator, Set
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from ..db import transaction
 from ..errors import ContentError, ImportFailed, PublisherError
 from ..models import Attachment, Author, Post, Tag, post_tags
 from .drafts import AuthorDraft, PostDraft
-from .feedimport import looks_like_feed, parse_feed
 from .limits import MAX_FEED_BYTES, MAX_POST_BYTES, check_draft
 from .postfile import parse_post_file, source_hash
 from .slugs import slugify, unique_slug
@@ -74,6 +72,8 @@ def collect_sources(target: str) -> list[Source]:
     """
     if target.startswith(("http://", "https://")):
         try:
+            import urllib.request  # only for a feed URL (as feedparser, below)
+
             with urllib.request.urlopen(target, timeout=30) as response:  # noqa: S310
                 raw = response.read(MAX_FEED_BYTES + 1)
                 return [Source(target, raw, is_feed=True)]
@@ -91,7 +91,11 @@ def collect_sources(target: str) -> list[Source]:
         raise PublisherError(f"{target}: no such file or folder") from None
     except OSError as e:
         raise PublisherError(f"{target}: cannot be read: {e.strerror}") from e
-    return [Source(str(path), raw, is_feed=path.suffix != ".md" and looks_like_feed(raw))]
+    if path.suffix == ".md":
+        return [Source(str(path), raw, is_feed=False)]
+    from .feedimport import looks_like_feed
+
+    return [Source(str(path), raw, is_feed=looks_like_feed(raw))]
 
 
 def _read(path: Path, limit: int) -> bytes:
@@ -103,6 +107,8 @@ def _read(path: Path, limit: int) -> bytes:
 def _read_one(source: Source, zone_key: str) -> list[PostDraft] | ContentError:
     try:
         if source.is_feed:
+            from .feedimport import parse_feed  # feedparser: only for feeds
+
             return parse_feed(source.raw, source.label)
         return [parse_post_file(source.raw, source.label, ZoneInfo(zone_key))]
     except ContentError as e:
