@@ -13,10 +13,11 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,6 +30,7 @@ from pydantic import (
 
 from .addresses import parse_mailbox
 from .errors import AddressError, ConfigError
+from .links import WEB_SCHEMES, UnsafeUrl, check_url
 from .yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
 
 #: environment variable that overrides ``database.url`` (keeps passwords out of the file)
@@ -40,39 +42,88 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Control characters, and the line breaks Unicode adds (NEL, U+2028, U+2029):
+# a value that goes into a mail header must be one line, or it could add headers.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _refuse(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found:
+            raise ValueError(
+                f"must be {what}: character {found.start() + 1} is the control character "
+                f"{found[0]!r} (a line break here could add lines to every email's headers)"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _web_url(value: str) -> str:
+    try:
+        return check_url(value, schemes=WEB_SCHEMES)
+    except UnsafeUrl as e:
+        raise ValueError(
+            f"must be an absolute http(s) URL such as https://example.org/, but it {e.why}"
+        ) from None
+
+
+#: text that may end up in a header (titles, names, subjects): one line, no control characters
+OneLine = Annotated[str, _refuse(_CONTROL, "one line")]
+#: text shown in a page or footer: line breaks allowed, other control characters not
+Text = Annotated[str, _refuse(_CONTROL_BUT_NEWLINE, "plain text")]
+#: an absolute http or https URL, checked by :func:`publisher.links.check_url`
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+#: the names a digest's subject template may use (``mail.render.render_subject`` passes them)
+SUBJECT_VARIABLES = frozenset({"site", "digest", "period_start", "period_end"})
+
+
 def _base_dir(info: ValidationInfo) -> Path:
     context = info.context or {}
     return Path(context.get("base_dir", "."))
 
 
 class SiteSettings(_Section):
-    title: str = Field(min_length=1, description="Name of the site, used as feed and email title.")
-    base_url: str = Field(description="Public URL of the site; post links are made under it.")
-    description: str = Field("", description="One line about the site (feed subtitle).")
-    language: str = Field("en", description="BCP 47 language tag of the content.")
-    timezone: str = Field("UTC", description="IANA time zone for dates written without one.")
-    postal_address: str = Field(
-        min_length=1, description="Postal address of the organisation, shown in email footers."
+    title: OneLine = Field(
+        min_length=1, max_length=200, description="Name of the site, used as feed and email title."
     )
-    post_path: str = Field(
+    base_url: WebUrl = Field(description="Public URL of the site; post links are made under it.")
+    description: OneLine = Field(
+        "", max_length=500, description="One line about the site (feed subtitle)."
+    )
+    language: str = Field(
+        "en",
+        pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$",
+        description="BCP 47 language tag of the content.",
+    )
+    timezone: str = Field("UTC", description="IANA time zone for dates written without one.")
+    postal_address: Text = Field(
+        min_length=1,
+        max_length=500,
+        description="Postal address of the organisation, shown in email footers.",
+    )
+    post_path: OneLine = Field(
         "news/{slug}/",
+        max_length=200,
         description="Where a post's page is, under base_url; {slug} is replaced.",
     )
-    icon: str | None = Field(None, description="URL of a square icon for feeds.")
-    logo: str | None = Field(None, description="URL of a wide logo for feeds and emails.")
-    rights: str | None = Field(None, description="Copyright line for feeds.")
+    icon: WebUrl | None = Field(None, description="URL of a square icon for feeds.")
+    logo: WebUrl | None = Field(None, description="URL of a wide logo for feeds and emails.")
+    rights: OneLine | None = Field(None, max_length=300, description="Copyright line for feeds.")
 
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL such as https://example.org/")
+        if "?" in value or "#" in value:
+            raise ValueError("must be the site's address without ?query or #fragment")
         return value if value.endswith("/") else value + "/"
 
     @field_validator("post_path")
     @classmethod
     def _check_post_path(cls, value: str) -> str:
-        if "{slug}" not in value or value.startswith("/"):
+        if "{slug}" not in value or value.startswith("/") or re.search(r"\s|\.\.|//", value):
             raise ValueError("must be a relative path containing {slug}, e.g. news/{slug}/")
         return value
 
@@ -124,7 +175,7 @@ class FeedSettings(_Section):
     output_dir: Path = Field(
         Path("feeds"), validate_default=True, description="Folder the feed files are written to."
     )
-    url: str | None = Field(
+    url: WebUrl | None = Field(
         None, description="Public URL of the feed folder. Default: base_url + 'feeds/'."
     )
     items: int = Field(
@@ -136,7 +187,7 @@ class FeedSettings(_Section):
     content: Literal["full", "summary"] = Field(
         "full", description="Put the full post in feeds, or only its summary."
     )
-    websub_hub: str | None = Field(None, description="URL of a WebSub hub to announce and ping.")
+    websub_hub: WebUrl | None = Field(None, description="URL of a WebSub hub to announce and ping.")
     build_every_minutes: int = Field(
         15, ge=1, le=1440, description="How often `publisher run` rebuilds the feeds."
     )
@@ -148,12 +199,12 @@ class FeedSettings(_Section):
 
 
 class SmtpSettings(_Section):
-    host: str = Field("localhost", description="SMTP server host name.")
+    host: OneLine = Field("localhost", max_length=255, description="SMTP server host name.")
     port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
     security: Literal["starttls", "tls", "none"] = Field(
         "starttls", description="starttls (port 587), tls (implicit TLS, port 465) or none."
     )
-    username: str | None = Field(None, description="Login name, if the server wants one.")
+    username: OneLine | None = Field(None, description="Login name, if the server wants one.")
     password_env: str = Field(
         "PUBLISHER_SMTP_PASSWORD",
         description="Name of the environment variable holding the SMTP password.",
@@ -204,8 +255,10 @@ class DkimSettings(_Section):
 
 
 class EmailSettings(_Section):
-    sender: str = Field(description="From address of the digest, e.g. 'News <news@example.org>'.")
-    reply_to: str | None = Field(None, description="Reply-To address, if not the sender.")
+    sender: OneLine = Field(
+        description="From address of the digest, e.g. 'News <news@example.org>'."
+    )
+    reply_to: OneLine | None = Field(None, description="Reply-To address, if not the sender.")
     templates: Path | None = Field(
         None, description="Folder of templates that override those in templates/email/."
     )
@@ -244,11 +297,14 @@ class EmailSettings(_Section):
 
 class DigestSettings(_Section):
     name: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9-]*$", description="Short name, e.g. weekly (a-z, 0-9, -)."
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        max_length=50,
+        description="Short name, e.g. weekly (a-z, 0-9, -).",
     )
     schedule: str = Field(description="When to send, as a crontab line, e.g. '0 9 * * MON'.")
-    subject: str = Field(
+    subject: OneLine = Field(
         "{{ site.title }}: news of {{ period_end.strftime('%-d %B %Y') }}",
+        max_length=500,
         description="Jinja2 template of the subject line.",
     )
     order: Literal["newest", "tag"] = Field(
@@ -257,6 +313,27 @@ class DigestSettings(_Section):
     size_budget_kb: int = Field(
         90, ge=10, le=102, description="Largest HTML part (KB) before switching to summaries."
     )
+
+    @field_validator("subject")
+    @classmethod
+    def _compile_subject(cls, value: str) -> str:
+        """Compile the template as it will run (in Jinja's sandbox), so a broken
+        one is a config error now, not a failed send later."""
+        import jinja2.meta
+        import jinja2.sandbox
+
+        env = jinja2.sandbox.SandboxedEnvironment(autoescape=False)
+        try:
+            tree = env.parse(value)
+        except jinja2.TemplateSyntaxError as e:
+            raise ValueError(f"is not a valid Jinja2 template: {e.message}") from None
+        unknown = jinja2.meta.find_undeclared_variables(tree) - SUBJECT_VARIABLES
+        if unknown:
+            raise ValueError(
+                f"uses {', '.join(sorted(unknown))}, which a subject does not have; it may use "
+                f"{', '.join(sorted(SUBJECT_VARIABLES))}"
+            )
+        return value
 
     @field_validator("schedule")
     @classmethod
@@ -278,7 +355,7 @@ class DigestSettings(_Section):
 class WebSettings(_Section):
     host: str = Field("127.0.0.1", description="Address `publisher serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `publisher serve` listens on.")
-    public_url: str | None = Field(
+    public_url: WebUrl | None = Field(
         None,
         description="Public URL where `publisher serve` answers unsubscribe and preference "
         "links. Default: site.base_url.",
@@ -355,7 +432,9 @@ class Settings(_Section):
     )
     feeds: FeedSettings = Field(default_factory=FeedSettings, description="Feed output.")
     email: EmailSettings = Field(description="Sender and SMTP server of the digest.")
-    digests: tuple[DigestSettings, ...] = Field((), description="Scheduled email digests.")
+    digests: tuple[DigestSettings, ...] = Field(
+        (), max_length=50, description="Scheduled email digests."
+    )
     web: WebSettings = Field(default_factory=WebSettings, description="The local web server.")
 
     #: the file these settings were read from, and its YAML (for line numbers)

@@ -103,3 +103,83 @@ def test_shipped_config_is_valid() -> None:
     settings = load_settings(Path(__file__).parents[2] / "config.yaml")
     assert settings.site.title
     assert settings.digests
+
+
+# URLs in the config are parsed and must be absolute http(s); each refusal
+# names the file, the line and the key.
+@pytest.mark.parametrize(
+    ("extra", "key", "line"),
+    [
+        ("  logo: javascript:alert(1)\n", "site.logo", 5),
+        ("  icon: data:image/png;base64,AAAA\n", "site.icon", 5),
+        ("feeds:\n  url: not a url\n", "feeds.url", 8),
+        ("feeds:\n  websub_hub: file:///etc/passwd\n", "feeds.websub_hub", 8),
+        ("feeds:\n  websub_hub: https://\n", "feeds.websub_hub", 8),
+        ("web:\n  public_url: ftp://example.org/\n", "web.public_url", 8),
+    ],
+)
+def test_urls_must_be_http(extra: str, key: str, line: int) -> None:
+    text = BASE.replace("email:", extra + "email:") if extra.startswith("  ") else BASE + extra
+    error = error_of(text)
+    assert (error.key, error.line) == (key, line)
+    assert str(error).startswith(f"config.yaml:{line}: {key}: must be an absolute http(s) URL")
+
+
+def test_base_url_with_a_space_is_refused() -> None:
+    error = error_of(BASE.replace("https://example.org", "https://exa mple.org/"))
+    assert (error.key, error.line) == ("site.base_url", 3)
+    assert "space" in str(error)
+
+
+def test_duplicate_keys_name_both_lines() -> None:
+    error = error_of(BASE + "site:\n  title: Again\n")
+    assert error.line == 7
+    assert "'site' is written twice (lines 1 and 7)" in str(error)
+    nested = error_of(BASE.replace("  title: T\n", "  title: T\n  title: U\n"))
+    assert "'title' is written twice (lines 2 and 3)" in str(nested)
+
+
+# A value that goes into a header is one line: a YAML block or an escaped
+# CR LF in the site's title could otherwise add a Bcc: to every message.
+@pytest.mark.parametrize(
+    "title",
+    ['"News\\r\\nBcc: victim@example.org"', "|\n    News\n    Bcc: x@example.org", '"A\\u2028B"'],
+)
+def test_header_values_are_one_line(title: str) -> None:
+    error = error_of(BASE.replace("  title: T\n", f"  title: {title}\n"))
+    assert (error.key, error.line) == ("site.title", 2)
+    assert "must be one line" in str(error)
+
+
+def test_the_postal_address_may_have_lines_but_no_controls() -> None:
+    assert parse(BASE.replace("Street 1", "|\n    Street 1\n    Berlin")).site.postal_address
+    error = error_of(BASE.replace("Street 1", '"Street\\x001"'))
+    assert error.key == "site.postal_address"
+
+
+DIGEST = BASE + 'digests:\n  - name: weekly\n    schedule: "0 9 * * MON"\n    subject: {}\n'
+
+
+# The subject template is compiled (in the sandbox it runs in) when the
+# config is loaded: a broken one is a config error with its line, not a failed send.
+@pytest.mark.parametrize(
+    ("subject", "message"),
+    [
+        ("'{{ site.title '", "not a valid Jinja2 template"),
+        ("'{% if %}x'", "not a valid Jinja2 template"),
+        ("'{{ sitee.title }}'", "uses sitee, which a subject does not have"),
+    ],
+)
+def test_a_broken_subject_template_is_a_config_error(subject: str, message: str) -> None:
+    error = error_of(DIGEST.format(subject))
+    assert (error.key, error.line) == ("digests.0.subject", 10)
+    assert message in str(error)
+
+
+def test_sizes_are_limited() -> None:
+    assert error_of(BASE.replace("title: T", "title: " + "T" * 201)).key == "site.title"
+    long_subject = DIGEST.format("'" + "x" * 501 + "'")
+    assert error_of(long_subject).key == "digests.0.subject"
+    assert error_of(BASE.replace("email:", "  language: not a language\nemail:")).key == (
+        "site.language"
+    )
