@@ -7,11 +7,22 @@ lets caches and feed readers get ``304 Not Modified``.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import OutputError
+
+# ".atom.xml.4711.k3j2h1.tmp": the writer's process id is in the name, so a
+# later build can tell the leftovers of a killed process from a live write
+_TEMPORARY = re.compile(r"^\..+?(?:\.(\d+))?\.[A-Za-z0-9_]+\.tmp$")
+#: a temporary file without a process id (from an older version) is stale after this
+_OLD_TEMPORARY_SECONDS = 600
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -33,7 +44,9 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     try:
         if not path.parent.is_dir():
             path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -48,3 +61,69 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             "writable (feeds.output_dir in config.yaml)"
         ) from e
     return True
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete the temporary files that writers killed mid-write left under ``root``.
+
+    A file whose writer process still runs is left alone; so is anything
+    that is not one of :func:`write_if_changed`'s temporary files.
+    """
+    removed = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            match = _TEMPORARY.match(name)
+            if match is None:
+                continue
+            path = Path(folder) / name
+            if match[1] is not None:
+                stale = not _is_running(int(match[1]))
+            else:
+                try:
+                    stale = time.time() - path.lstat().st_mtime > _OLD_TEMPORARY_SECONDS
+                except FileNotFoundError:
+                    continue
+            if stale:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+@contextmanager
+def exclusive_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) while the block runs.
+
+    A second holder waits; ``on_wait`` is called once first, so it can say so.
+    The lock is the kernel's (``flock``): it is released when the process
+    ends, however it ends, so a killed build never leaves a stale lock.
+
+    :raises OutputError: when the lock file cannot be created.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+b")
+    except OSError as e:
+        raise OutputError(f"{path}: cannot create the lock file: {e.strerror}") from e
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

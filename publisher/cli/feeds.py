@@ -21,7 +21,12 @@ def build(app: App, force: bool) -> None:
     """
     from ..feeds.build import publish_feeds
 
-    report = publish_feeds(app.sessions(), app.settings, datetime.now(UTC), force=force)
+    def waiting() -> None:
+        app.console.print("Another build of these feeds is running; waiting for it to end.")
+
+    report = publish_feeds(
+        app.sessions(), app.settings, datetime.now(UTC), force=force, on_wait=waiting
+    )
     out = app.settings.feeds.output_dir
     app.console.print(
         f"Feeds in {out}/: {report.documents} documents, {report.rendered} rendered, "

@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import __version__, queries
 from ..config import Settings
+from ..content.markup import xml_safe
+from ..files import exclusive_lock, remove_stale_temporaries
 from ..models import Author, Tag
 from ..urls import FEED_FILES, Urls
-from .manifest import load_manifest, remove_files, save_manifest
+from .manifest import load_manifest, remove_files, save_manifest, state_dir
 from .model import FeedMeta
-from .names import Names
+from .names import Names, folder_name
 from .plan import FeedSpec, plan_documents
 from .websub import ping_hub
 
@@ -70,20 +72,18 @@ def feed_specs(
         )
 
     main = FeedSpec("", meta("", site.title, site.description or None), archived=True)
-    tag_specs = {
-        t.slug: FeedSpec(
-            f"tags/{t.slug}/",
-            meta(f"tags/{t.slug}/", f"{site.title}: {t.name}", f"Posts tagged {t.name}"),
+    tag_specs = {}
+    for t in tags:
+        folder, name = f"tags/{folder_name(t.slug)}/", xml_safe(t.name)
+        tag_specs[folder_name(t.slug)] = FeedSpec(
+            folder, meta(folder, f"{site.title}: {name}", f"Posts tagged {name}")
         )
-        for t in tags
-    }
-    author_specs = {
-        a.slug: FeedSpec(
-            f"authors/{a.slug}/",
-            meta(f"authors/{a.slug}/", f"{site.title}: {a.name}", f"Posts by {a.name}"),
+    author_specs = {}
+    for a in authors:
+        folder, name = f"authors/{folder_name(a.slug)}/", xml_safe(a.name)
+        author_specs[folder_name(a.slug)] = FeedSpec(
+            folder, meta(folder, f"{site.title}: {name}", f"Posts by {name}")
         )
-        for a in authors
-    }
     return main, tag_specs, author_specs
 
 
@@ -93,13 +93,36 @@ def publish_feeds(
     now: datetime,
     force: bool = False,
     ping: Callable[[str, list[str]], list[str]] = ping_hub,
+    on_wait: Callable[[], None] | None = None,
 ) -> FeedBuildReport:
     """Build every feed document whose content changed, and only those.
 
     Plan from light facts (no bodies); render the documents whose fingerprint
     differs from the last build's; write files atomically and only when their
     bytes change; remove files no document makes any more; ping the hub.
+
+    One build at a time: a build holds a lock from reading the store to
+    saving the manifest, so a second one waits (``on_wait`` is told) and then
+    reads the store as the first left it. Two builds racing with a change
+    between them therefore always leave the newer state on disk.
     """
+    out = settings.feeds.output_dir
+    with exclusive_lock(state_dir(out) / "lock", on_wait):
+        # what a killed build left half-written: no build is writing now
+        remove_stale_temporaries(out)
+        remove_stale_temporaries(state_dir(out))
+        report, topics = _build(factory, settings, now, force)
+    # after the files are in place and the lock is free: a slow hub delays no one
+    hub = settings.feeds.websub_hub
+    if hub and topics:
+        report.failed_pings = ping(hub, topics)
+    return report
+
+
+def _build(
+    factory: sessionmaker[Session], settings: Settings, now: datetime, force: bool
+) -> tuple[FeedBuildReport, list[str]]:
+    """The build itself; the report and the changed subscription feeds' URLs."""
     urls = Urls.from_settings(settings)
     out = settings.feeds.output_dir
     report = FeedBuildReport()
@@ -143,12 +166,9 @@ def publish_feeds(
     report.removed = remove_files(out, set(manifest) - set(fingerprints))
     save_manifest(out, fingerprints)
 
-    hub = settings.feeds.websub_hub
     subscriptions = {p for plan in plans if not plan.is_archive for p in plan.paths.values()}
     topics = [urls.feed(path) for path in report.written if path in subscriptions]
-    if hub and topics:
-        report.failed_pings = ping(hub, topics)
-    return report
+    return report, topics
 
 
 def choose_workers(entries: int) -> int:

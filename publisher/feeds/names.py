@@ -5,6 +5,8 @@ Plain values for the hot loops over every post (ORM attribute access is slow).
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .. import queries
+from ..content.markup import xml_safe
 from ..models import Author, Tag
 from .model import Category, Person
 from .plan import Stub
@@ -36,10 +39,11 @@ class Names:
         return cls(
             {a.id: a for a in authors},
             {t.id: t for t in tags},
-            {a.id: a.slug for a in authors},
-            {str(t.id): t.slug for t in tags},
-            {a.id: Person(a.name) for a in authors},
-            {t.slug: Category(t.slug, t.name) for t in tags},
+            {a.id: folder_name(a.slug) for a in authors},
+            {str(t.id): folder_name(t.slug) for t in tags},
+            # names are checked when imported; a row from another tool is cleaned here
+            {a.id: Person(xml_safe(a.name)) for a in authors},
+            {folder_name(t.slug): Category(t.slug, xml_safe(t.name)) for t in tags},
         )
 
     def stubs(self, rows: Iterable[Any], tag_ids: dict[int, str]) -> list[Stub]:
@@ -64,3 +68,18 @@ class Names:
     def categories(self, tag_slugs: tuple[str, ...]) -> tuple[Category, ...]:
         found = (self.categories_by_slug[s] for s in tag_slugs)
         return tuple(sorted(found, key=lambda c: c.name))
+
+
+_FOLDER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,199}$")
+
+
+def folder_name(slug: str) -> str:
+    """A tag's or author's slug as the name of its feed folder.
+
+    Slugs the importer makes are used as they are; any other (a row written
+    by another tool: ``../x``, empty, a slash) becomes a hash of it, so no
+    feed is ever written outside its folder.
+    """
+    if _FOLDER.match(slug):
+        return slug
+    return "x-" + hashlib.sha256(slug.encode()).hexdigest()[:16]

@@ -9,9 +9,7 @@ imports this module (and what it needs), not the command line.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from .formats import RENDERERS, serialise_entry
 from .model import Document, EntryParts
 from .names import Names
 from .plan import DocPlan, Stub
+from .workers import worker_pool
 
 #: posts loaded from the database at a time while building feeds
 CHUNK = 500
@@ -154,7 +153,8 @@ def render_in_parallel(
     Shares are runs of consecutive posts of about equal size, so each process
     streams one stretch of the archive and no post body crosses a process
     boundary. Workers are spawned, not forked, so none inherits a database
-    connection; each opens its own from ``url``.
+    connection; each opens its own from ``url``. They die with this process
+    (:mod:`workers`).
     """
     position = {stub.id: index for index, stub in enumerate(stubs)}
     ordered = sorted(plans, key=lambda p: min((position[i] for i in p.post_ids), default=0))
@@ -169,8 +169,7 @@ def render_in_parallel(
         wanted = {i for plan in share for i in plan.post_ids}
         return [stub for stub in stubs if stub.id in wanted]
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
+    with worker_pool(workers - 1) as pool:
         futures = [
             pool.submit(render_share, url, settings, share, stubs_of(share)) for share in shares[1:]
         ]

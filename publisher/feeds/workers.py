@@ -1,0 +1,56 @@
+"""Worker processes for a parallel build, which never outlive the build.
+
+A process pool's workers wait on a queue for work; when the build process
+is killed (SIGKILL, the OOM killer) nobody tells them, and they would wait
+for good. Each worker therefore asks the kernel to kill it when its parent
+dies (Linux ``prctl(PR_SET_PDEATHSIG)``), and watches its parent itself as
+well (every platform, and the moment between spawn and ``prctl``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+#: <linux/prctl.h>
+_PR_SET_PDEATHSIG = 1
+#: seconds between a worker's looks at its parent
+_WATCH_INTERVAL = 0.5
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that end when this process ends.
+
+    Spawned, not forked, so none inherits a database connection.
+    """
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker: arrange to end as soon as process ``parent`` is gone."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no usable libc
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCH_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
