@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def _schema(name: str) -> Path:
 
 def check_atom(data: bytes, self_url: str, home: str) -> None:
     """RFC 4287 by RELAX NG, plus what the schema cannot express."""
-    relaxng = etree.RelaxNG(etree.parse(str(_schema("atom.rng"))))
+    relaxng = _relaxng()
     document = etree.fromstring(data)
     assert relaxng.validate(document), relaxng.error_log
     feed_links = document.findall(f"{ATOM_NS}link")
@@ -53,6 +54,20 @@ def check_atom(data: bytes, self_url: str, home: str) -> None:
         for enclosure in entry.findall(f"{ATOM_NS}link[@rel='enclosure']"):
             assert enclosure.get("type"), "enclosures carry their media type"
     parse_ok(data)
+
+
+@cache
+def _relaxng() -> Any:
+    return etree.RelaxNG(etree.parse(str(_schema("atom.rng"))))
+
+
+@cache
+def _json_feed_validator() -> Any:
+    """Compiled once: building a validator costs more than validating a feed."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(_schema("jsonfeed-1.1.schema.json").read_text())
+    validator_class = jsonschema.validators.validator_for(schema)
+    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
 
 
 def check_rss(data: bytes, self_url: str, home: str) -> None:
@@ -78,8 +93,6 @@ def check_rss(data: bytes, self_url: str, home: str) -> None:
 
 
 def check_json(data: bytes) -> dict[str, Any]:
-    jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads(_schema("jsonfeed-1.1.schema.json").read_text())
     feed: dict[str, Any] = json.loads(data)
-    jsonschema.validate(feed, schema, format_checker=jsonschema.FormatChecker())
+    _json_feed_validator().validate(feed)
     return feed

@@ -223,7 +223,7 @@ def parse_post_file(raw: bytes, source: str, zone: ZoneInfo) -> PostDraft:
     if not isinstance(doc.data, dict):
         raise ContentError(source, "front matter must be 'key: value' lines", line=2)
     try:
-        fields = FrontMatter.model_validate(doc.data)
+        fields = FrontMatter.model_validate(_xml_safe_strings(doc.data))
     except ValidationError as e:
         problem = describe_errors(e, doc, FrontMatter)[0]
         raise ContentError(source, problem.message, problem.key, problem.line) from e
@@ -274,6 +274,18 @@ def parse_post_file(raw: bytes, source: str, zone: ZoneInfo) -> PostDraft:
         image_alt=image.alt if isinstance(image, ImageFields) else None,
         canonical_url=fields.canonical_url,
     )
+
+
+def _xml_safe_strings(value: Any) -> Any:
+    """Every string of the front matter without the characters XML forbids: YAML
+    escapes (``"\\e"``, ``"\\x00"``) make them after the file text was cleaned."""
+    if isinstance(value, str):
+        return xml_safe(value)
+    if isinstance(value, dict):
+        return {key: _xml_safe_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_xml_safe_strings(item) for item in value]
+    return value
 
 
 def _when(

@@ -122,3 +122,35 @@ def test_stored_body_is_sanitised_again(tmp_path: Path) -> None:
     assert not DANGER.search(public.body_html)
     assert public.link == SITE + "news/s/"
     assert public.image == "https://cdn.example.org/a.png"
+
+
+# A tag or author row with a slug no import makes ("../..", empty) or a name
+# with characters XML forbids gets its feed inside the feed folder, valid.
+def test_planted_names_and_slugs_stay_inside_the_feed_folder(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    from publisher.models import Author, Tag
+
+    with sessions.begin() as session:
+        post = Post(
+            uid="urn:names",
+            slug="names",
+            title="Names",
+            body_source="",
+            body_html="<p>x</p>",
+            status=PostStatus.PUBLISHED,
+            published_at=datetime(2026, 11, 20, tzinfo=UTC),
+            updated_at=datetime(2026, 11, 20, tzinfo=UTC),
+        )
+        post.author = Author(slug="", name="Esc\x1bape")
+        post.tags = [Tag(slug="../../escape", name="Evil\x0bTag")]
+        session.add(post)
+    publish_feeds(sessions, settings, NOW)
+    out = settings.feeds.output_dir
+    assert not (out.parent / "escape").exists() and not (out / "authors/atom.xml").exists()
+    atoms = sorted(out.rglob("atom.xml"))
+    assert len(atoms) == 3
+    for atom in atoms:
+        folder = atom.parent.relative_to(out).as_posix()
+        prefix = "" if folder == "." else folder + "/"
+        check_atom(atom.read_bytes(), SITE + "feeds/" + prefix + "atom.xml", SITE)
