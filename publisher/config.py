@@ -316,9 +316,15 @@ class DigestSettings(_Section):
 
     @field_validator("subject")
     @classmethod
-    def _compile_subject(cls, value: str) -> str:
+    def _compile_subject(cls, value: str, info: ValidationInfo) -> str:
         """Compile the template as it will run (in Jinja's sandbox), so a broken
-        one is a config error now, not a failed send later."""
+        one is a config error now, not a failed send later.
+
+        Commands that send no mail (``build``, ``posts``…) skip this and never
+        load Jinja2 (``check_templates=False``).
+        """
+        if not (info.context or {}).get("check_templates", True):
+            return value
         import jinja2.meta
         import jinja2.sandbox
 
@@ -475,8 +481,13 @@ class Settings(_Section):
         return value
 
 
-def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] = DEFAULT_CONFIG, check_templates: bool = True
+) -> Settings:
     """Read and validate a config file.
+
+    :param check_templates: compile the digests' subject templates too (it
+        loads Jinja2: a command that renders no mail may skip it).
 
     :raises ConfigError: naming the file, the key and the line.
     """
@@ -489,10 +500,14 @@ def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:
         ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(str(file), "", f"cannot be read: {e}") from e
-    return parse_settings(text, source=str(file), base_dir=file.resolve().parent)
+    return parse_settings(
+        text, source=str(file), base_dir=file.resolve().parent, check_templates=check_templates
+    )
 
 
-def parse_settings(text: str, source: str, base_dir: Path) -> Settings:
+def parse_settings(
+    text: str, source: str, base_dir: Path, check_templates: bool = True
+) -> Settings:
     """Validate config text; paths in it are taken relative to ``base_dir``."""
     try:
         doc = parse_yaml(text)
@@ -501,7 +516,8 @@ def parse_settings(text: str, source: str, base_dir: Path) -> Settings:
     if not isinstance(doc.data, dict):
         raise ConfigError(source, "", "must be a YAML mapping of sections (site:, email:, …)")
     try:
-        settings = Settings.model_validate(doc.data, context={"base_dir": base_dir})
+        context = {"base_dir": base_dir, "check_templates": check_templates}
+        settings = Settings.model_validate(doc.data, context=context)
     except ValidationError as e:
         first = describe_errors(e, doc, Settings)[0]
         raise ConfigError(source, first.key, first.message, first.line) from e

@@ -31,6 +31,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+#: commands that never render a digest, so need not load Jinja2 to check its subject
+NO_MAIL_COMMANDS = frozenset({"build", "posts", "import", "db", "init"})
+
+
 class App:
     """What every command needs, made on first use (so --help needs no config)."""
 
@@ -52,7 +56,14 @@ class App:
         if self._settings is None:
             from ..config import load_settings
 
-            self._settings = load_settings(self.config)
+            # the digest's subject template is compiled at load (Jinja2) only
+            # for commands that may render mail
+            context = click.get_current_context(silent=True)
+            words = context.command_path.split() if context else []
+            command = words[1] if len(words) > 1 else ""
+            self._settings = load_settings(
+                self.config, check_templates=command not in NO_MAIL_COMMANDS
+            )
         return self._settings
 
     @property

@@ -29,9 +29,9 @@ from .markup import (
     html_to_text,
     sanitize_html,
     unsafe_links,
-    xml_safe,
 )
 from .slugs import slugify
+from .text import xml_safe
 from .values import PostStatus, SourceFormat
 
 #: entries dated outside these years are refused (feedparser reads year 1 and 9999 too)

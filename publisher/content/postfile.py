@@ -42,8 +42,9 @@ from ..links import WEB_SCHEMES, UnsafeUrl, check_url, revealed_scheme
 from ..yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
 from .limits import EMAIL_LENGTH, MAX_ATTACHMENTS, MAX_POST_BYTES, MAX_TAGS, NAME_LENGTH
-from .markup import RENDER_VERSION, MarkdownError, render_markdown, xml_safe
+from .markup import RENDER_VERSION, MarkdownError, render_markdown
 from .slugs import slugify
+from .text import xml_safe
 from .values import PostStatus
 
 FENCE = "---"

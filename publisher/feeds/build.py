@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import __version__, queries
 from ..config import Settings
-from ..content.markup import xml_safe
+from ..content.text import xml_safe
 from ..files import exclusive_lock, remove_stale_temporaries
 from ..models import Author, Tag
 from ..urls import FEED_FILES, Urls

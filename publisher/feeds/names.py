@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .. import queries
-from ..content.markup import xml_safe
+from ..content.text import xml_safe
 from ..models import Author, Tag
 from .model import Category, Person
 from .plan import Stub

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from lxml import etree
 
-from publisher.content.markup import xml_safe
+from publisher.content.text import xml_safe
 from publisher.feeds import formats
 from publisher.feeds.formats import render_atom, render_json, render_rss, serialise_entry
 from publisher.feeds.model import (
