@@ -50,6 +50,9 @@ def revealed_scheme(url: str) -> str | None:
     Undoes the disguises: character references (decoded until nothing
     changes), and the controls and whitespace browsers drop.
     """
+    if "&" not in url and _CONTROL_OR_SPACE.search(url) is None:
+        match = _SCHEME.match(url)  # the common case: nothing disguised
+        return match[1].lower() if match else None
     text = url
     for _ in range(4):  # &amp;#106; → &#106; → j
         decoded = html.unescape(text)
