@@ -15,11 +15,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## demo: create the SQLite database beside config.yaml, load the sample posts, build the
-## feeds and render the sample digest
+## demo: create the SQLite database beside config.yaml, load the sample posts, run one
+## pass of the scheduler (the feeds, then each newsletter's due send: none is due on a
+## fresh database, so no SMTP server is needed) and render the sample digest
 demo: $(STAMP)
 	$(BIN)/publisher --config $(CONFIG) init --sample
-	$(BIN)/publisher --config $(CONFIG) build
+	PUBLISHER_SECRET_KEY=$${PUBLISHER_SECRET_KEY:-demo-key-not-for-sending} \
+	  $(BIN)/publisher --config $(CONFIG) run --once 2>&1
+	$(BIN)/publisher --config $(CONFIG) schedule --format table
 	$(BIN)/publisher --config $(CONFIG) digest render --since 2019-01-01 --out out/digest
 	@echo "Serve the feeds:      $(BIN)/publisher serve     (http://127.0.0.1:8000/)"
 	@echo "Preview the digest:   $(BIN)/publisher preview --since 2019-01-01   (http://127.0.0.1:8001/)"

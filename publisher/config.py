@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -313,6 +314,16 @@ class DigestSettings(_Section):
     size_budget_kb: int = Field(
         90, ge=10, le=102, description="Largest HTML part (KB) before switching to summaries."
     )
+    misfire_grace: timedelta = Field(
+        timedelta(hours=6),
+        description="How late a send missed while `publisher run` was down may still go out "
+        "(e.g. 30m, 6h, 2d); later, it is recorded as skipped and its posts go in the next one.",
+    )
+
+    @field_validator("misfire_grace", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        return parse_duration(value)
 
     @field_validator("subject")
     @classmethod
@@ -356,6 +367,45 @@ class DigestSettings(_Section):
                 f"e.g. '0 9 * * MON' ({e})"
             ) from None
         return value
+
+
+def parse_duration(value: Any) -> Any:
+    """``90s``, ``30m``, ``6h`` or ``2d`` as a timedelta; anything else is left to pydantic."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
+        if match:
+            unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+            return timedelta(**{unit: float(match[1])})
+    return value
+
+
+class SchedulerSettings(_Section):
+    health_file: Path | None = Field(
+        None,
+        description="File `publisher run` touches every minute, for a supervisor to check "
+        "(its age tells whether the process is alive). Default: none.",
+    )
+    leader_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=30,
+        description="How often a standby `publisher run` tries to take over, and the leader "
+        "checks it still holds the lead (PostgreSQL).",
+    )
+    leader_timeout_seconds: int = Field(
+        20,
+        ge=1,
+        le=600,
+        description="After this many seconds without an answer, PostgreSQL drops a lost "
+        "leader's connection (TCP keepalives), so a standby can take over.",
+    )
+
+    @field_validator("health_file")
+    @classmethod
+    def _resolve_health(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None or value.is_absolute():
+            return value
+        return _base_dir(info) / value
 
 
 class WebSettings(_Section):
@@ -442,6 +492,9 @@ class Settings(_Section):
         (), max_length=50, description="Scheduled email digests."
     )
     web: WebSettings = Field(default_factory=WebSettings, description="The local web server.")
+    scheduler: SchedulerSettings = Field(
+        default_factory=SchedulerSettings, description="`publisher run`, the scheduler."
+    )
 
     #: the file these settings were read from, and its YAML (for line numbers)
     _source: str = PrivateAttr("config.yaml")
@@ -466,7 +519,7 @@ class Settings(_Section):
         # Sections left out are validated as empty ones, so their defaults
         # (paths relative to the config file) are resolved like written values.
         if isinstance(data, dict):
-            return {"database": {}, "feeds": {}, "web": {}, **data}
+            return {"database": {}, "feeds": {}, "web": {}, "scheduler": {}, **data}
         return data
 
     @field_validator("email", mode="before")

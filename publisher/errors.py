@@ -168,3 +168,16 @@ class TransportError(PublisherError):
 
 class SenderBusy(PublisherError):
     """Another sender holds this digest's run where only one may (SQLite)."""
+
+
+class AlreadyRunning(PublisherError):
+    """Another ``publisher run`` holds the lead on this database and no second may start.
+
+    :param lock: what is held (the lock file, or the database).
+    :param holder: what the holder wrote about itself, if anything.
+    """
+
+    def __init__(self, lock: str, holder: str, message: str) -> None:
+        self.lock = lock
+        self.holder = holder
+        super().__init__(message)

@@ -409,3 +409,30 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: after the first 4xx: give up (failed) when still refused at this time
     retry_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ScheduledSend(Base):
+    """What the scheduler did about one due send of a newsletter (one row per due time).
+
+    ``outcome``: ``watching`` (a scheduler took the newsletter on at ``due_at``;
+    nothing due before is "missed"), ``sending`` (claimed; a leader that dies
+    leaves it so, and the next one resumes it), ``sent``, ``open`` (the run
+    stopped with messages left, resumed later), ``empty`` (no post in the
+    window), ``skipped`` (missed past its grace: ``reason`` says why; its posts
+    go into the next window) or ``failed`` (``reason`` says why).
+    """
+
+    __tablename__ = "scheduled_sends"
+    __table_args__ = (UniqueConstraint("name", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("digest_runs.id", ondelete="SET NULL"))
+    sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -35,6 +35,7 @@ from .models import (
     DeliveryStatus,
     DigestRun,
     Post,
+    ScheduledSend,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -569,3 +570,65 @@ def mark_bounced(session: Session, ids: Sequence[int]) -> list[int]:
         .returning(Subscriber.id)
     )
     return list(session.scalars(statement))
+
+
+def upcoming_publication_times(session: Session, now: datetime, limit: int) -> list[datetime]:
+    """When posts that are not visible yet become visible (scheduled, or dated later), soonest
+    first: the moments the feeds must be rebuilt."""
+    query = (
+        select(Post.published_at)
+        .where(
+            Post.status.in_([PostStatus.PUBLISHED, PostStatus.SCHEDULED]),
+            Post.published_at > now,
+        )
+        .distinct()
+        .order_by(Post.published_at)
+        .limit(limit)
+    )
+    return [when for when in session.scalars(query) if when is not None]
+
+
+def last_scheduled_send(session: Session, name: str) -> ScheduledSend | None:
+    """The newest record of the scheduler for this newsletter (its ``due_at`` is the
+    baseline: no send due before it can be missed)."""
+    query = (
+        select(ScheduledSend)
+        .where(ScheduledSend.name == name)
+        .order_by(ScheduledSend.due_at.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def scheduled_send(session: Session, name: str, due_at: datetime) -> ScheduledSend | None:
+    """The record of this newsletter's send due at ``due_at``."""
+    query = select(ScheduledSend).where(ScheduledSend.name == name, ScheduledSend.due_at == due_at)
+    return session.scalars(query).one_or_none()
+
+
+def unsettled_scheduled_sends(session: Session, name: str) -> list[ScheduledSend]:
+    """Sends of this newsletter claimed but not finished (``sending`` or ``open``), oldest
+    first: what a new leader resumes."""
+    query = (
+        select(ScheduledSend)
+        .where(ScheduledSend.name == name, ScheduledSend.outcome.in_(["sending", "open"]))
+        .order_by(ScheduledSend.due_at)
+    )
+    return list(session.scalars(query))
+
+
+def scheduled_sends_of(session: Session, name: str, limit: int) -> list[ScheduledSend]:
+    """The newest records of this newsletter's sends, newest first."""
+    query = (
+        select(ScheduledSend)
+        .where(ScheduledSend.name == name)
+        .order_by(ScheduledSend.due_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def run_for_period(session: Session, name: str, period_start: datetime) -> DigestRun | None:
+    """The run of this digest that covers the period starting at ``period_start``."""
+    query = select(DigestRun).where(DigestRun.name == name, DigestRun.period_start == period_start)
+    return session.scalars(query.order_by(DigestRun.id.desc()).limit(1)).first()

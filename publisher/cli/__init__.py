@@ -27,6 +27,7 @@ COMMANDS = {
     "preview": "digest:preview",
     "subscribers": "subscribers:subscribers",
     "run": "schedule:run",
+    "schedule": "schedule:schedule",
 }
 
 

@@ -40,7 +40,9 @@ def previous_fire_time(schedule: str, zone: ZoneInfo, before: datetime) -> datet
         fire = trigger.get_next_fire_time(None, start)
         while fire is not None and fire < before:
             last = fire
-            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+            # not (fire, …): APScheduler 3 can return the same time for ever on the night
+            # the clocks go back; "the first fire at or after t" it answers right
+            fire = trigger.get_next_fire_time(None, fire.astimezone(UTC) + timedelta(seconds=1))
         if last is not None:
             return last.astimezone(UTC)
     return start.astimezone(UTC)

@@ -17,7 +17,6 @@ from typing import Any
 
 import dkim  # type: ignore[import-untyped]
 import pytest
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +28,6 @@ from publisher.mail.runs import claim_run
 from publisher.mail.send import send_digest
 from publisher.models import Delivery, DigestRun, Subscriber
 from publisher.queries import subscriber_by_email
-from publisher.scheduler import build_scheduler
 from tests.integration.smtp_recorder import Recorder, RecordingServer
 
 pytestmark = [
@@ -362,15 +360,3 @@ def test_dkim_signature_verifies(
     signature = email.message_from_bytes(message)["DKIM-Signature"]
     signed = {h.strip().lower() for h in signature.split("h=")[1].split(";")[0].split(":")}
     assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed
-
-
-def test_the_scheduler_wires_each_job_once(
-    settings: Settings, sessions: sessionmaker[Session]
-) -> None:
-    scheduler = build_scheduler(settings, sessions, BackgroundScheduler(timezone="UTC"))
-    jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"build-feeds", "digest-weekly"}
-    for job in jobs.values():
-        assert job.coalesce and job.max_instances == 1
-    assert "day_of_week='mon', hour='9', minute='0'" in str(jobs["digest-weekly"].trigger)
-    assert str(jobs["build-feeds"].trigger).startswith("interval[0:15:00]")
