@@ -96,7 +96,14 @@ class Run:
         return self.log.read_text(errors="replace")
 
     def wait_for_line(self, words: str) -> None:
-        wait_for(lambda: words in self.output(), f"{words!r} in {self.log}:\n{self.output()}")
+        def seen() -> bool:
+            if words in self.output():
+                return True
+            code = self.process.poll()
+            assert code is None, f"{self.log}: exited {code} before {words!r}:\n{self.output()}"
+            return False
+
+        wait_for(seen, f"{words!r} in {self.log}:\n{self.output()}")
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -166,7 +173,7 @@ def prepare(
     long_ago = due - timedelta(days=2)
     import_target(factory, str(posts), settings, long_ago)
     for n in range(SUBSCRIBERS):
-        add_subscriber(factory, f"reader{n:03}@example.org", None, [], long_ago)
+        add_subscriber(factory, settings, f"reader{n:03}@example.org", None, [], now=long_ago)
     with db.transaction(factory) as session:
         session.add(
             ScheduledSend(name="weekly", due_at=long_ago, outcome="watching", recorded_at=long_ago)

@@ -96,7 +96,7 @@ def service(
     sessions: sessionmaker[Session], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Service, Clock, Outbox]:
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
-    add_subscriber(sessions, "reader@example.org", "Reader", [], SUNDAY)
+    add_subscriber(sessions, settings, "reader@example.org", "Reader", [], now=SUNDAY)
     clock, outbox = Clock(SUNDAY), Outbox()
     return Service(settings, sessions, outbox.mailer, clock), clock, outbox
 
