@@ -626,9 +626,3 @@ def scheduled_sends_of(session: Session, name: str, limit: int) -> list[Schedule
         .limit(limit)
     )
     return list(session.scalars(query))
-
-
-def run_for_period(session: Session, name: str, period_start: datetime) -> DigestRun | None:
-    """The run of this digest that covers the period starting at ``period_start``."""
-    query = select(DigestRun).where(DigestRun.name == name, DigestRun.period_start == period_start)
-    return session.scalars(query.order_by(DigestRun.id.desc()).limit(1)).first()

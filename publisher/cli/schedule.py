@@ -29,7 +29,6 @@ def run(app: App, once: bool, log_format: str) -> None:
     SQLite a second one refuses to start.
     """
     from ..mail.compose import secret_key
-    from ..mail.smtp import SmtpMailer
     from ..schedule.events import configure_logging
     from ..schedule.leader import leadership_for
     from ..schedule.service import Service
@@ -37,7 +36,7 @@ def run(app: App, once: bool, log_format: str) -> None:
     settings = app.settings
     configure_logging("json" if log_format == "json" else "text", sys.stderr)
     factory = app.sessions()
-    service = Service(settings, factory, lambda: SmtpMailer(settings.email.smtp))
+    service = Service(settings, factory)
     leadership = leadership_for(app.engine, settings)
     if once:
         service.run_once(leadership)

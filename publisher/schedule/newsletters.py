@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import queries
 from ..config import DigestSettings, Settings
 from ..db import transaction
-from ..errors import EmptyDigest, PublisherError
+from ..errors import EmptyDigest, PublisherError, SenderBusy
 from ..mail.window import digest_window
 from ..models import ScheduledSend
 from .events import emit
@@ -48,12 +48,15 @@ class SendResult:
     #: temporary failures, left for the resumed send
     retry: int = 0
     run_id: int | None = None
+    #: why the send stopped before it finished (the SMTP server, a stop signal)
+    stopped: str | None = None
 
 
-#: sends newsletter ``config`` for the period ending at ``due`` (or resumes its open run),
-#: finishing the messages in flight and returning early once ``stop`` is set
+#: sends newsletter ``config`` for the period ending at ``due`` (finishing its open run
+#: first), finishing the messages in flight and returning early once ``stop`` is set;
+#: ``retake``: the scheduler that left deliveries ``sending`` is known to be dead
 #: :raises EmptyDigest: when no post is in the window
-SendFunction = Callable[[DigestSettings, datetime, threading.Event], SendResult]
+SendFunction = Callable[[DigestSettings, datetime, threading.Event, bool], SendResult]
 
 
 def check_newsletter(
@@ -63,6 +66,7 @@ def check_newsletter(
     now: datetime,
     send: SendFunction,
     stop: threading.Event,
+    retake: bool = False,
 ) -> list[str]:
     """Resume this newsletter's unfinished sends, then deal with the sends due since the last
     recorded one: send the newest when at most ``misfire_grace`` late, else record it skipped.
@@ -97,7 +101,9 @@ def check_newsletter(
             newsletter=name,
             due=due_at,
         )
-        outcomes.append(_send_and_record(factory, settings, config, row_id, due_at, "", send, stop))
+        outcomes.append(
+            _send_and_record(factory, settings, config, row_id, due_at, "", send, stop, retake)
+        )
     with factory() as session:
         if queries.unsettled_scheduled_sends(session, name):
             return outcomes  # still open: the next check resumes it before anything newer
@@ -122,7 +128,7 @@ def check_newsletter(
     if claimed is None:
         return outcomes  # another scheduler, or an earlier check, has it
     outcomes.append(
-        _send_and_record(factory, settings, config, claimed, due.at, due.reason, send, stop)
+        _send_and_record(factory, settings, config, claimed, due.at, due.reason, send, stop, retake)
     )
     return outcomes
 
@@ -157,12 +163,23 @@ def _send_and_record(
     reason: str,
     send: SendFunction,
     stop: threading.Event,
+    retake: bool = False,
 ) -> str:
     zone = settings.site.zone
     name = config.name
     late = f" ({reason})" if reason else ""
     try:
-        result = send(config, due, stop)
+        result = send(config, due, stop, retake)
+    except SenderBusy as e:  # a staff member's send on SQLite: the next check resumes
+        _update(factory, row_id, "open", None, due, None, 0, 0, str(e))
+        emit(
+            "busy",
+            f"newsletter {name}: not now: {e}",
+            level=logging.WARNING,
+            newsletter=name,
+            due=due,
+        )
+        return "open"
     except EmptyDigest:
         start = _window_start(factory, settings, config, due)
         _update(factory, row_id, "empty", start, due, None, 0, 0, reason or None)
@@ -215,10 +232,11 @@ def _send_and_record(
     if result.finished:
         emit("sent", f"newsletter {name} sent: {window}, {counts}{late}", **fields)
     else:
+        why = f" ({result.stopped})" if result.stopped else ""
         emit(
             "open",
-            f"newsletter {name} stopped part way: {window}, {counts}, {result.retry} left to "
-            "retry; the next check resumes it",
+            f"newsletter {name} stopped part way{why}: {window}, {counts}, {result.retry} to "
+            "retry later; the next check resumes it",
             level=logging.WARNING,
             **fields,
         )

@@ -1,75 +1,75 @@
-"""The scheduler's one seam to the send path.
+"""The scheduler's one seam to the send path (:mod:`publisher.mail.send`).
 
-Everything the scheduler needs of a send is :func:`send_newsletter`: send a
-newsletter for the period ending at a fire time (or resume its open run),
-stop early when asked, say what it did. When the send pipeline's
-``claim_run``/``send_run`` land, this module is the one to change.
+Everything the scheduler needs of a send is :func:`make_send_function`: send
+a newsletter for the period ending at a fire time (finishing its open run
+first), stop at a message boundary when asked, say what it did.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import queries
 from ..config import DigestSettings, Settings
-from ..errors import DeliveryError
-from ..mail.send import send_digest
-from ..mail.smtp import Mailer
+from ..errors import PublisherError
+from ..mail.runs import claim_run, sender_lock
+from ..mail.send import ConnectionFactory, SendReport, send_run
 from .newsletters import SendFunction, SendResult
-
-
-class _StoppingMailer:
-    """Hands messages on until ``stop`` is set; then refuses each as a temporary failure.
-
-    Today's send loop records a batch once every message of it was answered
-    and leaves temporary failures for the resumed send: so a stop finishes the
-    message in flight, records what the server accepted, and leaves the rest.
-    """
-
-    def __init__(self, mailer: Mailer, stop: threading.Event) -> None:
-        self.mailer = mailer
-        self.stop = stop
-
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
-        if self.stop.is_set():
-            raise DeliveryError(recipient, "not sent: publisher run is stopping; sent on resume")
-        self.mailer.send(sender, recipient, message)
-
-    def close(self) -> None:
-        self.mailer.close()
 
 
 def make_send_function(
     factory: sessionmaker[Session],
     settings: Settings,
-    make_mailer: Callable[[], Mailer],
+    connect: ConnectionFactory | None = None,
 ) -> SendFunction:
-    """A :data:`SendFunction` over the configured send path."""
+    """A :data:`SendFunction` over the send pipeline (``connect``: tests' own connections)."""
 
-    def send_newsletter(config: DigestSettings, due: datetime, stop: threading.Event) -> SendResult:
-        mailer = _StoppingMailer(make_mailer(), stop)
-        try:
-            # ``now`` is the fire time: the window ends there, whenever the send runs, and
-            # the messages (Date, Message-ID) are the same whichever process sends them
-            report = send_digest(factory, settings, mailer, due, config.name)
-        finally:
-            mailer.close()
-        assert report.period_start is not None and report.period_end is not None
-        with factory() as session:
-            run = queries.run_for_period(session, config.name, report.period_start)
+    def send_newsletter(
+        config: DigestSettings, due: datetime, stop: threading.Event, retake: bool
+    ) -> SendResult:
+        reports: list[SendReport] = []
+        # SQLite: one sender at a time (a staff member's `digest send` included), SenderBusy
+        # otherwise; PostgreSQL: any number, each claiming its own rows
+        with sender_lock(factory, config.name) as alone:
+            while not stop.is_set():
+                try:
+                    # ``now`` is the fire time: the window ends there whenever the send runs,
+                    # and the run is the same whichever process claims it
+                    claim = claim_run(factory, settings, config.name, due)
+                except PublisherError:  # EmptyDigest: no open run, no new post
+                    if reports:
+                        break
+                    raise
+                report = send_run(
+                    factory,
+                    settings,
+                    claim,
+                    connect=connect,
+                    stop=stop,
+                    # the leader lock proves the scheduler that marked rows ``sending``
+                    # is dead: resend them now (same Message-ID), not after stale_after
+                    alone=alone or retake,
+                    # 4xx retries fall due later: the next periodic check resumes them
+                    wait_for_retries=False,
+                )
+                reports.append(report)
+                if claim.created or not report.finished:
+                    break
+        if not reports:
+            raise PublisherError(f"newsletter {config.name}: stopped before sending")
+        last = reports[-1]
         return SendResult(
-            period_start=report.period_start,
-            period_end=report.period_end,
-            finished=report.finished,
-            sent=report.sent,
-            failed=report.failed,
-            skipped=report.skipped,
-            retry=len(report.errors),
-            run_id=run.id if run else None,
+            period_start=last.period_start,
+            period_end=last.period_end,
+            finished=all(r.finished for r in reports),
+            sent=sum(r.sent for r in reports),
+            failed=sum(r.failed for r in reports),
+            skipped=sum(r.skipped for r in reports),
+            retry=sum(r.deferred + r.uncertain for r in reports),
+            run_id=last.run_id,
+            stopped=next((r.stopped for r in reports if r.stopped), None),
         )
 
     return send_newsletter

@@ -37,7 +37,6 @@ from .. import queries
 from ..config import DigestSettings, Settings
 from ..errors import PublisherError
 from ..feeds.build import publish_feeds
-from ..mail.smtp import Mailer
 from .events import emit
 from .leader import Leadership
 from .newsletters import SendFunction, check_newsletter
@@ -69,21 +68,23 @@ class Service:
     """The jobs of ``publisher run``, over one database.
 
     :param clock: the current time (UTC); tests pass a controlled one.
-    :param send: the send path; default: the configured one over ``make_mailer``.
+    :param send: the send path; default: the pipeline, over ``email.smtp``.
     """
 
     def __init__(
         self,
         settings: Settings,
         factory: sessionmaker[Session],
-        make_mailer: Callable[[], Mailer],
         clock: Callable[[], datetime] = utcnow,
         send: SendFunction | None = None,
     ) -> None:
         self.settings = settings
         self.factory = factory
         self.clock = clock
-        self.send = send or make_send_function(factory, settings, make_mailer)
+        self.send = send or make_send_function(factory, settings)
+        #: newsletters not checked since this process took the lead: their first check
+        #: retakes the deliveries a dead leader left ``sending``
+        self._fresh: set[str] = set()
         #: set by SIGTERM/SIGINT: the process ends
         self.stop = threading.Event()
         #: set when sends must stop (the process ends, or it lost the lead)
@@ -120,9 +121,11 @@ class Service:
         lock = self._locks[config.name]
         if not lock.acquire(blocking=False):
             return  # the other job is on it
+        retake = config.name in self._fresh
+        self._fresh.discard(config.name)
         try:
             outcomes = check_newsletter(
-                self.factory, self.settings, config, self.clock(), self.send, self.halt
+                self.factory, self.settings, config, self.clock(), self.send, self.halt, retake
             )
         except PublisherError as e:  # the store is unreachable, say: try at the next check
             outcomes = ["failed"]
@@ -235,6 +238,7 @@ class Service:
                 raise leadership.refusal()
             emit("standby", "another publisher run leads on this database: nothing done")
             return False
+        self._fresh = {config.name for config in self.settings.digests}
         try:
             self.build_feeds()
             for config in self.settings.digests:
@@ -268,6 +272,7 @@ class Service:
 
     def _lead(self, leadership: Leadership, poll: float) -> None:
         self.halt.clear()
+        self._fresh = {config.name for config in self.settings.digests}
         scheduler = self.build_scheduler(BackgroundScheduler(timezone=self.settings.site.zone))
         scheduler.start()
         try:

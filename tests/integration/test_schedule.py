@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,11 +23,11 @@ from publisher.audience.subscribers import add_subscriber
 from publisher.config import Settings
 from publisher.content.importer import import_target
 from publisher.errors import EmptyDigest
-from publisher.mail.smtp import Mailer
 from publisher.models import DigestRun, ScheduledSend
 from publisher.schedule.newsletters import SendResult
 from publisher.schedule.service import Service, post_job_id
 from publisher.schedule.status import newsletter_states, next_runs
+from tests.integration.smtp_recorder import Recorder, RecordingServer
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SUNDAY = datetime(2026, 1, 4, 12, 0, tzinfo=UTC)
@@ -46,29 +47,23 @@ class Clock:
 
 
 class Outbox:
-    """Mailers that keep every message, one list per send (a new mailer per send)."""
+    """What a real SMTP server (aiosmtpd) received, grouped by digest run (the Message-ID
+    names the run's time: ``<digest.weekly.202601050800.1@…>``)."""
 
-    def __init__(self) -> None:
-        self.sends: list[dict[str, bytes]] = []
-
-    def mailer(self) -> Mailer:
-        sent: dict[str, bytes] = {}
-        self.sends.append(sent)
-
-        class Keep:
-            def send(self, sender: str, recipient: str, message: bytes) -> None:
-                assert recipient not in sent, f"{recipient} got one send twice"
-                sent[recipient] = message
-
-            def close(self) -> None:
-                pass
-
-        return Keep()
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
 
     @property
     def delivered(self) -> list[dict[str, bytes]]:
-        """The sends that sent something."""
-        return [sent for sent in self.sends if sent]
+        """One dict per digest sent (recipient → message), in the order they arrived."""
+        runs: dict[str, dict[str, bytes]] = {}
+        with self.recorder.lock:
+            for received in self.recorder.received:
+                run = received.message_id.split(".")[2]
+                sent = runs.setdefault(run, {})
+                assert received.recipient not in sent, f"{received.recipient} got a digest twice"
+                sent[received.recipient] = received.data
+        return list(runs.values())
 
     def titles(self, index: int, recipient: str = "reader@example.org") -> set[str]:
         """The titles of the posts in the ``index``-th digest delivered."""
@@ -92,13 +87,31 @@ def write_post(folder: Path, title: str, when: datetime) -> None:
 
 
 @pytest.fixture
+def smtp() -> Iterator[Recorder]:
+    with RecordingServer(Recorder()) as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def settings(settings: Settings, smtp: Recorder) -> Settings:
+    """The test settings, sending to the recording SMTP server."""
+    server = settings.email.smtp.model_copy(
+        update={"host": "127.0.0.1", "port": smtp.port, "security": "none"}
+    )
+    return settings.model_copy(update={"email": settings.email.model_copy(update={"smtp": server})})
+
+
+@pytest.fixture
 def service(
-    sessions: sessionmaker[Session], settings: Settings, monkeypatch: pytest.MonkeyPatch
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    smtp: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[Service, Clock, Outbox]:
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     add_subscriber(sessions, settings, "reader@example.org", "Reader", [], now=SUNDAY)
-    clock, outbox = Clock(SUNDAY), Outbox()
-    return Service(settings, sessions, outbox.mailer, clock), clock, outbox
+    clock = Clock(SUNDAY)
+    return Service(settings, sessions, clock), clock, Outbox(smtp)
 
 
 def records(sessions: sessionmaker[Session]) -> list[tuple[datetime, str]]:
@@ -115,12 +128,12 @@ def test_weekly_newsletter_is_due_at_nine_local_across_both_dst_changes(
 ) -> None:
     due_at: list[datetime] = []
 
-    def send(config: object, due: datetime, stop: object) -> SendResult:
+    def send(config: object, due: datetime, stop: object, retake: bool) -> SendResult:
         due_at.append(due)
         raise EmptyDigest("no posts in this test")
 
     clock = Clock(datetime(2026, 3, 1, tzinfo=UTC))
-    service = Service(settings, sessions, lambda: None, clock, send)  # type: ignore[arg-type,return-value]
+    service = Service(settings, sessions, clock, send)  # type: ignore[arg-type]
     config = settings.digests[0]
     service.check(config)  # first seen: from now on
     mondays = [datetime(2026, 3, 2, 9, tzinfo=BERLIN) + timedelta(weeks=n) for n in range(36)]
@@ -211,7 +224,7 @@ def test_a_due_send_is_made_once_however_often_it_is_checked(
     write_post(tmp_path / "posts", "Alpha news", SUNDAY + timedelta(hours=1))
     import_target(sessions, str(tmp_path / "posts"), settings, SUNDAY)
     clock.now = monday(0)
-    other = Service(settings, sessions, outbox.mailer, clock)
+    other = Service(settings, sessions, clock)
     for scheduler in (run, other, run):
         scheduler.check(config)
     assert len(outbox.delivered) == 1
