@@ -90,26 +90,36 @@ def schedule(app: App, count: int, output_format: str | None) -> None:
         ]
         for s in states
     ]
-    print_rows(
-        app, ["job", "what", f"next ({zone.key})", "next (UTC)"], job_rows, output_format, "run"
-    )
-    print_rows(
-        app,
-        [
-            "newsletter",
-            "schedule",
-            "grace",
-            "last due",
-            "outcome",
-            "window",
-            "sent",
-            "failed",
-            "note",
-        ],
-        newsletter_rows,
-        output_format,
+    job_columns = ["job", "what", f"next ({zone.key})", "next (UTC)"]
+    newsletter_columns = [
         "newsletter",
-    )
+        "schedule",
+        "grace",
+        "last due",
+        "outcome",
+        "window",
+        "sent",
+        "failed",
+        "note",
+    ]
+    if output_format == "json":  # one document, for scripts
+        import json
+
+        click.echo(
+            json.dumps(
+                {
+                    "jobs": [dict(zip(job_columns, row, strict=True)) for row in job_rows],
+                    "newsletters": [
+                        dict(zip(newsletter_columns, row, strict=True)) for row in newsletter_rows
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    print_rows(app, job_columns, job_rows, output_format, "run")
+    print_rows(app, newsletter_columns, newsletter_rows, output_format, "newsletter")
     health = settings.scheduler.health_file
     if health is not None and (output_format or "table") == "table":
         age = health_age(health, now)

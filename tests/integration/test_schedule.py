@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -274,3 +276,38 @@ def test_the_scheduler_wires_each_job_once(
         assert job.coalesce and job.max_instances == 1 and job.misfire_grace_time is None
     assert str(jobs["digest-weekly"].trigger) == "cron[0 9 * * MON Europe/Berlin]"
     assert str(jobs["build-feeds"].trigger).startswith("interval[0:15:00]")
+
+
+# `publisher run --once` (what cron users run) builds the feeds and takes the newsletters
+# on, logging one JSON line per event; `publisher schedule` then shows the next sends in
+# site time and UTC and the newsletter's last record, as one JSON document.
+def test_run_once_then_schedule_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from publisher.cli import cli
+    from tests.conftest import CONFIG_TEXT
+
+    monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
+    root = logging.getLogger()  # `run` points the log at its stderr: give pytest its own back
+    monkeypatch.setattr(root, "handlers", root.handlers[:])
+    monkeypatch.setattr(root, "level", root.level)
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG_TEXT + "scheduler:\n  health_file: run/health\n")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--config", str(config), "init", "--sample"]).exit_code == 0
+    once = runner.invoke(cli, ["--config", str(config), "run", "--once", "--log-format", "json"])
+    assert once.exit_code == 0, once.output
+    assert (tmp_path / "run" / "health").exists(), "the health file is touched"
+    shown = runner.invoke(cli, ["--config", str(config), "schedule", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    listing = json.loads(shown.output)
+    weekly = [job for job in listing["jobs"] if job["job"] == "digest-weekly"]
+    assert len(weekly) == 3
+    assert weekly[0]["next (Europe/Berlin)"].endswith("09:00 CET") or weekly[0][
+        "next (Europe/Berlin)"
+    ].endswith("09:00 CEST")
+    assert weekly[0]["next (UTC)"].endswith("UTC")
+    (newsletter,) = listing["newsletters"]
+    assert newsletter["outcome"] == "watching" and newsletter["grace"] == "6h"
