@@ -1,6 +1,7 @@
 """Rate limits of the subscribe form: per client (here) and per address (in the store).
 
-Per client, a moving window in memory (the ``limits`` library), counted by
+Per client, a sliding window counter in memory (the ``limits`` library: two
+counters per client, so a high limit costs no more than a low one), counted by
 the client's address as the app sees it (behind a proxy, the one
 ``web.trusted_proxies`` makes believable). It is per process: a deployment
 running several processes multiplies it.
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 from sqlalchemy.orm import Session
 
 from .. import queries
@@ -29,7 +30,7 @@ class Throttle:
 
     def __init__(self, rate: str) -> None:
         self.item: RateLimitItem = parse(rate)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     def hit(self, key: str) -> bool:
         """Count one hit for ``key``; False when it is over the limit (the hit is not counted)."""
