@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 
-.PHONY: install demo test lint unit bench clean wheel-check
+.PHONY: install demo test lint unit bench clean wheel-check golden docs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,21 @@ demo: $(STAMP)
 	@echo "Serve the feeds:      $(BIN)/publisher serve     (http://127.0.0.1:8000/)"
 	@echo "Preview the digest:   $(BIN)/publisher preview --since 2019-01-01   (http://127.0.0.1:8001/)"
 
-## lint: ruff (lint and format) and mypy --strict
+## lint: ruff (lint and format), mypy --strict, and the README's command reference
+## checked against --help (cog)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/cog -I . --check README.md
+
+## docs: regenerate the README's command reference from the commands' --help
+docs: $(STAMP)
+	$(BIN)/cog -I . -r README.md
+
+## golden: rewrite tests/golden/ from today's output (review `git diff tests/golden`)
+golden: $(STAMP)
+	$(BIN)/pytest -q tests/test_golden.py --regen-golden
 
 ## test: lint, then the whole suite (on SQLite and on the local PostgreSQL when one answers)
 test: lint

@@ -48,6 +48,14 @@ def postgres_url() -> str | None:
     return LOCAL_PG_URL
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from today's output (then review `git diff tests/golden`)",
+    )
+
+
 def pytest_report_header() -> str:
     url = postgres_url()
     if url is None:
