@@ -41,7 +41,7 @@ docs: $(STAMP)
 
 ## golden: rewrite tests/golden/ from today's output (review `git diff tests/golden`)
 golden: $(STAMP)
-	$(BIN)/pytest -q tests/test_golden.py --regen-golden
+	$(BIN)/pytest -q tests/test_golden.py tests/integration/test_golden_feeds.py --regen-golden
 
 ## test: lint, then the whole suite (on SQLite and on the local PostgreSQL when one answers)
 test: lint

@@ -4,7 +4,7 @@ shipped sample posts is compared with tests/golden/feeds/.
 A change to the output shows here as a diff to review. When it is meant,
 regenerate the files and commit them with the change that explains it:
 
-    PUBLISHER_REGENERATE_GOLDEN=1 .venv/bin/pytest tests/integration/test_golden_feeds.py
+    make golden   # or: pytest tests/integration/test_golden_feeds.py --regen-golden
 """
 
 from __future__ import annotations
@@ -36,13 +36,16 @@ def files_under(root: Path) -> dict[str, bytes]:
 # Full content, three entries a page (so the archive pages and their links are
 # there too), tag and author feeds: on SQLite and on PostgreSQL alike.
 def test_sample_feeds_are_byte_for_byte_the_golden_files(
-    sessions: sessionmaker[Session], settings: Settings, sample_dir: Path
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    sample_dir: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     settings = small_pages(settings)
     import_target(sessions, str(sample_dir), settings, NOW)
     publish_feeds(sessions, settings, NOW, ping=lambda hub, topics: [])
     written = files_under(settings.feeds.output_dir)
-    if os.environ.get("PUBLISHER_REGENERATE_GOLDEN"):
+    if os.environ.get("PUBLISHER_REGENERATE_GOLDEN") or request.config.getoption("--regen-golden"):
         for name, data in written.items():
             (GOLDEN / name).parent.mkdir(parents=True, exist_ok=True)
             (GOLDEN / name).write_bytes(data)
