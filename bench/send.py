@@ -306,6 +306,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=10_000, help="the smaller list (memory)")
+    parser.add_argument(
+        "--one-connection", type=int, help="the list for the 1-connection send (default: all)"
+    )
     parser.add_argument("--proxied", type=int, default=10_000, help="messages through the proxy")
     parser.add_argument("--source-messages", type=int, default=20_000)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
@@ -357,7 +360,8 @@ def main() -> None:
                     small = our_send(store, write_config(folder, sink_port, 4))
                     memory.setdefault(kind, {})[args.small] = small["maxrss_mb"]
                     for conns in (1, 4):
-                        store.load(settings, sample, args.subscribers)
+                        listed = args.one_connection if conns == 1 else None
+                        store.load(settings, sample, listed or args.subscribers)
                         started = time.perf_counter()
                         result = our_send(store, write_config(folder, sink_port, conns))
                         rate = result["messages"] / result["elapsed"]

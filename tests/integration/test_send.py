@@ -360,3 +360,32 @@ def test_dkim_signature_verifies(
     signature = email.message_from_bytes(message)["DKIM-Signature"]
     signed = {h.strip().lower() for h in signature.split("h=")[1].split(";")[0].split(":")}
     assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed
+
+
+# The dry run writes nothing and says who would get which edition; the status shows a
+# run's counts, its uncertain deliveries and its last errors.
+def test_dry_run_and_status(
+    subscribed: Settings, sessions: sessionmaker[Session], server: Recorder
+) -> None:
+    from publisher.mail.runs import run_statuses
+    from publisher.mail.send import plan_send
+    from publisher.models import DeliveryStatus
+
+    what, plan = plan_send(sessions, subscribed, NOW)
+    assert what.startswith("Would create a new run of 'weekly'") and "(3 posts)" in what
+    assert {(e.topics, e.subscribers, e.posts) for e in plan} == {
+        ((), 5, 3),
+        (("SDGs",), 1, 1),
+        (("Blockchain",), 1, 0),
+    }
+    with sessions() as session:
+        assert session.scalars(select(DigestRun)).all() == [], "a dry run writes nothing"
+    claim = claim_run(sessions, subscribed, None, NOW)
+    with sessions.begin() as session:  # as a crashed sender leaves it
+        row = session.scalars(select(Delivery).where(Delivery.run_id == claim.run_id)).first()
+        assert row is not None
+        row.status = DeliveryStatus.SENDING
+        row.message_id = "<digest.weekly.x@news.example.org>"
+    (status,) = run_statuses(sessions, "weekly", None)
+    assert status.finished_at is None and status.counts == {"pending": 6, "sending": 1}
+    assert [u.message_id for u in status.uncertain] == ["<digest.weekly.x@news.example.org>"]
