@@ -380,14 +380,19 @@ def claim_deliveries(
     now: datetime,
     limit: int,
     stale_before: datetime | None = None,
+    after_id: int = 0,
 ) -> list[Any]:
     """Mark up to ``limit`` due deliveries of the run ``sending`` and return them.
 
     Due: ``pending`` and past their ``next_attempt_at``; or, with
     ``stale_before``, left ``sending`` before then by a sender that died. On
     PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so concurrent
-    senders never claim the same row. Reads only the rows it claims
-    (``ix_deliveries_claim``). Columns: id, subscriber_id, attempts, retry_until.
+    senders never claim the same row. ``after_id``: only rows past it (a sender's
+    cursor). An index scan from the start of the run would step over the entries of
+    every row already sent (an update leaves its old index entry until VACUUM, longer
+    while any transaction is open), so a send would slow as it goes; the cursor keeps
+    each claim reading only the rows it takes (``ix_deliveries_claim``).
+    Columns: id, subscriber_id, attempts, retry_until.
     """
     d = _deliveries
     if stale_before is None:
@@ -397,7 +402,12 @@ def claim_deliveries(
         )
     else:
         due = and_(d.c.status == DeliveryStatus.SENDING, d.c.at < stale_before)
-    pick = select(d.c.id).where(d.c.run_id == run_id, due).order_by(d.c.id).limit(limit)
+    pick = (
+        select(d.c.id)
+        .where(d.c.run_id == run_id, due, d.c.id > after_id)
+        .order_by(d.c.id)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         # a MATERIALIZED CTE: the pick runs once. With IN (…) the planner may rerun it per
         # row (and with SKIP LOCKED each run picks anew): a claim of 100 took minutes at 20k.

@@ -206,6 +206,7 @@ def send_run(
     # claims and renders the next, in a single transaction.
     lanes = [ThreadPoolExecutor(1, thread_name_prefix="smtp") for _ in connections]
     on_wire: list[Future[BatchResult]] = []
+    cursor = 0  # the last delivery id claimed: each claim starts past it
     ready: list[Outgoing] = []
     try:
         while True:
@@ -224,7 +225,11 @@ def send_run(
             with transaction(factory) as session:
                 work.save(session)
                 if not halt:
-                    rows = queries.claim_deliveries(session, claim.run_id, now, chunk)
+                    rows = queries.claim_deliveries(session, claim.run_id, now, chunk, None, cursor)
+                    if not rows and cursor:  # past the end: retries and released rows behind
+                        rows = queries.claim_deliveries(session, claim.run_id, now, chunk)
+                    if rows:
+                        cursor = rows[-1].id
                     if not rows and not alone:
                         old = now - stale_after(settings)
                         rows = queries.claim_deliveries(session, claim.run_id, now, chunk, old)
