@@ -18,6 +18,7 @@ runs it on the same database in the same rounds and prints the ratio too.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -43,11 +44,17 @@ def main() -> None:
     args = parser.parse_args()
     publisher = str(Path(sys.executable).with_name("publisher"))
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "this"
+        root.mkdir()
         (root / "config.yaml").write_text(CONFIG)
         corpus.write_posts(root / "posts", list(corpus.generate(args.posts)))
         for step in (["init"], ["import", "posts"], ["build"]):
             corpus.timed([publisher, *step], root)
+        folders = {"this": root}
+        if args.baseline:  # its own copy of the site: its feeds differ, so must its manifest
+            folders["baseline"] = Path(tmp) / "baseline"
+            shutil.copytree(root, folders["baseline"])
+            corpus.timed([str(args.baseline), "build"], folders["baseline"])
 
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
@@ -65,7 +72,7 @@ def main() -> None:
                     if name.startswith("python") and label != "this":
                         continue
                     full = command if name.startswith("python") else [script, *command]
-                    times.setdefault((name, label), []).append(corpus.timed(full, root))
+                    times.setdefault((name, label), []).append(corpus.timed(full, folders[label]))
 
         print(
             f"start-up at {args.posts:,} posts, {args.rounds} interleaved rounds, "
