@@ -62,9 +62,20 @@ def run_size(count: int, rounds: int, hugo: str | None) -> None:
         site = root / "hugo"
         content = corpus.write_hugo_site(site, posts[:count])
         times: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
 
-        def record(name: str, seconds: float) -> None:
+        def record(name: str, seconds: float, cpu_seconds: float | None = None) -> None:
             times.setdefault(name, []).append(seconds)
+            cpu.setdefault(name, []).append(
+                corpus.LAST_CPU[0] if cpu_seconds is None else cpu_seconds
+            )
+
+        def two(first: list[str], second: list[str]) -> tuple[float, float]:
+            """Wall and CPU seconds of two commands run one after the other."""
+            seconds = corpus.timed(first, pub)
+            cpu_seconds = corpus.LAST_CPU[0]
+            seconds += corpus.timed(second, pub)
+            return seconds, cpu_seconds + corpus.LAST_CPU[0]
 
         for round_number in range(rounds):
             # publisher: a fresh database and feed folder, then import + build
@@ -72,11 +83,7 @@ def run_size(count: int, rounds: int, hugo: str | None) -> None:
                 target = pub / stale
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
             corpus.timed([publisher, "init"], pub)
-            record(
-                "publisher full",
-                corpus.timed([publisher, "import", "posts"], pub)
-                + corpus.timed([publisher, "build"], pub),
-            )
+            record("publisher full", *two([publisher, "import", "posts"], [publisher, "build"]))
             if hugo:
                 for new in content.glob("new-*.md"):
                     new.unlink()
@@ -93,8 +100,7 @@ def run_size(count: int, rounds: int, hugo: str | None) -> None:
             new_file.write_text(new_post.publisher_file(), encoding="utf-8")
             record(
                 "publisher one new post",
-                corpus.timed([publisher, "import", str(new_file)], pub)
-                + corpus.timed([publisher, "build"], pub),
+                *two([publisher, "import", str(new_file)], [publisher, "build"]),
             )
             if hugo:
                 (content / f"new-{new_post.file_name}").write_text(
@@ -104,7 +110,8 @@ def run_size(count: int, rounds: int, hugo: str | None) -> None:
 
         files, megabytes = folder_size(pub / "feeds")
         print(
-            f"\n{count:,} posts, {rounds} rounds, medians (fastest); "
+            f"\n{count:,} posts, {rounds} rounds, medians (fastest), CPU seconds "
+            "(user + system, Hugo's on all its threads); "
             f"load average {corpus.load_average()}"
         )
         print(f"  publisher writes {files:,} files, {megabytes:,.0f} MB")
@@ -113,7 +120,10 @@ def run_size(count: int, rounds: int, hugo: str | None) -> None:
             print(f"  hugo writes      {files:,} files, {megabytes:,.0f} MB")
         medians = {name: statistics.median(runs) for name, runs in times.items()}
         for name, runs in times.items():
-            print(f"  {name:<24} {medians[name]:7.2f} s ({min(runs):.2f})")
+            print(
+                f"  {name:<24} {medians[name]:7.2f} s ({min(runs):.2f}); "
+                f"CPU {statistics.median(cpu[name]):6.2f} s"
+            )
         one = medians["publisher one new post"]
         unchanged = medians["publisher no change"]
         if not hugo:

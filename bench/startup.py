@@ -66,6 +66,7 @@ def main() -> None:
         if args.baseline:
             scripts["baseline"] = str(args.baseline)
         times: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):
             for name, command in commands.items():
                 for label, script in scripts.items():
@@ -81,7 +82,10 @@ def main() -> None:
         for name in commands:
             runs = times[(name, "this")]
             median = statistics.median(runs)
-            line = f"  {name:<20} {median:6.3f} s ({min(runs):.3f})"
+            line = (
+                f"  {name:<20} {median:6.3f} s ({min(runs):.3f}), "
+                f"CPU {statistics.median(cpu[(name, 'this')]):.3f} s"
+            )
             if name in GOALS:
                 goal = GOALS[name]
                 verdict = "ok" if median <= goal else "MISSED"

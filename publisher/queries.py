@@ -62,6 +62,16 @@ def post_keys(session: Session) -> list[PostKey]:
     return [PostKey(*row) for row in rows]
 
 
+def post_ids_by_uid(session: Session, uids: Sequence[str]) -> dict[str, int]:
+    """Ids of the posts with these uids (after a bulk insert, which returns none)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(uids), 500):
+        chunk = uids[start : start + 500]
+        rows = session.execute(select(Post.uid, Post.id).where(Post.uid.in_(chunk)))
+        found.update((uid, post_id) for uid, post_id in rows)
+    return found
+
+
 def source_hashes(session: Session) -> set[str]:
     """Fingerprints of every imported source, to skip files seen before."""
     hashes = session.scalars(select(Post.source_hash).where(Post.source_hash.is_not(None)))

@@ -394,9 +394,10 @@ class _Saver:
         authors = [writer.author(d.author) if d.author else None for d in drafts]
         tags = [writer.tag_list(d.tags) for d in drafts]
         self.session.flush()  # ids for new authors and tags
+        uids = [d.uid or tag_uri(self.domain, d.published_at or now, d.slug) for d in drafts]
         rows = [
             {
-                "uid": draft.uid or tag_uri(self.domain, draft.published_at or now, draft.slug),
+                "uid": uid,
                 "slug": draft.slug,
                 "title": draft.title,
                 "summary": draft.summary,
@@ -413,10 +414,12 @@ class _Saver:
                 "source_path": draft.source,
                 "source_hash": draft.source_hash,
             }
-            for draft, author in zip(drafts, authors, strict=True)
+            for draft, author, uid in zip(drafts, authors, uids, strict=True)
         ]
-        statement = insert(Post).returning(Post.id, sort_by_parameter_order=True)
-        ids = self.session.scalars(statement, rows).all()
+        # one executemany: RETURNING the ids in order would cost SQLite a statement a row
+        self.session.execute(insert(Post), rows)
+        by_uid = queries.post_ids_by_uid(self.session, uids)
+        ids = [by_uid[uid] for uid in uids]
         links = [
             {"post_id": post_id, "tag_id": tag.id}
             for post_id, post_tag_list in zip(ids, tags, strict=True)
