@@ -230,7 +230,7 @@ def floor(config: Path, processes: int) -> None:
         shares[min(done * processes // total, processes - 1)].append(plan)
         done += len(plan.post_ids)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     if processes == 1:
         floor_share(shares[0])
     else:
@@ -238,7 +238,8 @@ def floor(config: Path, processes: int) -> None:
             pending = pool.map_async(floor_share, shares[1:])
             floor_share(shares[0])
             pending.get()
-    print(json.dumps({"seconds": time.perf_counter() - t0, "documents": len(plans)}))
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "documents": len(plans)}))
 
 
 def child(mode: str, config: Path, number: int = 0) -> dict[str, float]:
@@ -287,6 +288,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1, help="full builds per process count")
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="skip the one-process / two-process comparison (one full build, as chosen)",
+    )
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--processes", type=int, default=0, help=argparse.SUPPRESS)
@@ -312,7 +318,7 @@ def main() -> None:
         # full builds on one process and on two, side by side, each with its floor
         runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
         floors: dict[int, list[float]] = {1: [], 2: []}
-        for _ in range(args.rounds):
+        for _ in range(0 if args.no_compare else args.rounds):
             for processes in (1, 2):
                 clear(out)
                 runs[processes].append(child("build", config, processes))
@@ -328,7 +334,15 @@ def main() -> None:
             f"{full['worker_peak_mb']:,.0f} MB (render worker) = "
             f"{full['peak_mb'] + full['worker_peak_mb']:,.0f} MB (goal < 500 MB)"
         )
-        for processes in (1, 2):
+        if args.no_compare:
+            base = child("floor", config, int(full["processes"]))
+            print(
+                f"  build {full['seconds']:.2f} s ({full['cpu']:.2f} s CPU), floor on as many "
+                f"processes {base['seconds']:.2f} s ({base['cpu']:.2f} s CPU); build / floor "
+                f"{full['seconds'] / base['seconds']:.2f}, in CPU {full['cpu'] / base['cpu']:.2f} "
+                "(goal <= 1.5)"
+            )
+        for processes in () if args.no_compare else (1, 2):
             build_s = statistics.median(r["seconds"] for r in runs[processes])
             cpu_s = statistics.median(r["cpu"] for r in runs[processes])
             floor_s = statistics.median(floors[processes])
@@ -336,9 +350,10 @@ def main() -> None:
                 f"  on {processes} process(es): build {build_s:6.2f} s ({cpu_s:6.2f} s CPU), "
                 f"floor {floor_s:6.2f} s, build / floor {build_s / floor_s:.2f} (goal <= 1.5)"
             )
-        one_s = statistics.median(r["seconds"] for r in runs[1])
-        two_s = statistics.median(r["seconds"] for r in runs[2])
-        print(f"  two processes / one: {two_s / one_s:.2f} (below 1: the pool pays here)")
+        if not args.no_compare:
+            one_s = statistics.median(r["seconds"] for r in runs[1])
+            two_s = statistics.median(r["seconds"] for r in runs[2])
+            print(f"  two processes / one: {two_s / one_s:.2f} (below 1: the pool pays here)")
         again = child("build", config)
         print(
             f"rebuild, no change:{again['seconds']:7.2f} s, {again['written']:,.0f} files written"
