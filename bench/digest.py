@@ -25,11 +25,13 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from publisher import db, mailing
+from publisher import db
+from publisher.audience.recipients import iter_recipients
 from publisher.config import parse_settings
 from publisher.content.importer import import_target
-from publisher.mail.render import Placeholders, render_digest
-from publisher.models import Subscriber, SubscriberStatus, subscriber_tags
+from publisher.mail.compose import Editions, build_digest
+from publisher.mail.render import render_digest
+from publisher.models import Subscriber, SubscriberStatus, Subscription, subscription_topics
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SINCE = datetime(2019, 1, 1, tzinfo=UTC)
@@ -55,7 +57,7 @@ def main() -> None:
         root = Path(tmp)
         settings = parse_settings(CONFIG.format(db=root / "bench.db"), "bench.yaml", root)
         engine = db.make_engine(settings.database.url or "")
-        db.upgrade(engine)
+        db.upgrade(engine, newsletters=["weekly"])
         factory = db.make_sessionmaker(engine)
         with resources.as_file(resources.files("publisher") / "sample") as sample:
             import_target(factory, str(sample), settings, NOW)
@@ -73,9 +75,20 @@ def main() -> None:
                 ]
                 conn.execute(insert(Subscriber), rows)
                 conn.execute(
-                    insert(subscriber_tags),
+                    insert(Subscription),
                     [
-                        {"subscriber_id": r["id"], "tag_id": 1 + r["id"] % 8}
+                        {"subscriber_id": r["id"], "newsletter": "weekly", "created_at": NOW}
+                        for r in rows
+                    ],
+                )
+                conn.execute(
+                    insert(subscription_topics),
+                    [
+                        {
+                            "subscriber_id": r["id"],
+                            "newsletter": "weekly",
+                            "tag_id": 1 + r["id"] % 8,
+                        }
                         for r in rows
                         if r["id"] % 4 == 0
                     ],
@@ -83,7 +96,7 @@ def main() -> None:
 
         config = settings.digests[0]
         with factory() as session:
-            digest = mailing.build_digest(session, config, settings, NOW, since=SINCE)
+            digest = build_digest(session, config, settings, NOW, since=SINCE)
         timings = []
         for _ in range(10):
             t0 = time.perf_counter()
@@ -95,12 +108,12 @@ def main() -> None:
             f"(median of 10; premailer included)"
         )
 
-        template = mailing.message_template(rendered, settings, NOW, "bench-secret")
+        editions = Editions(digest, config, settings, NOW, "bench-secret")
         t0 = time.perf_counter()
         count = size = 0
         memory_at_10k = 0.0
-        for recipient in mailing.iter_recipients(factory):
-            message = template.render(recipient)
+        for recipient in iter_recipients(factory, newsletter="weekly"):
+            message = editions.compose(recipient).message
             count += 1
             size += len(message)
             if count == 10_000:
@@ -116,13 +129,13 @@ def main() -> None:
             f"{rss_mb():,.0f} MB after {count:,} (flat: subscribers are streamed)"
         )
 
-        sample = list(mailing.iter_recipients(factory, batch=args.naive_sample))[
+        sample = list(iter_recipients(factory, batch=args.naive_sample, newsletter="weekly"))[
             : args.naive_sample
         ]
         t0 = time.perf_counter()
         for recipient in sample:
-            naive = render_digest(digest, config, settings, placeholders=Placeholders.fresh())
-            mailing.message_template(naive, settings, NOW, "bench-secret").render(recipient)
+            # a fresh Editions per subscriber: render, inline and compile every time
+            Editions(digest, config, settings, NOW, "bench-secret").compose(recipient)
         naive_rate = len(sample) / (time.perf_counter() - t0)
         print(
             f"naive (render + inline per subscriber): {naive_rate:,.0f} messages/s "
