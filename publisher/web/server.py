@@ -54,7 +54,17 @@ class ServerThread:
         self.server = server
         self.port: int = server.effective_port
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=server.run, daemon=True, name="waitress")
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="waitress")
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            # closing the sockets under a running select() can end the loop with
+            # EBADF; that is the stop we asked for, anything else is not
+            if not self._stopping.is_set():
+                raise
 
     def __enter__(self) -> ServerThread:
         self._thread.start()
@@ -66,6 +76,7 @@ class ServerThread:
     def stop(self) -> None:
         """Close every socket from inside the server's loop, which then ends."""
         logging.getLogger("waitress").setLevel(logging.ERROR)
+        self._stopping.set()
         server = self.server
         try:
             server.trigger.pull_trigger(lambda: close_all(server._map))
