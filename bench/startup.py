@@ -74,6 +74,7 @@ def main() -> None:
                         continue
                     full = command if name.startswith("python") else [script, *command]
                     times.setdefault((name, label), []).append(corpus.timed(full, folders[label]))
+                    cpu.setdefault((name, label), []).append(corpus.LAST_CPU[0])
 
         print(
             f"start-up at {args.posts:,} posts, {args.rounds} interleaved rounds, "
