@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+import jinja2
+
 from ..config import Settings
 from ..errors import DeliveryError, PublisherError
 from ..mail.render import make_environment
@@ -54,16 +56,24 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def build_confirmation(settings: Settings, confirmation: Confirmation, now: datetime) -> bytes:
+def confirmation_environment(settings: Settings) -> jinja2.Environment:
+    """The email templates' environment (make it once: it caches compiled templates)."""
+    return make_environment(email_template_dirs(settings), settings.site.zone)
+
+
+def build_confirmation(
+    settings: Settings,
+    confirmation: Confirmation,
+    now: datetime,
+    env: jinja2.Environment | None = None,
+) -> bytes:
     """The confirmation email, ready for SMTP (CRLF line ends, headers encoded).
 
     :raises TemplateError: a confirm template is missing or does not render.
     """
-    from jinja2 import TemplateError as JinjaError
-
     from ..errors import TemplateError
 
-    env = make_environment(email_template_dirs(settings), settings.site.zone)
+    env = env or confirmation_environment(settings)
     values = {
         "site": settings.site,
         "name": confirmation.name or "",
@@ -74,7 +84,7 @@ def build_confirmation(settings: Settings, confirmation: Confirmation, now: date
     try:
         text = env.get_template("confirm.txt").render(values)
         html = env.get_template("confirm.html").render(values)
-    except JinjaError as e:
+    except jinja2.TemplateError as e:
         raise TemplateError(f"confirm.txt/confirm.html: {e}") from e
     message = EmailMessage(policy=email.policy.SMTP)
     message["From"] = settings.email.sender
@@ -123,6 +133,7 @@ class Outbox:
 
     def _run(self) -> None:
         mailer: Mailer | None = None
+        env = confirmation_environment(self.settings)
         while True:
             try:
                 confirmation = self._queue.get(timeout=IDLE_SECONDS)
@@ -132,7 +143,7 @@ class Outbox:
                     mailer = None
                 continue
             try:
-                message = build_confirmation(self.settings, confirmation, datetime.now(UTC))
+                message = build_confirmation(self.settings, confirmation, datetime.now(UTC), env)
                 mailer = mailer or self._mailer()
                 sender = self.settings.email.sender_address
                 try:
