@@ -479,6 +479,17 @@ class WebSettings(_Section):
         return os.environ.get(self.secret_key_env)
 
 
+class BounceSettings(_Section):
+    soft_limit: int = Field(
+        3,
+        ge=1,
+        description="Soft bounces within soft_days after which a subscriber is marked bounced.",
+    )
+    soft_days: int = Field(
+        30, ge=1, le=3650, description="The window, in days, in which soft bounces are counted."
+    )
+
+
 class Settings(_Section):
     """Everything a deployment says about itself."""
 
@@ -494,6 +505,10 @@ class Settings(_Section):
     web: WebSettings = Field(default_factory=WebSettings, description="The local web server.")
     scheduler: SchedulerSettings = Field(
         default_factory=SchedulerSettings, description="`publisher run`, the scheduler."
+    )
+    bounces: BounceSettings = Field(
+        default_factory=BounceSettings,
+        description="How `publisher bounces ingest` treats soft bounces.",
     )
 
     #: the file these settings were read from, and its YAML (for line numbers)

@@ -26,6 +26,7 @@ COMMANDS = {
     "digest": "digest:digest",
     "preview": "digest:preview",
     "subscribers": "subscribers:subscribers",
+    "bounces": "bounces:bounces",
     "run": "schedule:run",
     "schedule": "schedule:schedule",
 }
