@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from itsdangerous import BadSignature
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import queries
@@ -33,9 +32,9 @@ from ..db import transaction
 from ..errors import BadToken, NotFound
 from ..models import EventKind, Subscriber, SubscriberStatus
 from .events import count_since, record_event
+from .links import read_unsubscribe_token
 from .reports import Kind, Report, read_report
 from .subscribers import unsubscribe
-from .tokens import Purpose, make_signer, read_token
 
 
 @dataclass
@@ -184,7 +183,8 @@ def _unsubscribe(
     now: datetime,
     outcome: IngestReport,
 ) -> None:
-    """A ``mailto:`` unsubscribe: the token of the digest's link names the subscriber."""
+    """A ``mailto:`` unsubscribe: the token of the digest's link names the subscriber (and
+    the newsletter, for links made with :func:`~publisher.audience.links.unsubscribe_token`)."""
     secret = settings.web.secret_key
     token = report.token or ""
     if not secret:
@@ -193,14 +193,11 @@ def _unsubscribe(
         )
         return
     try:
-        key = str(make_signer(secret).loads(token))
-    except BadSignature:
-        try:
-            key = read_token(secret, Purpose.UNSUBSCRIBE, token)
-        except BadToken as e:
-            outcome.unmatched.append((where, f"an unsubscribe request: {e}"))
-            return
-    if not key.isdigit() or unsubscribe(factory, int(key), None, now, detail="mailto") is None:
+        link = read_unsubscribe_token(secret, token)
+    except BadToken as e:
+        outcome.unmatched.append((where, f"an unsubscribe request: {e}"))
+        return
+    if unsubscribe(factory, link.subscriber_id, link.newsletter, now, detail="mailto") is None:
         outcome.unmatched.append((where, "an unsubscribe request for no subscriber"))
         return
     outcome.unsubscribes += 1

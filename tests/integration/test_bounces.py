@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import queries
 from publisher.audience.bounces import ingest
+from publisher.audience.links import unsubscribe_token
 from publisher.audience.reports import Kind, read_report, verp_address
 from publisher.audience.subscribers import add_subscriber
 from publisher.audience.tokens import make_signer
@@ -134,7 +135,9 @@ def test_mailto_unsubscribe_from_an_mbox(
 ) -> None:
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     box = mailbox.mbox(str(tmp_path / "bounces.mbox"))
-    for token in [make_signer("test-secret").dumps("1"), "forged.token"]:
+    tokens = [make_signer("test-secret").dumps("1"), "forged.token"]
+    tokens.append(unsubscribe_token("test-secret", "2", "weekly"))
+    for token in tokens:
         request = EmailMessage()
         request["From"] = "reader@example.org"
         request["To"] = "news@example.org"
@@ -143,9 +146,11 @@ def test_mailto_unsubscribe_from_an_mbox(
         box.add(request)
     box.flush()
     done = ingest(audience, settings, tmp_path / "bounces.mbox", NOW)
-    assert done.unsubscribes == 1 and len(done.unmatched) == 1
+    assert done.unsubscribes == 2 and len(done.unmatched) == 1
     assert "not valid" in done.unmatched[0][1]
     assert status(audience, "reader@example.org") is SubscriberStatus.UNSUBSCRIBED
+    # a link of one newsletter leaves that one (here the only one: so, everything)
+    assert status(audience, "gone.away@example.net") is SubscriberStatus.UNSUBSCRIBED
 
 
 def test_reports_are_read_as_their_kind() -> None:
