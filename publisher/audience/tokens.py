@@ -14,6 +14,7 @@ is (:class:`~publisher.errors.BadToken` ``reason``).
 from __future__ import annotations
 
 import enum
+import functools
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
@@ -34,6 +35,7 @@ def make_signer(secret: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT)
 
 
+@functools.lru_cache(maxsize=16)
 def _signer(secret: str, purpose: Purpose) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=f"publisher.{purpose.value}")
 

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from .. import queries
 from ..audience.recipients import Recipient
-from ..audience.tokens import make_signer
 from ..config import DigestSettings, Settings
 from ..content.public import public_post
 from ..content.values import PostStatus
@@ -164,7 +163,7 @@ class Editions:
             sender=settings.email.sender,
             reply_to=settings.email.reply_to,
             urls=Urls.from_settings(settings),
-            signer=make_signer(self.key),
+            secret=self.key,
             domain=settings.site.domain,
             date=self.date,
             list_title=f"{settings.site.title} {rendered.digest.name}",

@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from itsdangerous import URLSafeSerializer
-
 from ..addresses import parse_mailbox
+from ..audience.links import preferences_token, unsubscribe_token
 from ..audience.recipients import Recipient
 from ..urls import Urls
 from . import headers
@@ -111,14 +110,15 @@ class MessageTemplate:
         sender: str,
         reply_to: str | None,
         urls: Urls,
-        signer: URLSafeSerializer,
+        secret: str,
         domain: str,
         date: datetime,
         list_title: str,
     ) -> None:
         self.rendered = rendered
         self.urls = urls
-        self.signer = signer
+        #: signs each recipient's links, each for its own purpose (audience.links)
+        self.secret = secret
         self.domain = domain
         self.sender_address = parse_mailbox(sender)[1]
         digest = rendered.digest
@@ -205,15 +205,15 @@ class MessageTemplate:
     def message_id(self, recipient: Recipient) -> str:
         return f"<{self.id_prefix}.{recipient.key}@{self.domain}>"
 
-    def values(self, recipient: Recipient, token: str) -> dict[str, str]:
-        """What each personal field becomes for ``recipient``; ``token`` signs their links."""
+    def values(self, recipient: Recipient, unsubscribe: str, preferences: str) -> dict[str, str]:
+        """What each personal field becomes for ``recipient``, given their links' tokens."""
         name = headers.one_line(recipient.name or "")
         return {
             "greeting": f"Hello {name}," if name else "Hello,",
             "name": name,
             "email": recipient.email,
-            "unsubscribe_url": self.urls.unsubscribe(token),
-            "preferences_url": self.urls.preferences(token),
+            "unsubscribe_url": self.urls.unsubscribe(unsubscribe),
+            "preferences_url": self.urls.preferences(preferences),
             "topics": ", ".join(recipient.topics) if recipient.topics else "all topics",
         }
 
@@ -223,8 +223,10 @@ class MessageTemplate:
         :param stuffed: dot-stuffed for SMTP ``DATA`` (without the final ``.``).
         :raises AddressError: for an address this ASCII-only message cannot carry.
         """
-        token = self.signer.dumps(recipient.key)
-        values = self.values(recipient, token)
+        # one token per purpose: the unsubscribe link leaves this newsletter only
+        # (RFC 8058 one-click), and opens no other page; the preferences link the reverse
+        token = unsubscribe_token(self.secret, recipient.key, self.rendered.digest.name)
+        values = self.values(recipient, token, preferences_token(self.secret, recipient.key))
         mailto = f"mailto:{self.sender_address}?subject=unsubscribe%20{token}"
         head = (
             headers.mailbox("To", values["name"], recipient.email)

@@ -18,12 +18,16 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.audience.links import (
+    UnsubscribeLink,
+    read_preferences_token,
+    read_unsubscribe_token,
+)
 from publisher.audience.recipients import Recipient
-from publisher.audience.tokens import make_signer
 from publisher.cli import cli
 from publisher.config import Settings
 from publisher.content.importer import import_target
-from publisher.errors import DeliveryError
+from publisher.errors import BadToken, DeliveryError
 from publisher.mail.compose import Editions, build_digest
 from publisher.mail.render import GMAIL_CLIP_BYTES
 from publisher.mail.send import send_test
@@ -80,7 +84,11 @@ def test_mime_structure_and_headers(digest_message: Any) -> None:
     assert https.startswith("https://news.example.org/unsubscribe/")
     assert mailto.startswith("mailto:news@example.org?subject=unsubscribe%20")
     token = https.rsplit("/", 1)[-1]
-    assert make_signer(SECRET).loads(token) == "42"
+    # the unsubscribe link leaves this newsletter, and is good for nothing else
+    assert read_unsubscribe_token(SECRET, token) == UnsubscribeLink(42, "weekly")
+    with pytest.raises(BadToken):
+        read_preferences_token(SECRET, token)
+    assert mailto.endswith(token)
     assert all(len(line) <= 998 for line in raw.split(b"\r\n")), "RFC 5322 line limit"
     assert raw.isascii(), "quoted-printable and encoded words: safe through any relay"
 

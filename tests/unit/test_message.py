@@ -17,8 +17,8 @@ from email.message import EmailMessage
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from publisher.audience.links import preferences_token, unsubscribe_token
 from publisher.audience.recipients import Recipient
-from publisher.audience.tokens import make_signer
 from publisher.mail.digest import Digest
 from publisher.mail.headers import one_line
 from publisher.mail.message import MessageTemplate, wrap_text
@@ -40,7 +40,7 @@ def compile_message(text: str, html_body: str, subject: str = "News") -> Message
         sender="Test Centre <news@example.org>",
         reply_to="Zoë at the Centre <replies@example.org>",
         urls=URLS,
-        signer=make_signer("test-secret"),
+        secret="test-secret",
         domain="news.example.org",
         date=T1,
         list_title="Test Centre weekly",
@@ -119,7 +119,11 @@ def test_every_message_reads_back_as_meant(
     assert b"\n" not in raw.replace(b"\r\n", b""), "no bare LF"
 
     message = parse(raw)
-    values = template.values(recipient, template.signer.dumps(recipient.key))
+    values = template.values(
+        recipient,
+        unsubscribe_token("test-secret", recipient.key, "weekly"),
+        preferences_token("test-secret", recipient.key),
+    )
     escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
     got_text, got_html = bodies(message)
     assert got_text == wrapped(text, values)
