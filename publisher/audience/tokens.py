@@ -4,7 +4,9 @@ Each link has a *purpose* (:class:`Purpose`), used as the itsdangerous salt,
 so a token made for one page is refused by every other: an unsubscribe
 token cannot open the preferences page, and a confirmation token confirms
 nothing but its own consent record. Confirmation tokens carry their time
-and expire; :func:`read_token` says which of the ways a token can be bad it
+and expire; unsubscribe and preferences tokens carry none (they are good as
+long as the subscription, and a resent digest must be byte for byte the
+message first sent, links included); :func:`read_token` says which of the ways a token can be bad it
 is (:class:`~publisher.errors.BadToken` ``reason``).
 
 ``make_signer`` is the signer of the links already sent in digests
@@ -35,9 +37,23 @@ def make_signer(secret: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT)
 
 
+#: purposes whose tokens carry their time (and so can expire)
+TIMED = frozenset({Purpose.CONFIRM})
+
+
 @functools.lru_cache(maxsize=16)
-def _signer(secret: str, purpose: Purpose) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=f"publisher.{purpose.value}")
+def _signer(secret: str, purpose: Purpose) -> URLSafeSerializer | URLSafeTimedSerializer:
+    salt = f"publisher.{purpose.value}"
+    if purpose in TIMED:
+        return URLSafeTimedSerializer(secret, salt=salt)
+    return URLSafeSerializer(secret, salt=salt)
+
+
+def _loads(secret: str, purpose: Purpose, token: str, max_age: int | None = None) -> str:
+    signer = _signer(secret, purpose)
+    if isinstance(signer, URLSafeTimedSerializer):
+        return str(signer.loads(token, max_age=max_age))
+    return str(signer.loads(token))
 
 
 def make_token(secret: str, purpose: Purpose, value: str) -> str:
@@ -52,7 +68,7 @@ def read_token(secret: str, purpose: Purpose, token: str, max_age: int | None = 
     :raises BadToken: ``expired``, ``purpose`` (made for another page) or ``invalid``.
     """
     try:
-        return str(_signer(secret, purpose).loads(token, max_age=max_age))
+        return _loads(secret, purpose, token, max_age)
     except SignatureExpired:
         raise BadToken(
             "expired", "This link has expired: ask for a new one on the subscribe page."
@@ -62,7 +78,7 @@ def read_token(secret: str, purpose: Purpose, token: str, max_age: int | None = 
     for other in Purpose:
         if other is not purpose:
             try:
-                _signer(secret, other).loads(token)
+                _loads(secret, other, token)
             except BadSignature:
                 continue
             raise BadToken(
