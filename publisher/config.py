@@ -86,6 +86,11 @@ def _base_dir(info: ValidationInfo) -> Path:
     return Path(context.get("base_dir", "."))
 
 
+def _beside_config(value: Path, info: ValidationInfo) -> Path:
+    """A path from the file, taken relative to the config file's folder."""
+    return value if value.is_absolute() else _base_dir(info) / value
+
+
 class SiteSettings(_Section):
     title: OneLine = Field(
         min_length=1, max_length=200, description="Name of the site, used as feed and email title."
@@ -196,7 +201,7 @@ class FeedSettings(_Section):
     @field_validator("output_dir")
     @classmethod
     def _resolve_dir(cls, value: Path, info: ValidationInfo) -> Path:
-        return value if value.is_absolute() else _base_dir(info) / value
+        return _beside_config(value, info)
 
 
 class SmtpSettings(_Section):
@@ -252,7 +257,7 @@ class DkimSettings(_Section):
     @field_validator("key_file")
     @classmethod
     def _resolve_key(cls, value: Path, info: ValidationInfo) -> Path:
-        return value if value.is_absolute() else _base_dir(info) / value
+        return _beside_config(value, info)
 
 
 class EmailSettings(_Section):
@@ -291,9 +296,7 @@ class EmailSettings(_Section):
     @field_validator("templates")
     @classmethod
     def _resolve_templates(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None or value.is_absolute():
-            return value
-        return _base_dir(info) / value
+        return None if value is None else _beside_config(value, info)
 
 
 class DigestSettings(_Section):
@@ -403,9 +406,7 @@ class SchedulerSettings(_Section):
     @field_validator("health_file")
     @classmethod
     def _resolve_health(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None or value.is_absolute():
-            return value
-        return _base_dir(info) / value
+        return None if value is None else _beside_config(value, info)
 
 
 class WebSettings(_Section):
@@ -461,9 +462,7 @@ class WebSettings(_Section):
     @field_validator("templates")
     @classmethod
     def _resolve_templates(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None or value.is_absolute():
-            return value
-        return _base_dir(info) / value
+        return None if value is None else _beside_config(value, info)
 
     @field_validator("subscribe_limit_per_client", "subscribe_limit_per_address")
     @classmethod

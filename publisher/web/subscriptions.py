@@ -43,15 +43,12 @@ from ..audience.links import (
 )
 from ..audience.subscribers import (
     confirm as confirm_consent,
-)
-from ..audience.subscribers import (
     profile,
     request_subscription,
     set_preferences,
+    unsubscribe as leave,
 )
-from ..audience.subscribers import unsubscribe as leave
-from ..errors import AddressError, BadToken
-from ..errors import NotFound as NotFoundError
+from ..errors import AddressError, BadToken, NotFound as NotFoundError
 from ..models import Consent, ConsentMethod, SubscriberStatus
 from ..urls import Urls
 from .app import WebContext, message_page, web_context

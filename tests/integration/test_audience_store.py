@@ -10,8 +10,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import db, queries
-from publisher.audience import subscribers as store
-from publisher.audience import suppression
+from publisher.audience import subscribers as store, suppression
 from publisher.audience.choices import Choice
 from publisher.audience.consent import ConsentGiven
 from publisher.audience.recipients import Recipient, iter_recipients

@@ -27,8 +27,7 @@ from typing import Any
 import lxml.html
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from lxml import etree
 from sqlalchemy import Engine
 

@@ -15,8 +15,7 @@ from sqlalchemy import Engine, MetaData, String, Text, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import queries
-from publisher.audience import staff
-from publisher.audience import subscribers as store
+from publisher.audience import staff, subscribers as store
 from publisher.audience.choices import Choice
 from publisher.audience.consent import ConsentGiven
 from publisher.audience.csvimport import import_csv

@@ -13,8 +13,7 @@ from email.header import decode_header
 from email.message import EmailMessage
 
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
 from publisher.errors import AddressError
 from publisher.mail import headers

@@ -14,8 +14,7 @@ import html
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
 from publisher.audience.links import preferences_token, unsubscribe_token
 from publisher.audience.recipients import Recipient

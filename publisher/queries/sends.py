@@ -1,24 +1,17 @@
-"""Every query the publisher runs, each a named function of a session.
+"""Queries of the send pipeline: digest runs, their deliveries, and scheduled sends.
 
-Named for what they return. Callers pass the session in and own the
-transaction; nothing here commits.
+Callers pass the session in and own the transaction; nothing here commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    Executable,
-    Select,
-    String,
     and_,
     bindparam,
-    cast,
     func,
     literal,
     or_,
@@ -27,231 +20,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from .content.values import PostStatus
-from .models import (
-    Attachment,
-    Author,
+from ..models import (
     Delivery,
     DeliveryStatus,
     DigestRun,
-    Post,
     ScheduledSend,
     Subscriber,
     SubscriberStatus,
     Subscription,
     Tag,
-    post_tags,
     subscription_topics,
 )
-
-
-@dataclass(frozen=True)
-class PostKey:
-    """The identity columns of a post, enough to decide create/update/skip."""
-
-    id: int
-    uid: str
-    slug: str
-    source_hash: str | None
-    source_path: str | None
-
-
-def post_keys(session: Session) -> list[PostKey]:
-    """Identity columns of every post (cheap: no bodies are loaded)."""
-    rows = session.execute(select(Post.id, Post.uid, Post.slug, Post.source_hash, Post.source_path))
-    return [PostKey(*row) for row in rows]
-
-
-def post_ids_by_uid(session: Session, uids: Sequence[str]) -> dict[str, int]:
-    """Ids of the posts with these uids (after a bulk insert, which returns none)."""
-    found: dict[str, int] = {}
-    for start in range(0, len(uids), 500):
-        chunk = uids[start : start + 500]
-        rows = session.execute(select(Post.uid, Post.id).where(Post.uid.in_(chunk)))
-        found.update((uid, post_id) for uid, post_id in rows)
-    return found
-
-
-def source_hashes(session: Session) -> set[str]:
-    """Fingerprints of every imported source, to skip files seen before."""
-    hashes = session.scalars(select(Post.source_hash).where(Post.source_hash.is_not(None)))
-    return {h for h in hashes if h is not None}
-
-
-def posts_by_id(session: Session, ids: Sequence[int]) -> dict[int, Post]:
-    """Full posts (with tags and attachments) for the given ids."""
-    found: dict[int, Post] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        found.update((p.id, p) for p in session.scalars(select(Post).where(Post.id.in_(chunk))))
-    return found
-
-
-def authors_by_slug(session: Session) -> dict[str, Author]:
-    return {a.slug: a for a in session.scalars(select(Author))}
-
-
-def tags_by_slug(session: Session) -> dict[str, Tag]:
-    return {t.slug: t for t in session.scalars(select(Tag))}
-
-
-def post_by_slug(session: Session, slug: str) -> Post | None:
-    return session.scalars(select(Post).where(Post.slug == slug)).one_or_none()
-
-
-def is_visible(now: datetime) -> Select[Post]:
-    """Posts a reader may see at ``now``: published or scheduled, and due.
-
-    A scheduled post, and a published one dated in the future, appear only
-    once their time has come; drafts never do.
-    """
-    return select(Post).where(_visible(now))
-
-
-def published_posts(session: Session, now: datetime, limit: int | None = None) -> list[Post]:
-    """Visible posts, newest first (ties broken by id, for a stable order)."""
-    query = is_visible(now).order_by(Post.published_at.desc(), Post.id.desc()).limit(limit)
-    return list(session.scalars(query))
-
-
-def listed_posts(
-    session: Session,
-    status: PostStatus | None = None,
-    tag: str | None = None,
-    author: str | None = None,
-) -> list[Post]:
-    """Posts for the staff listing, newest first; drafts without a date come first."""
-    query = select(Post).order_by(
-        Post.published_at.is_(None).desc(), Post.published_at.desc(), Post.id.desc()
-    )
-    if status is not None:
-        query = query.where(Post.status == status)
-    if tag is not None:
-        query = query.where(Post.tags.any(or_(Tag.slug == tag, Tag.name == tag)))
-    if author is not None:
-        query = query.join(Post.author).where(or_(Author.slug == author, Author.name == author))
-    return list(session.scalars(query))
-
-
-def _visible(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        Post.status.in_([PostStatus.PUBLISHED, PostStatus.SCHEDULED]),
-        Post.published_at.is_not(None),
-        Post.published_at <= now,
-    )
-
-
-def _plain_rows(session: Session, query: Executable) -> list[tuple[Any, ...]]:
-    """Rows as the driver returns them: for the queries that read every post, where
-    even Core's per-row work shows. Only for columns that need no type conversion."""
-    result = session.connection().execute(query)
-    try:
-        return list(result.cursor.fetchall())
-    finally:
-        result.close()
-
-
-def feed_stubs(session: Session, now: datetime) -> list[Any]:
-    """Light facts of every visible post, oldest first, cheap to fetch.
-
-    Columns: ``id``, ``author_id`` and ``version``, a string that changes
-    whenever the post's source, slug, status, dates or author change. The
-    index ``ix_posts_feed`` covers the query, so the bodies are never read.
-    """
-
-    def text(column: Any) -> ColumnElement[str]:
-        return func.coalesce(cast(column, String), "")
-
-    version = (
-        text(Post.id)
-        + "|"
-        + Post.slug
-        + "|"
-        + text(Post.status)
-        + "|"
-        + text(Post.published_at)
-        + "|"
-        + text(Post.updated_at)
-        + "|"
-        + text(Post.source_hash)
-        + "|"
-        + text(Post.author_id)
-    )
-    query = (
-        select(Post.id, Post.author_id, version.label("version"))
-        .where(_visible(now))
-        .order_by(Post.published_at, Post.id)
-    )
-    return _plain_rows(session, query)
-
-
-def tag_ids_by_post(session: Session) -> dict[int, str]:
-    """The tag ids of every tagged post, as a comma-separated string."""
-    query = select(
-        post_tags.c.post_id, func.aggregate_strings(cast(post_tags.c.tag_id, String), ",")
-    ).group_by(post_tags.c.post_id)
-    return dict(_plain_rows(session, query))
-
-
-def all_authors(session: Session) -> list[Author]:
-    return list(session.scalars(select(Author).order_by(Author.id)))
-
-
-def all_tags(session: Session) -> list[Tag]:
-    return list(session.scalars(select(Tag).order_by(Tag.id)))
-
-
-def feed_rows(session: Session, ids: Sequence[int]) -> dict[int, Any]:
-    """What a feed entry shows of each post (bodies included), by id.
-
-    Columns: id, uid, slug, title, summary, body_html, published_at,
-    updated_at, author_id, image_url, image_alt, canonical_url.
-    """
-    query = select(
-        Post.id,
-        Post.uid,
-        Post.slug,
-        Post.title,
-        Post.summary,
-        Post.body_html,
-        Post.published_at,
-        Post.updated_at,
-        Post.author_id,
-        Post.image_url,
-        Post.image_alt,
-        Post.canonical_url,
-    ).where(Post.id.in_(ids))
-    return {row.id: row for row in session.execute(query)}
-
-
-def attachments_of(session: Session, ids: Sequence[int]) -> dict[int, list[Any]]:
-    """Attachments of the given posts, in their order. Columns: post_id, url, title,
-    media_type, length."""
-    query = (
-        select(
-            Attachment.post_id,
-            Attachment.url,
-            Attachment.title,
-            Attachment.media_type,
-            Attachment.length,
-        )
-        .where(Attachment.post_id.in_(ids))
-        .order_by(Attachment.post_id, Attachment.position)
-    )
-    result: dict[int, list[Any]] = {}
-    for row in session.execute(query):
-        result.setdefault(row.post_id, []).append(row)
-    return result
-
-
-def posts_between(session: Session, start: datetime, end: datetime, now: datetime) -> list[Post]:
-    """Visible posts published in ``[start, end)``, newest first."""
-    query = (
-        is_visible(now)
-        .where(Post.published_at >= start, Post.published_at < end)
-        .order_by(Post.published_at.desc(), Post.id.desc())
-    )
-    return list(session.scalars(query))
 
 
 def last_finished_run(session: Session, name: str) -> DigestRun | None:
@@ -280,66 +59,6 @@ def settled_subscriber_ids(session: Session, run_id: int, ids: Sequence[int]) ->
         Delivery.run_id == run_id, Delivery.subscriber_id.in_(ids)
     )
     return set(session.scalars(query))
-
-
-def subscriber_by_email(session: Session, email: str) -> Subscriber | None:
-    return session.scalars(
-        select(Subscriber).where(func.lower(Subscriber.email) == email.lower())
-    ).one_or_none()
-
-
-def all_subscribers(session: Session) -> list[Subscriber]:
-    return list(session.scalars(select(Subscriber).order_by(Subscriber.id)))
-
-
-def recipient_rows(
-    session: Session, after_id: int, limit: int, newsletter: str | None
-) -> list[Any]:
-    """A batch of active subscribers after ``after_id`` who receive ``newsletter`` (any
-    newsletter, if None): keyset paging, so any number streams. Columns: id, email, name.
-    """
-    receives = select(Subscription.subscriber_id).where(
-        Subscription.subscriber_id == Subscriber.id, Subscription.unsubscribed_at.is_(None)
-    )
-    if newsletter is not None:
-        receives = receives.where(Subscription.newsletter == newsletter)
-    query = (
-        select(Subscriber.id, Subscriber.email, Subscriber.name)
-        .where(
-            Subscriber.status == SubscriberStatus.ACTIVE,
-            Subscriber.id > after_id,
-            receives.exists(),
-        )
-        .order_by(Subscriber.id)
-        .limit(limit)
-    )
-    return list(session.connection().execute(query).all())
-
-
-def subscription_topic_rows(
-    session: Session, ids: Sequence[int], newsletter: str | None
-) -> list[Any]:
-    """The newsletters the subscribers ``ids`` receive, with the tags followed in each.
-
-    Columns: subscriber_id, newsletter, topic (a tag name; None where a
-    subscription follows no tag: all topics). One row per tag.
-    """
-    query = (
-        select(Subscription.subscriber_id, Subscription.newsletter, Tag.name.label("topic"))
-        .outerjoin(
-            subscription_topics,
-            and_(
-                subscription_topics.c.subscriber_id == Subscription.subscriber_id,
-                subscription_topics.c.newsletter == Subscription.newsletter,
-            ),
-        )
-        .outerjoin(Tag, Tag.id == subscription_topics.c.tag_id)
-        .where(Subscription.subscriber_id.in_(ids), Subscription.unsubscribed_at.is_(None))
-        .order_by(Subscription.subscriber_id, Subscription.newsletter, Tag.name)
-    )
-    if newsletter is not None:
-        query = query.where(Subscription.newsletter == newsletter)
-    return list(session.connection().execute(query).all())
 
 
 # -- the send pipeline: runs and their deliveries ------------------------------------------
@@ -595,22 +314,6 @@ def mark_bounced(session: Session, ids: Sequence[int]) -> list[int]:
         .returning(Subscriber.id)
     )
     return list(session.scalars(statement))
-
-
-def upcoming_publication_times(session: Session, now: datetime, limit: int) -> list[datetime]:
-    """When posts that are not visible yet become visible (scheduled, or dated later), soonest
-    first: the moments the feeds must be rebuilt."""
-    query = (
-        select(Post.published_at)
-        .where(
-            Post.status.in_([PostStatus.PUBLISHED, PostStatus.SCHEDULED]),
-            Post.published_at > now,
-        )
-        .distinct()
-        .order_by(Post.published_at)
-        .limit(limit)
-    )
-    return [when for when in session.scalars(query) if when is not None]
 
 
 def last_scheduled_send(session: Session, name: str) -> ScheduledSend | None:
