@@ -24,7 +24,6 @@ OVER_LIMIT = {
     "publisher/mail/send.py": "the send loop of the send pipeline; to split (claiming, recording)",
     "publisher/content/importer.py": "the import shell; to split (sources, writing)",
     "publisher/audience/csvimport.py": "CSV import of subscribers; to split (parsing, writing)",
-    "publisher/config.py": "one declared settings table with its validators",
     "publisher/content/markup.py": "Markdown, sanitising and the video directive; to split",
     "publisher/models.py": "the whole schema in one place, by design",
 }
