@@ -130,8 +130,8 @@ def test_send(
     app: App, name: str | None, since: datetime | None, until: datetime | None, to: str
 ) -> None:
     """Send the upcoming digest to one address over the configured SMTP server."""
-    from ..mail.send import send_test
     from ..mail.smtp import SmtpMailer
+    from ..mail.testsend import send_test
 
     with SmtpMailer(app.settings.email.smtp) as mailer:
         composed = send_test(
@@ -156,7 +156,8 @@ def send(app: App, name: str | None, dry_run: bool) -> None:
     run it again to go on. Several senders may share a run on PostgreSQL.
     """
     from ..mail.compose import secret_key
-    from ..mail.send import plan_send, send_digest
+    from ..mail.plan import plan_send
+    from ..mail.send import send_digest
 
     now = datetime.now(UTC)
     if dry_run:

@@ -30,8 +30,8 @@ from publisher.content.importer import import_target
 from publisher.errors import BadToken, DeliveryError
 from publisher.mail.compose import Editions, build_digest
 from publisher.mail.render import GMAIL_CLIP_BYTES
-from publisher.mail.send import send_test
 from publisher.mail.smtp import SmtpMailer
+from publisher.mail.testsend import send_test
 from tests.conftest import CONFIG_TEXT
 from tests.integration.test_store import SAMPLE
 

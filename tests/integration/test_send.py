@@ -367,8 +367,8 @@ def test_dkim_signature_verifies(
 def test_dry_run_and_status(
     subscribed: Settings, sessions: sessionmaker[Session], server: Recorder
 ) -> None:
+    from publisher.mail.plan import plan_send
     from publisher.mail.runs import run_statuses
-    from publisher.mail.send import plan_send
     from publisher.models import DeliveryStatus
 
     what, plan = plan_send(sessions, subscribed, NOW)

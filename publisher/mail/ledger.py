@@ -1,0 +1,247 @@
+"""The send loop's book: claimed rows in, messages out; answers in, rows to record out.
+
+:class:`Ledger` is pure but for :meth:`Ledger.save`, which writes what it
+gathered in the caller's transaction (the checkpoint). A 4xx goes back to
+``pending`` with a backoff (``FIRST_RETRY``, doubling, at most
+``LAST_RETRY_GAP``) until ``email.retry_hours`` after the first one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from .. import queries
+from ..audience import suppression
+from ..audience.events import record_event
+from ..audience.recipients import Recipient
+from ..config import Settings
+from ..errors import PublisherError
+from ..models import DeliveryStatus, EventKind, SubscriberStatus
+from .compose import Editions
+from .message import dot_stuff
+from .report import SendReport
+from .signing import DkimSigner
+from .transport import BatchResult, Outcome, Outgoing, Verdict, envelope_address
+
+#: the first retry of a 4xx waits this long; each next one twice as long, at most an hour
+FIRST_RETRY = timedelta(minutes=1)
+LAST_RETRY_GAP = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    email: str
+    name: str | None
+    #: the tags they follow in this newsletter (empty: all); None: not receiving it now
+    topics: tuple[str, ...] | None
+    suppressed: bool
+
+
+def load_people(
+    session: Session, newsletter: str, ids: Sequence[int], salt: str
+) -> dict[int, Person]:
+    """The claimed subscribers as they stand now (they may have left since the claim)."""
+    if not ids:
+        return {}
+    found: dict[int, Any] = {}
+    topics: dict[int, list[str]] = {}
+    for row in queries.delivery_recipients(session, ids, newsletter):
+        found[row.id] = row
+        if row.receives is not None and row.status == SubscriberStatus.ACTIVE:
+            names = topics.setdefault(row.id, [])
+            if row.topic is not None:
+                names.append(row.topic)
+    blocked = suppression.suppressed(session, salt, [r.email for r in found.values()])
+    return {
+        row.id: Person(
+            row.id,
+            row.email,
+            row.name,
+            tuple(sorted(topics[row.id])) if row.id in topics else None,
+            row.email in blocked,
+        )
+        for row in found.values()
+    }
+
+
+class Ledger:
+    """Turns claimed rows into messages, and answers into rows to record."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        editions: Editions,
+        dkim: DkimSigner | None,
+        report: SendReport,
+    ) -> None:
+        self.settings = settings
+        self.editions = editions
+        self.dkim = dkim
+        self.report = report
+        self.horizon = timedelta(hours=settings.email.retry_hours)
+        self.records: list[dict[str, Any]] = []
+        self.bounces: list[dict[str, Any]] = []
+        self.unsent: list[int] = []
+        self.refused_in_a_row = 0
+        self.error: PublisherError | None = None
+        #: delivery id → (message id, attempts so far, retry until, subscriber id, address)
+        self.claimed: dict[int, tuple[str, int, datetime | None, int, str]] = {}
+
+    def _record(
+        self,
+        delivery_id: int,
+        status: DeliveryStatus,
+        at: datetime,
+        message_id: str | None = None,
+        error: str | None = None,
+        attempts: int = 0,
+        next_at: datetime | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        self.records.append(
+            {
+                "b_id": delivery_id,
+                "b_status": status,
+                "b_message_id": message_id,
+                "b_error": error,
+                "b_at": at,
+                "b_attempts": attempts,
+                "b_next": next_at,
+                "b_until": until,
+            }
+        )
+
+    def prepare(
+        self, rows: Sequence[Any], people: dict[int, Person], now: datetime
+    ) -> list[Outgoing]:
+        """Each claimed row's message; a row that cannot have one is recorded now."""
+        outgoing = []
+        report = self.report
+        for row in rows:
+            person = people.get(row.subscriber_id)
+            if person is None or person.topics is None or person.suppressed:
+                report.skipped += 1
+                why = "suppressed" if person and person.suppressed else "unsubscribed meanwhile"
+                self._record(row.id, DeliveryStatus.SKIPPED, now, error=why)
+                continue
+            topics = person.topics
+            recipient = Recipient(person.email, person.name, person.id, topics)
+            template = self.editions.template(topics)
+            if template is None:
+                report.skipped += 1
+                self._record(
+                    row.id, DeliveryStatus.SKIPPED, now, error="no post about their topics"
+                )
+                continue
+            message_id = template.message_id(recipient)
+            try:
+                if self.dkim is None:
+                    data = template.render(recipient, stuffed=True)
+                else:
+                    data = dot_stuff(self.dkim.sign(template.render(recipient)))
+                address = envelope_address(person.email)
+            except Exception as e:  # noqa: BLE001 - whatever the encoder says, one delivery fails
+                report.failed += 1
+                why = f"not sent, the message cannot be written: {e}"
+                self._record(row.id, DeliveryStatus.FAILED, now, message_id, why, row.attempts)
+                report.errors = [*report.errors[-4:], f"{person.email}: {why}"]
+                continue
+            self.claimed[row.id] = (
+                message_id,
+                row.attempts,
+                row.retry_until,
+                person.id,
+                person.email,
+            )
+            outgoing.append(Outgoing(row.id, address, data))
+        return outgoing
+
+    def take(self, result: BatchResult, now: datetime) -> None:
+        """Record a connection's answers."""
+        for outcome in result.outcomes:
+            self._answer(outcome, now)
+        self.unsent.extend(result.unsent)
+        self.report.uncertain += len(result.uncertain)  # they stay `sending`
+        for delivery_id in (*result.unsent, *result.uncertain):
+            self.claimed.pop(delivery_id, None)
+        if result.error is not None and self.error is None:
+            self.error = result.error
+
+    def _answer(self, outcome: Outcome, now: datetime) -> None:
+        report = self.report
+        message_id, attempts, until, subscriber_id, address = self.claimed.pop(outcome.delivery_id)
+        if outcome.verdict is Verdict.SENT:
+            report.sent += 1
+            self.refused_in_a_row = 0
+            self._record(outcome.delivery_id, DeliveryStatus.SENT, now, message_id, None, attempts)
+            return
+        report.errors = [*report.errors[-4:], f"{address}: {outcome.reply}"]
+        if outcome.verdict is Verdict.PERMANENT:
+            report.failed += 1
+            self.refused_in_a_row += 1
+            self._record(
+                outcome.delivery_id, DeliveryStatus.FAILED, now, message_id, outcome.reply, attempts
+            )
+            if outcome.suppress:
+                self.bounces.append(
+                    {
+                        "subscriber_id": subscriber_id,
+                        "address": address,
+                        "reply": outcome.reply,
+                        "run_id": self.report.run_id,
+                        "at": now,
+                    }
+                )
+            return
+        attempts += 1
+        until = until or now + self.horizon
+        if now >= until:
+            report.failed += 1
+            hours = self.settings.email.retry_hours
+            why = f"gave up after {attempts} attempts over {hours:g} h: {outcome.reply}"
+            self._record(
+                outcome.delivery_id,
+                DeliveryStatus.FAILED,
+                now,
+                message_id,
+                why,
+                attempts,
+                None,
+                until,
+            )
+            return
+        report.deferred += 1
+        gap = min(FIRST_RETRY * 2 ** (attempts - 1), LAST_RETRY_GAP)
+        self._record(
+            outcome.delivery_id,
+            DeliveryStatus.PENDING,
+            now,
+            message_id,
+            outcome.reply,
+            attempts,
+            min(now + gap, until),
+            until,
+        )
+
+    def save(self, session: Session) -> None:
+        """The checkpoint: every answer so far, in the caller's transaction."""
+        queries.record_deliveries(session, self.records)
+        queries.release_deliveries(session, self.unsent)
+        bounced = queries.mark_bounced(session, [b["subscriber_id"] for b in self.bounces])
+        for bounce in self.bounces:
+            if bounce["subscriber_id"] in bounced:
+                record_event(
+                    session,
+                    bounce["subscriber_id"],
+                    EventKind.BOUNCE,
+                    bounce["at"],
+                    self.report.name,
+                    detail=f"at SMTP time: {bounce['reply']}",
+                )
+        self.records, self.unsent, self.bounces = [], [], []

@@ -1,0 +1,38 @@
+"""``publisher digest test-send``: the digest as it stands, to one address; nothing recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..addresses import normalise_address
+from ..audience.recipients import recipient_for
+from ..config import Settings
+from .compose import Composed, compose, publish_web_version, secret_key
+from .smtp import Mailer
+from .window import digest_settings
+
+
+def send_test(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    mailer: Mailer,
+    to: str,
+    now: datetime,
+    name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Composed:
+    """Send the digest as it stands to one address; nothing is recorded."""
+    address = normalise_address(to)
+    config = digest_settings(settings, name)
+    key = secret_key(settings, required=True)
+    with factory() as session:
+        recipient = recipient_for(session, address, config.name)
+        editions, composed = compose(session, settings, config, recipient, now, since, until, key)
+    everyone = editions.template(())
+    assert everyone is not None
+    publish_web_version(settings, everyone.rendered)
+    mailer.send(settings.email.sender_address, address, composed.message)
+    return composed
