@@ -23,7 +23,6 @@ LIMIT = 400
 OVER_LIMIT = {
     "publisher/content/importer.py": "the import shell; to split (sources, writing)",
     "publisher/audience/csvimport.py": "CSV import of subscribers; to split (parsing, writing)",
-    "publisher/content/markup.py": "Markdown, sanitising and the video directive; to split",
     "publisher/models.py": "the whole schema in one place, by design",
 }
 

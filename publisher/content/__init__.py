@@ -3,6 +3,6 @@ HTML helpers, slugs, and the values every family shares about a post.
 
 May import the store (``models``, ``queries``, ``db``), ``config``, ``errors``,
 ``urls`` and ``yamlsource``; never ``feeds``, ``mail``, ``audience`` or ``web``.
-The parsers (``postfile``, ``feedimport``, ``markup``, ``html``, ``public``,
-``values``) are pure; only ``importer`` touches the store.
+The parsers (``postfile``, ``feedimport``, ``markup``, ``sanitize``, ``video``,
+``html``, ``public``, ``values``) are pure; only ``importer`` touches the store.
 """

@@ -23,13 +23,8 @@ from ..errors import ContentError
 from ..links import WEB_SCHEMES, UnsafeUrl, check_url, revealed_scheme
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
 from .limits import MAX_FEED_BYTES, MAX_POST_BYTES
-from .markup import (
-    RENDER_VERSION,
-    describe_unsafe_link,
-    html_to_text,
-    sanitize_html,
-    unsafe_links,
-)
+from .markup import RENDER_VERSION
+from .sanitize import describe_unsafe_link, html_to_text, sanitize_html, unsafe_links
 from .slugs import slugify
 from .text import xml_safe
 from .values import PostStatus, SourceFormat

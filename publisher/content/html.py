@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 import lxml.html
 from lxml import etree
 
-from .markup import html_to_text
+from .sanitize import html_to_text
 from .values import Enclosure
 
 #: attributes that hold a URL, per element

@@ -21,7 +21,7 @@ from typing import Any
 from ..links import WEB_SCHEMES, safe_url
 from ..urls import Urls
 from .html import absolutize_html
-from .markup import sanitize_html
+from .sanitize import sanitize_html
 from .text import xml_safe
 from .values import Enclosure
 

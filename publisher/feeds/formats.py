@@ -27,7 +27,7 @@ cannot reach a reader:
   tenth of an RSS document's cost. :func:`rfc2822` writes the same text
   (``email.utils.format_datetime``); it replaces feedgen's where feedgen calls it.
 - Characters XML 1.0 forbids (NUL, form feed, lone surrogates) raise only at
-  serialisation: :func:`markup.xml_safe` removes them when an entry is made
+  serialisation: :func:`content.text.xml_safe` removes them when an entry is made
   (and, before that, when a post is imported).
 
 JSON Feed is plain ``json``. Specs: https://www.rfc-editor.org/rfc/rfc4287

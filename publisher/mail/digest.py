@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..content.html import excerpt, truncate_html
-from ..content.markup import Video, find_videos, remove_videos, render_video_thumbnails
 from ..content.values import Enclosure
+from ..content.video import Video, find_videos, remove_videos, render_video_thumbnails
 from ..errors import EmptyDigest
 
 #: characters of text in a post's excerpt (the rest is a "Read more" away)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.audience.recipients import Recipient
 from publisher.config import Settings
 from publisher.content.importer import import_target
-from publisher.content.markup import html_to_text
+from publisher.content.sanitize import html_to_text
 from publisher.mail.compose import Editions, build_digest
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -10,16 +10,17 @@ from bench.corpus import generate
 from publisher.content.markup import (
     MarkdownError,
     _render_fast,
-    html_to_text,
-    parse_video_url,
     render_markdown,
     render_markdown_html,
-    render_video_players,
-    render_video_thumbnails,
-    sanitize_html,
 )
 from publisher.content.postfile import split_front_matter
+from publisher.content.sanitize import html_to_text, sanitize_html
 from publisher.content.slugs import slugify
+from publisher.content.video import (
+    parse_video_url,
+    render_video_players,
+    render_video_thumbnails,
+)
 
 
 # Whatever a post contains, nothing that runs script survives into stored HTML.
