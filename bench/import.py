@@ -23,7 +23,8 @@ import corpus
 
 from publisher import db
 from publisher.config import parse_settings
-from publisher.content.importer import collect_sources, import_target, read_drafts
+from publisher.content.importer import import_target
+from publisher.content.sources import collect_sources, read_drafts
 
 CONFIG = """\
 site: {title: Bench, base_url: "https://bench.example.org/", postal_address: x,

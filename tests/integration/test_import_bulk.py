@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.corpus import generate, write_posts
 from publisher.config import Settings
-from publisher.content import importer
+from publisher.content import importer, sources, writer
 from publisher.errors import ImportFailed
 from publisher.models import Attachment, Author, Post, Tag, post_tags
 from tests.integration.test_store import NOW
@@ -29,8 +29,8 @@ def counts(sessions: sessionmaker[Session]) -> tuple[int, ...]:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of 20 posts, and a pool of processes from 10 files on."""
-    monkeypatch.setattr(importer, "BATCH", 20)
-    monkeypatch.setattr(importer, "PARALLEL_THRESHOLD", 10)
+    monkeypatch.setattr(writer, "BATCH", 20)
+    monkeypatch.setattr(sources, "PARALLEL_THRESHOLD", 10)
 
 
 # Batches already written when the pool reaches a bad file are rolled back with
