@@ -109,9 +109,12 @@ def render(
     web_page = render_web_page(everyone.rendered, app.settings)
     (folder / "web.html").write_text(web_page, encoding="utf-8")
     size = len(html.get_content().encode())
-    app.console.print(
-        f"Digest '{config.name}': {len(rendered.digest.posts)} posts, subject “{rendered.subject}”"
+    what = (
+        "no new post: the 'nothing new' note (empty: note)"
+        if rendered.digest.is_note
+        else f"{len(rendered.digest.posts)} posts"
     )
+    app.console.print(f"Digest '{config.name}': {what}, subject “{rendered.subject}”")
     app.console.print(
         f"HTML part {size / 1024:.1f} KB of Gmail's {GMAIL_CLIP_BYTES // 1024} KB"
         + (" — shrunk to summaries to fit its size budget" if rendered.digest.condensed else "")

@@ -17,6 +17,22 @@ from .values import OneLine, Section, beside_config, check_address, parse_durati
 SUBJECT_VARIABLES = frozenset({"site", "digest", "period_start", "period_end"})
 
 
+def _shipped_templates() -> Path:
+    """The email templates shipped with the publisher.
+
+    They live in ``templates/email/`` at the top of the repository (where a
+    checkout and an editable install read them) and are copied into the
+    wheel as ``publisher/templates/email/`` (see ``pyproject.toml``).
+    """
+    package = Path(__file__).resolve().parents[1]
+    inside = package / "templates" / "email"
+    return inside if inside.is_dir() else package.parent / "templates" / "email"
+
+
+#: the email templates shipped with the publisher (a deployment may override any of them)
+SHIPPED_EMAIL_TEMPLATES = _shipped_templates()
+
+
 class SmtpSettings(Section):
     host: OneLine = Field("localhost", max_length=255, description="SMTP server host name.")
     port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
@@ -89,6 +105,13 @@ class EmailSettings(Section):
     dkim: DkimSettings | None = Field(None, description="Sign every message with DKIM.")
 
     @property
+    def template_dirs(self) -> tuple[Path, ...]:
+        """Where email templates are looked up: the deployment's folder first, then ours."""
+        if self.templates:
+            return (self.templates, SHIPPED_EMAIL_TEMPLATES)
+        return (SHIPPED_EMAIL_TEMPLATES,)
+
+    @property
     def sender_address(self) -> str:
         """The bare address of ``sender`` (the SMTP envelope sender)."""
         return parse_mailbox(self.sender)[1]
@@ -122,6 +145,24 @@ class DigestSettings(Section):
     size_budget_kb: int = Field(
         90, ge=10, le=102, description="Largest HTML part (KB) before switching to summaries."
     )
+    template: str = Field(
+        "digest",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        max_length=50,
+        description="Its email templates: NAME.html and NAME.txt, looked up in "
+        "email.templates, then in templates/email/ (e.g. monthly).",
+    )
+    empty: Literal["skip", "note"] = Field(
+        "skip",
+        description="A window without posts: skip (send nothing; the next digest still "
+        "covers every post since the last one) or note (send a short 'nothing new since' "
+        "note, note.html and note.txt, which closes the window like a digest).",
+    )
+    note_subject: OneLine = Field(
+        "{{ site.title }}: nothing new since {{ period_start.strftime('%-d %B %Y') }}",
+        max_length=500,
+        description="Jinja2 template of the subject line of the 'nothing new' note.",
+    )
     misfire_grace: timedelta = Field(
         timedelta(hours=6),
         description="How late a send missed while `publisher run` was down may still go out "
@@ -133,7 +174,7 @@ class DigestSettings(Section):
     def _parse_duration(cls, value: Any) -> Any:
         return parse_duration(value)
 
-    @field_validator("subject")
+    @field_validator("subject", "note_subject")
     @classmethod
     def _compile_subject(cls, value: str, info: ValidationInfo) -> str:
         """Compile the template as it will run (in Jinja's sandbox), so a broken

@@ -122,4 +122,28 @@ def parse_settings(
         raise ConfigError(source, first.key, first.message, first.line) from e
     settings._source = source
     settings._document = doc
+    check_digest_templates(settings)
     return settings
+
+
+def check_digest_templates(settings: Settings) -> None:
+    """Each newsletter's ``template`` names files that exist, so a typo is a config error
+    at start-up, not a failed send on Monday morning.
+
+    :raises ConfigError: naming the file, the line and ``digests.N.template``.
+    """
+    folders = settings.email.template_dirs
+    for index, digest in enumerate(settings.digests):
+        missing = [
+            f"{digest.template}.{kind}"
+            for kind in ("html", "txt")
+            if not any((folder / f"{digest.template}.{kind}").is_file() for folder in folders)
+        ]
+        if missing:
+            where = " or ".join(str(folder) for folder in folders)
+            raise settings.error(
+                f"digests.{index}.template",
+                f"newsletter {digest.name!r} names template {digest.template!r}, but "
+                f"{' and '.join(missing)} are not in {where}; write them there (copy "
+                "digest.html and digest.txt to start), or leave template out to use those",
+            )

@@ -24,7 +24,7 @@ from ..errors import EmptyDigest
 from ..files import write_if_changed
 from ..models import Post
 from ..urls import Urls, digest_page_path
-from .digest import Digest, DigestPost, edition, make_digest, make_post
+from .digest import Digest, DigestPost, edition, empty_window, make_digest, make_post
 from .message import MessageTemplate
 from .render import RenderedDigest, render_digest, render_web_page
 from .window import digest_window
@@ -34,10 +34,23 @@ PREVIEW_KEY = "preview-only-key: links in this rendering are not for sending"
 
 
 def digest_posts(
-    session: Session, settings: Settings, start: datetime, end: datetime, now: datetime
+    session: Session,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    allow_empty: bool = False,
 ) -> list[DigestPost]:
-    """The posts published in ``[start, end)``, as the digest shows them."""
-    return _digest_posts(settings, queries.posts_between(session, start, end, now))
+    """The posts published in ``[start, end)``, as the digest shows them.
+
+    :param allow_empty: an empty window is fine (it makes the "nothing new" note).
+    :raises EmptyDigest: when no post was published in the window, unless ``allow_empty``.
+    """
+    posts = _digest_posts(settings, queries.posts_between(session, start, end, now))
+    if not posts and not allow_empty:
+        raise empty_window(None, start, end)
+    return posts
 
 
 def run_posts(
@@ -87,12 +100,15 @@ def build_digest(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Digest:
-    """The digest of the posts in its window, from the store.
+    """The digest of the posts in its window, from the store: what the newsletter
+    sends for that window (its "nothing new" note when empty and ``empty: note``).
 
-    :raises EmptyDigest: when no post was published in the window.
+    :raises EmptyDigest: when no post was published in the window (``empty: skip``).
     """
     start, end = digest_window(session, config, settings, now, since, until)
-    posts = digest_posts(session, settings, start, end, now)
+    posts = _digest_posts(settings, queries.posts_between(session, start, end, now))
+    if not posts and config.empty != "note":
+        raise empty_window(config.name, start, end)
     return make_digest(config.name, posts, start, end, config.order)
 
 
@@ -197,7 +213,8 @@ def compose(
 ) -> tuple[Editions, Composed]:
     """The digest of the window as ``recipient`` gets it, for a look or a test send.
 
-    :raises EmptyDigest: when the window, or this recipient's edition, has no post.
+    :raises EmptyDigest: when this recipient's edition has no post, or the window has
+        none and the newsletter sends no "nothing new" note.
     """
     full = build_digest(session, config, settings, now, since, until)
     editions = Editions(full, config, settings, now, key)

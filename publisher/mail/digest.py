@@ -2,6 +2,12 @@
 
 Pure. The shell (jobs) reads the posts; this module decides the window,
 the order and the excerpts; ``render`` turns the result into HTML and text.
+
+A digest of an empty window has no posts: it is the "nothing new" note a
+newsletter with ``empty: note`` sends. Whether an empty window is sent at all
+is decided where a run is made (:func:`~publisher.mail.runs.claim_run`) and
+where a digest is shown (:mod:`~publisher.mail.compose`), which raise
+:func:`empty_window`'s error otherwise.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ class DigestSection:
 
 @dataclass(frozen=True)
 class Digest:
-    """A digest: its schedule's name, its window and its posts."""
+    """A digest: its schedule's name, its window and its posts (none: the "nothing new" note)."""
 
     name: str
     period_start: datetime
@@ -62,6 +68,11 @@ class Digest:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "posts", tuple(p for s in self.sections for p in s.posts))
+
+    @property
+    def is_note(self) -> bool:
+        """No post in the window: this is the "nothing new since …" note."""
+        return not self.posts
 
 
 def make_post(
@@ -104,21 +115,19 @@ def make_digest(
 
     :param order: ``newest`` (one list, newest first) or ``tag`` (a section per
         tag, each post under its first tag; untagged posts last, under "More news").
-    :raises EmptyDigest: when no post falls in the window.
+
+    No post in the window gives a digest without sections: the "nothing new" note
+    (:attr:`Digest.is_note`); callers that must not send one raise :func:`empty_window`.
     """
     chosen = sorted(
         (p for p in posts if period_start <= p.published < period_end),
         key=lambda p: p.published,
         reverse=True,
     )
-    if not chosen:
-        raise EmptyDigest(
-            f"no post was published between {period_start:%Y-%m-%d %H:%M} and "
-            f"{period_end:%Y-%m-%d %H:%M} UTC, so there is no '{name}' digest to make "
-            "(digest render, test-send and preview take --since/--until for another window)"
-        )
     sections: tuple[DigestSection, ...]
-    if order != "tag":
+    if not chosen:
+        sections = ()
+    elif order != "tag":
         sections = (DigestSection(None, tuple(chosen)),)
     else:
         groups: dict[str, list[DigestPost]] = {}
@@ -131,6 +140,16 @@ def make_digest(
     return Digest(name, period_start, period_end, sections)
 
 
+def empty_window(name: str | None, period_start: datetime, period_end: datetime) -> EmptyDigest:
+    """The error for a window without posts where no "nothing new" note may go out."""
+    which = f"'{name}' digest" if name else "digest"
+    return EmptyDigest(
+        f"no post was published between {period_start:%Y-%m-%d %H:%M} and "
+        f"{period_end:%Y-%m-%d %H:%M} UTC, so there is no {which} to make "
+        "(digest render, test-send and preview take --since/--until for another window)"
+    )
+
+
 def filter_topics(posts: Sequence[DigestPost], topics: Sequence[str]) -> list[DigestPost]:
     """The posts about any of ``topics`` (tag names); every post when there are none."""
     if not topics:
@@ -140,8 +159,11 @@ def filter_topics(posts: Sequence[DigestPost], topics: Sequence[str]) -> list[Di
 
 
 def edition(digest: Digest, topics: Sequence[str], order: str = "newest") -> Digest | None:
-    """The digest as a subscriber following ``topics`` gets it; None when none is theirs."""
-    if not topics:
+    """The digest as a subscriber following ``topics`` gets it; None when none is theirs.
+
+    The "nothing new" note is everyone's: nothing is new about their topics either.
+    """
+    if not topics or digest.is_note:
         return digest
     posts = filter_topics(digest.posts, topics)
     if not posts:

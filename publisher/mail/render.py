@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -31,21 +31,8 @@ from ..urls import Urls
 from .digest import Digest, condense
 from .headers import one_line
 
+_T = TypeVar("_T")
 
-def _shipped_templates() -> Path:
-    """The email templates shipped with the publisher.
-
-    They live in ``templates/email/`` at the top of the repository (where a
-    checkout and an editable install read them) and are copied into the
-    wheel as ``publisher/templates/email/`` (see ``pyproject.toml``).
-    """
-    package = Path(__file__).resolve().parents[1]
-    inside = package / "templates" / "email"
-    return inside if inside.is_dir() else package.parent / "templates" / "email"
-
-
-#: the templates shipped with the publisher (a deployment may override any of them)
-DEFAULT_TEMPLATES = _shipped_templates()
 #: what a template can personalise: ``{{ personal.<field> }}``
 PERSONAL_FIELDS = ("greeting", "name", "email", "unsubscribe_url", "preferences_url", "topics")
 #: Gmail clips an HTML part larger than this ("[Message clipped]")
@@ -99,6 +86,8 @@ class RenderedDigest:
     html: str
     text: str
     placeholders: Placeholders
+    #: the HTML template it was rendered from (the web version uses it too)
+    html_template: str = "digest.html"
 
     @property
     def html_bytes(self) -> int:
@@ -107,8 +96,24 @@ class RenderedDigest:
 
 def template_dirs(settings: Settings) -> list[Path]:
     """Where templates are looked up: the deployment's folder first, then ours."""
-    override = settings.email.templates
-    return [override, DEFAULT_TEMPLATES] if override else [DEFAULT_TEMPLATES]
+    return list(settings.email.template_dirs)
+
+
+def template_names(config: DigestSettings, digest: Digest) -> tuple[list[str], list[str]]:
+    """The HTML and text templates of this newsletter's ``digest``, each a list to try
+    in turn (in the deployment's folder, then ours).
+
+    A digest uses ``<template>.html`` and ``.txt`` (``template: monthly`` →
+    ``monthly.html``; default ``digest``). The "nothing new" note uses
+    ``<template>-note.html`` and ``.txt`` where a deployment wrote them, else
+    ``note.html`` and ``note.txt``.
+    """
+    if digest.is_note:
+        return (
+            [f"{config.template}-note.html", "note.html"],
+            [f"{config.template}-note.txt", "note.txt"],
+        )
+    return [f"{config.template}.html"], [f"{config.template}.txt"]
 
 
 def make_environment(dirs: Sequence[Path], zone: ZoneInfo) -> jinja2.Environment:
@@ -168,11 +173,14 @@ def cut_at_word(text: str, limit: int) -> str:
     return cut.rstrip(",;:.–—- ") + "…"
 
 
-def _guard(template: str, action: Callable[[], str]) -> str:
+def _guard(template: str, action: Callable[[], _T]) -> _T:
     try:
         return action()
     except jinja2.TemplateSyntaxError as e:
         raise TemplateError(f"{e.filename or e.name or template}:{e.lineno}: {e.message}") from e
+    except jinja2.TemplatesNotFound as e:
+        tried = ", ".join(str(n) for n in e.templates)
+        raise TemplateError(f"none of the templates {tried} is in the template folders") from e
     except jinja2.TemplateNotFound as e:
         raise TemplateError(f"template {e.name!r} not found in the template folders") from e
     except jinja2.exceptions.SecurityError as e:
@@ -190,9 +198,12 @@ def render_subject(config: DigestSettings, settings: Settings, digest: Digest) -
     """
     env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
     zone = settings.site.zone
+    key, source = (
+        ("note_subject", config.note_subject) if digest.is_note else ("subject", config.subject)
+    )
     text = _guard(
-        f"digests[{config.name}].subject",
-        lambda: env.from_string(config.subject).render(
+        f"digests[{config.name}].{key}",
+        lambda: env.from_string(source).render(
             site=settings.site,
             digest=digest,
             period_start=digest.period_start.astimezone(zone),
@@ -210,12 +221,17 @@ def _context(
     placeholders: Placeholders,
     web_version: bool = False,
 ) -> dict[str, Any]:
-    titles = ", ".join(p.title for p in digest.posts[:3])
+    zone = settings.site.zone
+    if digest.is_note:
+        preheader = f"Nothing new since {_local_date(digest.period_start, zone)}"
+    else:
+        titles = ", ".join(p.title for p in digest.posts[:3])
+        preheader = f"{len(digest.posts)} new: {titles}"
     return {
         "site": settings.site,
         "digest": digest,
         "subject": subject,
-        "preheader": cut_at_word(f"{len(digest.posts)} new: {titles}", PREHEADER_CHARS),
+        "preheader": cut_at_word(preheader, PREHEADER_CHARS),
         "period": describe_period(digest.period_start, digest.period_end, settings.site.zone),
         "personal": _Personal(placeholders),
         "view_in_browser": Urls.from_settings(settings).digest_page(digest.name, digest.period_end),
@@ -223,8 +239,13 @@ def _context(
     }
 
 
-def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
-    return _guard(template, lambda: env.get_template(template).render(context))
+def _render(
+    env: jinja2.Environment, names: Sequence[str], context: dict[str, Any]
+) -> tuple[str, str]:
+    """The first of ``names`` found, rendered; and its name."""
+    template = _guard(" or ".join(names), lambda: env.select_template(list(names)))
+    name = template.name or names[0]
+    return _guard(name, lambda: template.render(context)), name
 
 
 def render_digest(
@@ -241,15 +262,15 @@ def render_digest(
     env = env or make_environment(template_dirs(settings), settings.site.zone)
     placeholders = placeholders or Placeholders.fresh()
     subject = render_subject(config, settings, digest)
-    html = inline_css(
-        _render(env, "digest.html", _context(digest, subject, settings, placeholders))
-    )
+    html_names, text_names = template_names(config, digest)
+    page, name = _render(env, html_names, _context(digest, subject, settings, placeholders))
+    html = inline_css(page)
     if len(html.encode("utf-8")) > config.size_budget_kb * 1024 and not digest.condensed:
         digest = condense(digest)
         context = _context(digest, subject, settings, placeholders)
-        html = inline_css(_render(env, "digest.html", context))
-    text = _render(env, "digest.txt", _context(digest, subject, settings, placeholders))
-    return RenderedDigest(digest, subject, html, text, placeholders)
+        html = inline_css(_render(env, [name], context)[0])
+    text = _render(env, text_names, _context(digest, subject, settings, placeholders))[0]
+    return RenderedDigest(digest, subject, html, text, placeholders, name)
 
 
 def render_web_page(rendered: RenderedDigest, settings: Settings) -> str:
@@ -260,4 +281,4 @@ def render_web_page(rendered: RenderedDigest, settings: Settings) -> str:
     context = _context(
         rendered.digest, rendered.subject, settings, rendered.placeholders, web_version=True
     )
-    return inline_css(_render(env, "digest.html", context))
+    return inline_css(_render(env, [rendered.html_template], context)[0])

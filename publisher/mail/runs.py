@@ -12,7 +12,9 @@ posts (so a resend renders the same digest, with the same ``Date`` and
 Message-IDs) and one ``pending`` delivery per active subscriber, all in one
 transaction. ``digest_runs`` has a unique ``(name, period_start)``: when two
 senders or schedulers race to create the same period's run, the loser's
-insert fails and it joins the winner's run.
+insert fails and it joins the winner's run. A run of an empty window (the
+scheduler's "nothing new" note, ``empty: note``) has no posts; it is claimed,
+sent and finished like any other, so it closes its window like a digest.
 
 A delivery goes ``pending`` → ``sending`` (committed before its message is
 handed to SMTP) → ``sent`` / ``failed`` / ``skipped`` (after the server's
@@ -44,7 +46,7 @@ from ..config import Settings
 from ..db import transaction
 from ..errors import NotFound, SenderBusy
 from ..models import DeliveryStatus, DigestRun
-from .digest import make_digest
+from .digest import empty_window
 from .window import digest_settings, digest_window
 
 
@@ -80,6 +82,11 @@ class RunClaim:
     #: this claim made the run (else it joined one made before, or by another sender)
     created: bool
 
+    @property
+    def is_note(self) -> bool:
+        """The run of an empty window: its message is the "nothing new" note."""
+        return not self.post_ids
+
     @classmethod
     def of(cls, run: DigestRun, created: bool) -> RunClaim:
         ids = tuple(json.loads(run.post_ids)) if run.post_ids else ()
@@ -87,12 +94,23 @@ class RunClaim:
 
 
 def claim_run(
-    factory: sessionmaker[Session], settings: Settings, name: str | None, now: datetime
+    factory: sessionmaker[Session],
+    settings: Settings,
+    name: str | None,
+    now: datetime,
+    *,
+    note_if_empty: bool = False,
 ) -> RunClaim:
     """The digest's open run, or a new one for the next period with a ``pending``
     delivery per active subscriber.
 
-    :raises EmptyDigest: when no post was published in a new run's window (no run is made).
+    :param note_if_empty: an empty window makes a run without posts, whose
+        deliveries are the "nothing new" note; it closes the window like a digest.
+        The scheduler passes it for ``empty: note`` newsletters at their send
+        time; a staff member's ``digest send`` never does, so sending twice in a
+        row never mails "nothing new" a minute after the digest.
+    :raises EmptyDigest: when no post was published in a new run's window and
+        ``note_if_empty`` is false (no run is made).
     """
     config = digest_settings(settings, name)
     with transaction(factory) as session:
@@ -101,8 +119,8 @@ def claim_run(
             return RunClaim.of(run, created=False)
         start, end = digest_window(session, config, settings, now)
         posts = queries.posts_between(session, start, end, now)
-        if not posts:
-            make_digest(config.name, [], start, end)  # raises EmptyDigest, with its message
+        if not posts and not note_if_empty:
+            raise empty_window(config.name, start, end)
         post_ids = json.dumps([p.id for p in posts])
     try:
         with transaction(factory) as session:

@@ -89,8 +89,10 @@ class ScheduledSend(Base):
     nothing due before is "missed"), ``sending`` (claimed; a leader that dies
     leaves it so, and the next one resumes it), ``sent``, ``open`` (the run
     stopped with messages left, resumed later), ``empty`` (no post in the
-    window), ``skipped`` (missed past its grace: ``reason`` says why; its posts
-    go into the next window) or ``failed`` (``reason`` says why).
+    window, nothing sent), ``note`` (no post in the window: the "nothing new"
+    note went out, ``empty: note``), ``skipped`` (missed past its grace:
+    ``reason`` says why; its posts go into the next window) or ``failed``
+    (``reason`` says why).
     """
 
     __tablename__ = "scheduled_sends"

@@ -9,6 +9,13 @@ Windows stay contiguous because the send path starts each window where the
 last digest that went out ended, and ends it at the fire time the send stands
 for (not at the moment it ran): a skipped or empty send makes no run, so its
 posts fall into the next window; nothing is in two.
+
+An empty window (``empty: skip``, the default) sends nothing and leaves the
+window where it was: the next digest starts where the last one that went out
+ended, so a post that reaches the store late with an earlier date (an import,
+a back-dated file) is still sent. With ``empty: note`` the empty window's run
+is the "nothing new" note, sent like a digest, and like a digest it closes
+the window: the next one starts at its end.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ class SendResult:
     run_id: int | None = None
     #: why the send stopped before it finished (the SMTP server, a stop signal)
     stopped: str | None = None
+    #: the window was empty and this was its "nothing new" note (``empty: note``)
+    note: bool = False
 
 
 #: sends newsletter ``config`` for the period ending at ``due`` (finishing its open run
@@ -204,7 +213,7 @@ def _send_and_record(
             error=str(e),
         )
         return "failed"
-    outcome = "sent" if result.finished else "open"
+    outcome = ("note" if result.note else "sent") if result.finished else "open"
     _update(
         factory,
         row_id,
@@ -229,7 +238,14 @@ def _send_and_record(
         "run": result.run_id,
     }
     window = _span(result.period_start, result.period_end, zone)
-    if result.finished:
+    if result.finished and result.note:
+        emit(
+            "note",
+            f"newsletter {name}: nothing new in {window}; the 'nothing new' note sent: "
+            f"{counts}{late}",
+            **fields,
+        )
+    elif result.finished:
         emit("sent", f"newsletter {name} sent: {window}, {counts}{late}", **fields)
     else:
         why = f" ({result.stopped})" if result.stopped else ""

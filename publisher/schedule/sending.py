@@ -30,6 +30,7 @@ def make_send_function(
         config: DigestSettings, due: datetime, stop: threading.Event, retake: bool
     ) -> SendResult:
         reports: list[SendReport] = []
+        note = False
         # SQLite: one sender at a time (a staff member's `digest send` included), SenderBusy
         # otherwise; PostgreSQL: any number, each claiming its own rows
         with sender_lock(factory, config.name) as alone:
@@ -37,7 +38,12 @@ def make_send_function(
                 try:
                     # ``now`` is the fire time: the window ends there whenever the send runs,
                     # and the run is the same whichever process claims it
-                    claim = claim_run(factory, settings, config.name, due)
+                    # an empty window: `empty: note` makes a run of the "nothing new" note
+                    # (it closes the window); `skip` raises EmptyDigest: the window stays
+                    # open, so the next digest still starts where the last one ended
+                    claim = claim_run(
+                        factory, settings, config.name, due, note_if_empty=config.empty == "note"
+                    )
                 except PublisherError:  # EmptyDigest: no open run, no new post
                     if reports:
                         break
@@ -55,6 +61,7 @@ def make_send_function(
                     wait_for_retries=False,
                 )
                 reports.append(report)
+                note = claim.is_note
                 if claim.created or not report.finished:
                     break
         if not reports:
@@ -70,6 +77,7 @@ def make_send_function(
             retry=sum(r.deferred + r.uncertain for r in reports),
             run_id=last.run_id,
             stopped=next((r.stopped for r in reports if r.stopped), None),
+            note=note,
         )
 
     return send_newsletter

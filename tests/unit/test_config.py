@@ -183,3 +183,48 @@ def test_sizes_are_limited() -> None:
     assert error_of(BASE.replace("email:", "  language: not a language\nemail:")).key == (
         "site.language"
     )
+
+
+TWO = (
+    BASE
+    + "  templates: mine\n"
+    + 'digests:\n  - name: weekly\n    schedule: "0 9 * * MON"\n'
+    + '  - name: monthly\n    schedule: "0 9 1 * *"\n{}'
+)
+
+
+# A newsletter's own templates are found where they will be read (the deployment's
+# folder, then the shipped one); a name neither has is refused when the config is
+# loaded, naming the file, the line and the key, and what is missing where.
+def test_a_newsletter_names_templates_that_exist(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "monthly.html").write_text("{{ site.title }}")
+    with pytest.raises(ConfigError) as info:
+        parse(TWO.format("    template: monthly\n"), tmp_path)
+    error = info.value
+    assert (error.key, error.line) == ("digests.1.template", 13)
+    assert str(error).startswith("config.yaml:13: digests.1.template: newsletter 'monthly'")
+    assert "monthly.txt are not in " + str(tmp_path / "mine") in str(error)
+    (tmp_path / "mine" / "monthly.txt").write_text("{{ site.title }}")
+    settings = parse(TWO.format("    template: monthly\n    empty: note\n"), tmp_path)
+    weekly, monthly = settings.digests
+    assert (weekly.template, weekly.empty) == ("digest", "skip")
+    assert (monthly.template, monthly.empty) == ("monthly", "note")
+    assert settings.email.template_dirs[0] == tmp_path / "mine"
+
+
+# A template name is a file name in the template folders, never a path; `empty` is one of
+# its two words; the note's subject compiles like the digest's.
+@pytest.mark.parametrize(
+    ("extra", "key", "message"),
+    [
+        ("    template: ../../etc/passwd\n", "digests.1.template", "should match pattern"),
+        ("    template: Monthly.html\n", "digests.1.template", "should match pattern"),
+        ("    empty: sometimes\n", "digests.1.empty", "'skip' or 'note'"),
+        ("    note_subject: '{{ posts }}'\n", "digests.1.note_subject", "uses posts"),
+    ],
+)
+def test_newsletter_template_keys_are_checked(extra: str, key: str, message: str) -> None:
+    error = error_of(TWO.format(extra))
+    assert (error.key, error.line) == (key, 13)
+    assert message in str(error)

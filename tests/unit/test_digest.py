@@ -6,13 +6,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from publisher.config import Settings
 from publisher.content.html import truncate_html
 from publisher.content.values import Enclosure
 from publisher.errors import EmptyDigest
-from publisher.mail.digest import make_digest, make_post
+from publisher.mail.digest import edition, empty_window, make_digest, make_post
 from publisher.mail.render import Placeholders, render_digest, render_subject
 
 T0 = datetime(2019, 12, 5, 10, tzinfo=UTC)
@@ -45,9 +43,19 @@ def test_window_and_order() -> None:
     assert [p.title for p in by_tag.sections[0].posts] == ["Post 1", "Post 3"]
 
 
-def test_an_empty_window_is_a_clear_error() -> None:
-    with pytest.raises(EmptyDigest, match=r"no post was published between .*--since/--until"):
-        make_digest("weekly", [post(9)], T0 - timedelta(days=1), T0)
+# An empty window's digest is the "nothing new" note: no section, no post, and every
+# reader's edition whatever their topics; where no note may go, the error names the
+# window and how to choose another.
+def test_an_empty_window_is_the_note_or_a_clear_error() -> None:
+    note = make_digest("weekly", [post(9)], T0 - timedelta(days=1), T0)
+    assert note.is_note and note.sections == () and note.posts == ()
+    assert edition(note, ["Events"]) is note
+    assert not make_digest("weekly", [post(0)], T0 - timedelta(days=1), T0 + timedelta(1)).is_note
+    error = empty_window("weekly", T0 - timedelta(days=1), T0)
+    assert isinstance(error, EmptyDigest)
+    assert re.match(
+        r"no post was published between .* no 'weekly' digest .*--since/--until", str(error)
+    )
 
 
 def test_excerpts_never_break_tags() -> None:

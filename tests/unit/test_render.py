@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import lxml.html
 import pytest
@@ -85,3 +86,71 @@ def test_the_preheader_is_cut_at_a_word(settings: Settings) -> None:
     hidden = lxml.html.fromstring(html).xpath('//div[contains(@style, "display:none")]')[0]
     preheader = hidden.text_content().split("\u034f")[0]
     assert preheader == "4 new: Leave No One Behind news round-up, " + "x" * 70 + "…"
+
+
+# The "nothing new" note is rendered like a digest (base layout, CSS inlined by premailer,
+# the subscription footer) from its own templates, with its own subject and preheader, and
+# says since when nothing is new, in the site's time zone.
+def test_the_nothing_new_note_has_its_own_templates_subject_and_preheader(
+    settings: Settings,
+) -> None:
+    config = settings.digests[0].model_copy(update={"empty": "note"})
+    since = datetime(2019, 11, 25, 8, tzinfo=UTC)
+    note = make_digest("weekly", [], since, T0)
+    rendered = render_digest(note, config, settings)
+    assert rendered.html_template == "note.html"
+    assert rendered.subject == "Test Centre: nothing new since 25 November 2019"
+    page = lxml.html.fromstring(rendered.html)
+    hidden = page.xpath('//div[contains(@style, "display:none")]')[0]
+    assert hidden.text_content().split("\u034f")[0] == "Nothing new since 25 November 2019"
+    intro = page.xpath('//p[contains(@class, "intro")]')[0]
+    assert "nothing new was published on Test Centre since 25 November 2019" in (
+        intro.text_content()
+    )
+    assert "font-family" in page.xpath('//td[contains(@class, "inner")]')[0].get("style")
+    assert rendered.placeholders.token("unsubscribe_url") in rendered.html
+    assert "since 25 November 2019" in rendered.text
+    assert rendered.placeholders.token("unsubscribe_url") in rendered.text
+    assert rendered.text.count("\n-- \n") == 1
+    assert "Read more" not in rendered.text and "Read more" not in rendered.html
+
+
+# Each newsletter names its own templates (`template: monthly` → monthly.html and
+# monthly.txt, the deployment's folder first, then ours), and its own note beside them
+# (monthly-note.*) when the deployment wrote one; the others keep digest.* and note.*.
+def test_two_newsletters_render_with_their_own_templates(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mytemplates"
+    folder.mkdir()
+    (folder / "monthly.html").write_text(
+        '{% extends "base.html" %}{% block content %}<p class="monthly">Monthly: '
+        "{% for p in digest.posts %}{{ p.title }} {% endfor %}</p>{% endblock %}"
+    )
+    (folder / "monthly.txt").write_text("Monthly text: {{ digest.posts | length }} posts\n")
+    (folder / "monthly-note.txt").write_text(
+        "Quiet month since {{ digest.period_start | local_date }}\n"
+    )
+    custom = settings.model_copy(
+        update={"email": settings.email.model_copy(update={"templates": folder})}
+    )
+    weekly = custom.digests[0]
+    monthly = weekly.model_copy(update={"name": "monthly", "template": "monthly"})
+    digest = digest_of("Alpha", "Beta")
+    mine, theirs = render_digest(digest, monthly, custom), render_digest(digest, weekly, custom)
+    assert mine.html_template == "monthly.html" and theirs.html_template == "digest.html"
+    assert '<p class="monthly"' in mine.html and "Monthly: Alpha Beta" in mine.html
+    assert 'class="monthly"' not in theirs.html and "Read more" in theirs.html
+    assert mine.text == "Monthly text: 2 posts\n" and "Monthly" not in theirs.text
+    note = make_digest("monthly", [], T0 - timedelta(days=30), T0)
+    quiet = render_digest(note, monthly, custom)
+    assert quiet.text == "Quiet month since 5 November 2019\n"
+    assert quiet.html_template == "note.html", "no monthly-note.html: the shipped note"
+    assert "nothing new was published" in render_digest(note, weekly, custom).text
+
+
+# A template the folders do not have is a TemplateError that names what was looked for.
+def test_a_missing_template_names_itself(settings: Settings) -> None:
+    config = settings.digests[0].model_copy(update={"template": "nowhere"})
+    with pytest.raises(TemplateError, match=r"nowhere\.html"):
+        render_digest(digest_of("A"), config, settings)
