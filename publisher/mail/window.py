@@ -1,7 +1,10 @@
 """Which digest, and which period it covers.
 
-A digest covers the posts since its previous run ended (else since its
-schedule's previous fire time) until now, or the window staff ask for.
+A digest covers the posts since its previous run ended until now, or the
+window staff ask for. Before its first run, it covers the posts since its
+schedule's fire time before the first send the scheduler dealt with (a first
+send skipped past its grace, or empty, carries its posts into the next), or
+before now when there was none.
 """
 
 from __future__ import annotations
@@ -57,15 +60,17 @@ def digest_window(
     until: datetime | None = None,
 ) -> tuple[datetime, datetime]:
     """The period a digest covers: since the last one of its schedule went out
-    (else since the schedule's previous run), until now; or what is given."""
+    (else since the schedule's run before the first due send, see above), until
+    now; or what is given."""
     end = until or now
     if since is None:
         last = queries.last_finished_run(session, config.name)
-        since = (
-            last.period_end
-            if last
-            else previous_fire_time(config.schedule, settings.site.zone, end)
-        )
+        if last is not None:
+            since = last.period_end
+        else:
+            first = queries.first_scheduled_due(session, config.name)
+            before = min(first, end) if first is not None else end
+            since = previous_fire_time(config.schedule, settings.site.zone, before)
     if since >= end:
         raise PublisherError(
             f"the digest window is empty: --since {since:%Y-%m-%d %H:%M} is not before "

@@ -44,6 +44,7 @@ from .sends import (  # the send pipeline's queries, re-exported: one name space
     delivery_counts as delivery_counts,
     delivery_recipients as delivery_recipients,
     finish_run as finish_run,
+    first_scheduled_due as first_scheduled_due,
     has_unsettled as has_unsettled,
     insert_pending_deliveries as insert_pending_deliveries,
     last_finished_run as last_finished_run,

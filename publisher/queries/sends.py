@@ -328,6 +328,19 @@ def last_scheduled_send(session: Session, name: str) -> ScheduledSend | None:
     return session.scalars(query).first()
 
 
+def first_scheduled_due(session: Session, name: str) -> datetime | None:
+    """When the first send of this newsletter the scheduler dealt with was due (whatever
+    came of it; not the ``watching`` record): until a digest goes out, windows start at
+    the fire time before it, so a skipped or empty first send loses no post."""
+    query = (
+        select(ScheduledSend.due_at)
+        .where(ScheduledSend.name == name, ScheduledSend.outcome != "watching")
+        .order_by(ScheduledSend.due_at)
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
 def scheduled_send(session: Session, name: str, due_at: datetime) -> ScheduledSend | None:
     """The record of this newsletter's send due at ``due_at``."""
     query = select(ScheduledSend).where(ScheduledSend.name == name, ScheduledSend.due_at == due_at)

@@ -1,6 +1,6 @@
 """A newsletter's windows, with a controlled clock and a real SMTP server (aiosmtpd): an
 empty one skipped (nothing sent) or sent as the "nothing new" note (``empty: note``)
-through the same pipeline as a digest."""
+through the same pipeline as a digest, and the first window before any digest went out."""
 
 from __future__ import annotations
 
@@ -181,3 +181,32 @@ def test_an_empty_window_sends_the_nothing_new_note_once_and_closes_the_window(
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False)), "contiguous"
     assert [outcome for _, outcome in records(sessions)] == ["watching", "sent", "note", "sent"]
 
+
+# Before any digest went out, a send skipped past its grace (or found empty) leaves its
+# posts for the next send, as every later one does: the first window starts at the fire
+# time before the first send the scheduler dealt with, not one period before its own end.
+def test_the_first_send_skipped_carries_its_posts_into_the_next(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    smtp: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
+    settings = sending_to(settings, smtp, "skip")
+    add_subscriber(sessions, settings, "reader@example.org", "Reader", [], now=SUNDAY)
+    clock = Clock(SUNDAY)
+    run, outbox, config = Service(settings, sessions, clock), Outbox(smtp), settings.digests[0]
+    posts = tmp_path / "posts"
+    run.check(config)
+    write_post(posts, "Alpha news", SUNDAY + timedelta(hours=2))
+    import_target(sessions, str(posts), settings, SUNDAY)
+    clock.now = monday(0) + timedelta(hours=10)  # down over the first send, past its grace
+    run.check(config)
+    assert records(sessions)[-1] == (monday(0), "skipped") and not outbox.delivered
+    write_post(posts, "Beta news", monday(0) + timedelta(days=1))
+    import_target(sessions, str(posts), settings, clock.now)
+    clock.now = monday(1)
+    run.check(config)
+    assert outbox.titles(0) == {"Alpha news", "Beta news"}, "the skipped send's post is carried"
+    assert [(start, end) for start, end, _ in windows(sessions)] == [(monday(-1), monday(1))]
