@@ -49,6 +49,18 @@ def test_no_module_is_over_400_lines() -> None:
     assert not unexplained, f"modules over {LIMIT} lines (split them, or say why): {unexplained}"
 
 
+# The tree is read from the docstrings (a module's first line says what it owns;
+# a package's also says what it may import): a module without one is a room
+# without a name on the door.
+def test_every_module_says_what_it_owns() -> None:
+    silent = [
+        path.relative_to(PACKAGE.parent).as_posix()
+        for path in modules().values()
+        if not ast.get_docstring(ast.parse(path.read_text()))
+    ]
+    assert not silent, f"modules without a docstring: {silent}"
+
+
 def imports_at_load(name: str, path: Path, known: set[str]) -> set[str]:
     """The publisher modules ``name`` imports when it is loaded (top level only:
     an import inside a function, or under ``if TYPE_CHECKING``, runs later or never)."""

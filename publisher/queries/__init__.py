@@ -4,6 +4,9 @@ Posts, feeds and subscribers here; the send pipeline's runs, deliveries and
 scheduled sends in :mod:`.sends` (re-exported below, so every query is
 ``queries.<name>``). Named for what they return. Callers pass the session in and own the
 transaction; nothing here commits.
+
+May import ``models`` and ``content.values`` (the post states); nothing else of
+the publisher: the families call the store, never the other way round.
 """
 
 from __future__ import annotations
