@@ -71,11 +71,20 @@ def test_posts_list_loads_no_migrations_and_no_renderer(site: Path) -> None:
     assert not modules & {"alembic", *RENDERING, *MAIL_STACK}
 
 
-# A build never loads the mail stack; with nothing changed it loads no
-# serialiser either, and the schema check is one query, not Alembic.
-def test_a_build_with_nothing_to_do_loads_only_the_planner(site: Path) -> None:
+# A build never loads the mail stack; with nothing changed since the last
+# build it knows so from the build's stamp: no config validation, no database
+# layer, no planner.
+def test_a_build_with_nothing_to_do_loads_neither_the_store_nor_the_config(site: Path) -> None:
     modules = loaded(site, "build")
-    assert not modules & {"alembic", *RENDERING, *MAIL_STACK}
+    assert not modules & {"sqlalchemy", "pydantic", "rich", "alembic", *RENDERING, *MAIL_STACK}
+
+
+# --force renders every document: then the build loads the serialisers, and
+# still neither the mail stack nor Alembic.
+def test_a_forced_build_loads_no_mail_stack(site: Path) -> None:
+    modules = loaded(site, "build", "--force")
+    assert "feedgen" in modules
+    assert not modules & {"alembic", *MAIL_STACK}
 
 
 def test_a_build_that_renders_loads_feedgen_but_not_the_mail_stack(site: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -19,23 +20,43 @@ def build(app: App, force: bool) -> None:
     Only documents whose posts changed are rendered, and only files whose bytes
     changed are rewritten.
     """
+    from ..feeds.stamp import check_unchanged, config_key
+
+    now = datetime.now(UTC)
+    # nothing changed since the last build: known from its stamp, before the
+    # config, the database layer and the planner are loaded
+    unchanged = None if force else check_unchanged(app.config, now)
+    if unchanged is not None:
+        _print_report(unchanged.output_dir, unchanged.documents, 0, 0, 0)
+        return
+    key = config_key(app.config)  # before the config is read: a change after it shows next time
+
     from ..feeds.build import publish_feeds
 
     def waiting() -> None:
         app.console.print("Another build of these feeds is running; waiting for it to end.")
 
     report = publish_feeds(
-        app.sessions(), app.settings, datetime.now(UTC), force=force, on_wait=waiting
+        app.sessions(), app.settings, now, force=force, on_wait=waiting, stamp_key=key
     )
-    out = app.settings.feeds.output_dir
-    app.console.print(
-        f"Feeds in {out}/: {report.documents} documents, {report.rendered} rendered, "
-        f"{len(report.written)} files written, {len(report.removed)} removed."
+    _print_report(
+        app.settings.feeds.output_dir,
+        report.documents,
+        report.rendered,
+        len(report.written),
+        len(report.removed),
     )
-    for path in ("atom.xml", "rss.xml", "feed.json"):
-        app.console.print(f"  {out / path}")
     for topic in report.failed_pings:
         app.console.print(f"WebSub hub did not accept {topic}; readers will poll", style="yellow")
+
+
+def _print_report(out: Path, documents: int, rendered: int, written: int, removed: int) -> None:
+    click.echo(
+        f"Feeds in {out}/: {documents} documents, {rendered} rendered, "
+        f"{written} files written, {removed} removed."
+    )
+    for path in ("atom.xml", "rss.xml", "feed.json"):
+        click.echo(f"  {out / path}")
 
 
 @click.command()

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +27,15 @@ from .manifest import load_manifest, remove_files, save_manifest, state_dir
 from .model import FeedMeta
 from .names import Names, folder_name
 from .plan import FeedSpec, plan_documents
+from .stamp import (
+    Stamp,
+    clear_stamp,
+    existing_files,
+    save_stamp,
+    sqlite_path,
+    store_digest,
+    utc_iso,
+)
 from .websub import ping_hub
 
 #: from this many entries to serialise on, a build may spread over idle cores: a
@@ -94,6 +103,7 @@ def publish_feeds(
     force: bool = False,
     ping: Callable[[str, list[str]], list[str]] = ping_hub,
     on_wait: Callable[[], None] | None = None,
+    stamp_key: str | None = None,
 ) -> FeedBuildReport:
     """Build every feed document whose content changed, and only those.
 
@@ -105,13 +115,18 @@ def publish_feeds(
     saving the manifest, so a second one waits (``on_wait`` is told) and then
     reads the store as the first left it. Two builds racing with a change
     between them therefore always leave the newer state on disk.
+
+    :param stamp_key: the :func:`~publisher.feeds.stamp.config_key` of the config
+        file ``settings`` were read from, taken before reading it: the build then
+        leaves a stamp, so that the next build with nothing to do can tell at once.
     """
     out = settings.feeds.output_dir
     with exclusive_lock(state_dir(out) / "lock", on_wait):
         # what a killed build left half-written: no build is writing now
         remove_stale_temporaries(out)
         remove_stale_temporaries(state_dir(out))
-        report, topics = _build(factory, settings, now, force)
+        clear_stamp(out)
+        report, topics = _build(factory, settings, now, force, stamp_key)
     # after the files are in place and the lock is free: a slow hub delays no one
     hub = settings.feeds.websub_hub
     if hub and topics:
@@ -120,13 +135,21 @@ def publish_feeds(
 
 
 def _build(
-    factory: sessionmaker[Session], settings: Settings, now: datetime, force: bool
+    factory: sessionmaker[Session],
+    settings: Settings,
+    now: datetime,
+    force: bool,
+    stamp_key: str | None,
 ) -> tuple[FeedBuildReport, list[str]]:
     """The build itself; the report and the changed subscription feeds' URLs."""
     urls = Urls.from_settings(settings)
     out = settings.feeds.output_dir
     report = FeedBuildReport()
     with factory() as session:
+        database = _sqlite_file(session) if stamp_key else None
+        # before reading: a change made meanwhile leaves the stamp out of date, not wrong
+        digest = store_digest(_dbapi(session)) if database else None
+        next_due = queries.next_due(session, now) if database else None
         names = Names.load(session)
         stubs = names.stubs(queries.feed_stubs(session, now), queries.tag_ids_by_post(session))
         site, tag_specs, author_specs = feed_specs(
@@ -137,7 +160,7 @@ def _build(
             site, tag_specs, author_specs, stubs, settings.feeds.items, urls, salt
         )
         manifest = load_manifest(out)
-        existing = _existing_files(out)
+        existing = existing_files(out)
         todo = [
             plan
             for plan in plans
@@ -165,6 +188,9 @@ def _build(
     fingerprints = {path: plan.fingerprint for plan in plans for path in plan.paths.values()}
     report.removed = remove_files(out, set(manifest) - set(fingerprints))
     save_manifest(out, fingerprints)
+    if stamp_key and database and digest:
+        stamp = Stamp(stamp_key, digest, database, str(out), utc_iso(next_due), len(plans))
+        save_stamp(out, stamp)
 
     subscriptions = {p for plan in plans if not plan.is_archive for p in plan.paths.values()}
     topics = [urls.feed(path) for path in report.written if path in subscriptions]
@@ -187,14 +213,19 @@ def choose_workers(entries: int) -> int:
     return max(1, min(cores or 1, 1 + int(idle)))
 
 
-def _existing_files(root: Path) -> set[str]:
-    """Paths of the files under ``root``, relative to it (one walk, not a stat per file)."""
-    found: set[str] = set()
-    for folder, _, files in os.walk(root):
-        prefix = os.path.relpath(folder, root)
-        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
-        found.update(prefix + name for name in files)
-    return found
+def _sqlite_file(session: Session) -> str | None:
+    """The SQLite file ``session`` reads (absolute), or None for another database."""
+    url = session.get_bind().engine.url
+    return (
+        sqlite_path(url.render_as_string(hide_password=False))
+        if url.get_backend_name() == "sqlite"
+        else None
+    )
+
+
+def _dbapi(session: Session) -> Any:
+    """The driver's own connection under ``session`` (for the stamp's one query)."""
+    return session.connection().connection.dbapi_connection
 
 
 def _salt(settings: Settings, urls: Urls, authors: Iterable[Author], tags: Iterable[Tag]) -> str:

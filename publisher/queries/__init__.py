@@ -207,6 +207,14 @@ def feed_stubs(session: Session, now: datetime) -> list[Any]:
     return _plain_rows(session, query)
 
 
+def next_due(session: Session, now: datetime) -> datetime | None:
+    """When the earliest post hidden only by its date comes due (None: no such post)."""
+    query = select(func.min(Post.published_at)).where(
+        Post.status.in_([PostStatus.PUBLISHED, PostStatus.SCHEDULED]), Post.published_at > now
+    )
+    return session.scalar(query)
+
+
 def tag_ids_by_post(session: Session) -> dict[int, str]:
     """The tag ids of every tagged post, as a comma-separated string."""
     query = select(
