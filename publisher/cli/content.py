@@ -27,7 +27,7 @@ def init(app: App, sample: bool) -> None:
     from .. import db
 
     db.upgrade(app.engine, newsletters=[d.name for d in app.settings.digests])
-    app.console.print(f"Database ready at schema {db.head_revision()}: {app.engine.url!r}")
+    click.echo(f"Database ready at schema {db.head_revision()}: {app.engine.url!r}")
     if sample:
         folder = resources.files("publisher") / "sample"
         with resources.as_file(folder) as path:
@@ -50,9 +50,9 @@ def upgrade(app: App) -> None:
     db.upgrade(app.engine, newsletters=[d.name for d in app.settings.digests])
     after = db.head_revision()
     if before == after:
-        app.console.print(f"Already at the newest schema ({after}).")
+        click.echo(f"Already at the newest schema ({after}).")
     else:
-        app.console.print(f"Upgraded the database from {before or 'empty'} to {after}.")
+        click.echo(f"Upgraded the database from {before or 'empty'} to {after}.")
 
 
 @click.command(name="import")
@@ -75,7 +75,7 @@ def _run_import(app: App, target: str, force: bool) -> None:
     report = importer.import_target(
         app.sessions(), target, app.settings, datetime.now(UTC), force=force
     )
-    app.console.print(
+    click.echo(
         f"Imported {report.total} posts from {target}: {len(report.created)} new, "
         f"{len(report.updated)} updated, {len(report.unchanged)} unchanged."
     )
@@ -190,7 +190,7 @@ def publish(app: App, slug: str, at: str | None) -> None:
         post.updated_at = post.updated_at or post.published_at
         post.status = PostStatus.SCHEDULED if post.published_at > now else PostStatus.PUBLISHED
         state, at_text = post.status.value, _local(app.settings, post.published_at)
-    app.console.print(f"{slug}: {state}, dated {at_text}.")
+    click.echo(f"{slug}: {state}, dated {at_text}.")
 
 
 @posts.command()
@@ -204,4 +204,4 @@ def unpublish(app: App, slug: str) -> None:
 
     with db.transaction(app.sessions()) as session:
         _get_post(session, slug).status = PostStatus.DRAFT
-    app.console.print(f"{slug}: draft.")
+    click.echo(f"{slug}: draft.")

@@ -34,7 +34,7 @@ def build(app: App, force: bool) -> None:
     from ..feeds.build import publish_feeds
 
     def waiting() -> None:
-        app.console.print("Another build of these feeds is running; waiting for it to end.")
+        click.echo("Another build of these feeds is running; waiting for it to end.")
 
     report = publish_feeds(
         app.sessions(), app.settings, now, force=force, on_wait=waiting, stamp_key=key

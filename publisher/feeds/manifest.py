@@ -43,7 +43,8 @@ def load_manifest(folder: Path) -> dict[str, str]:
 
 
 def save_manifest(folder: Path, documents: dict[str, str]) -> None:
-    text = json.dumps({"documents": dict(sorted(documents.items()))}, indent=0)
+    # one line: json's C encoder (indent would take the pure-Python one, 10x slower)
+    text = json.dumps({"documents": dict(sorted(documents.items()))}, separators=(",", ":"))
     write_if_changed(state_dir(folder) / MANIFEST, text.encode("utf-8"))
 
 

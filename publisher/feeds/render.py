@@ -25,7 +25,6 @@ from .formats import RENDERERS, serialise_entry
 from .model import Document, EntryParts
 from .names import Names
 from .plan import DocPlan, Stub
-from .workers import worker_pool
 
 #: posts loaded from the database at a time while building feeds
 CHUNK = 500
@@ -168,6 +167,8 @@ def render_in_parallel(
     def stubs_of(share: list[DocPlan]) -> list[Stub]:
         wanted = {i for plan in share for i in plan.post_ids}
         return [stub for stub in stubs if stub.id in wanted]
+
+    from .workers import worker_pool  # multiprocessing: only for a parallel build
 
     with worker_pool(workers - 1) as pool:
         futures = [
