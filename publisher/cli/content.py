@@ -116,7 +116,7 @@ def list_posts(
                 _local(app.settings, post.published_at),
                 post.slug,
                 post.title,
-                post.author.name if post.author else "",
+                post.author or "",
             )
             for post in found
         ]
