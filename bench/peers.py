@@ -52,6 +52,7 @@ def folder_size(folder: Path) -> tuple[int, float]:
 
 def run_size(count: int, rounds: int, hugo: str | None) -> None:
     publisher = str(Path(sys.executable).with_name("publisher"))
+    corpus.compile_package()
     posts = list(corpus.generate(count + rounds))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
