@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Set
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,6 +33,12 @@ class Source:
     label: str
     raw: bytes
     is_feed: bool
+    #: a post file's :func:`~.postfile.source_hash`, once it has been worked out
+    fingerprint: str | None = None
+
+
+#: what reading one source gives: its drafts, and every problem found in it
+Parsed = tuple[list[PostDraft], list[ContentError]]
 
 
 def collect_sources(target: str) -> list[Source]:
@@ -51,10 +57,10 @@ def collect_sources(target: str) -> list[Source]:
             raise PublisherError(f"{target}: cannot fetch the feed: {e}") from e
     path = Path(target)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.md") if p.is_file())
+        files = _post_files(str(path))
         if not files:
             raise PublisherError(f"{target}: no *.md post files in this folder")
-        return [Source(str(p), _read(p, MAX_POST_BYTES), is_feed=False) for p in files]
+        return [Source(name, _read(name, MAX_POST_BYTES), is_feed=False) for name in files]
     try:
         raw = _read(path, MAX_FEED_BYTES)
     except FileNotFoundError:
@@ -68,21 +74,54 @@ def collect_sources(target: str) -> list[Source]:
     return [Source(str(path), raw, is_feed=looks_like_feed(raw))]
 
 
-def _read(path: Path, limit: int) -> bytes:
-    """At most ``limit + 1`` bytes: enough for the parser to say the file is too big."""
-    with path.open("rb") as handle:
-        return handle.read(limit + 1)
+def _post_files(folder: str) -> list[str]:
+    """Every ``*.md`` file below ``folder``, in the order of their paths' parts (as
+    sorting :class:`~pathlib.Path` objects gives); folders that cannot be read,
+    and links to folders, are passed over (as ``Path.rglob`` does)."""
+    found: list[str] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.name.endswith(".md") and entry.is_file():
+                        found.append(entry.path)
+        except OSError:
+            if current == folder:
+                raise
+    return sorted(found, key=lambda name: name.split(os.sep))
 
 
-def _read_one(source: Source, zone_key: str) -> list[PostDraft] | ContentError:
+def _read(path: str | Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes: enough for the parser to say the file is too big.
+
+    Asks for as many bytes as the file has (``read(limit + 1)`` would set aside
+    a buffer of the limit, a megabyte, for each of thousands of small files).
+    """
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        data = handle.read(min(size, limit) + 1)
+        if size < len(data) <= limit:  # the file grew meanwhile: read on, to the limit
+            data += handle.read(limit + 1 - len(data))
+        return data
+
+
+def _read_one(source: Source, zone_key: str) -> Parsed:
+    """One source's drafts and problems (in a worker process, for large imports)."""
     try:
         if source.is_feed:
             from .feedimport import parse_feed  # feedparser: only for feeds
 
-            return parse_feed(source.raw, source.label)
-        return [parse_post_file(source.raw, source.label, ZoneInfo(zone_key))]
+            drafts = parse_feed(source.raw, source.label)
+        else:
+            zone = ZoneInfo(zone_key)
+            drafts = [parse_post_file(source.raw, source.label, zone, source.fingerprint)]
     except ContentError as e:
-        return e
+        return [], [e]
+    return drafts, [problem for draft in drafts for problem in check_draft(draft)]
 
 
 @dataclass(frozen=True)
@@ -97,18 +136,24 @@ class Drafts:
 def split_unchanged(
     sources: list[Source], zone: ZoneInfo, known_hashes: Set[str]
 ) -> tuple[list[str], list[Source]]:
-    """Labels of the files imported before as they are (skipped unread), and the rest."""
-    unchanged = [
-        s.label
-        for s in sources
-        if not s.is_feed and source_hash(s.raw, s.label, zone) in known_hashes
-    ]
-    skip = set(unchanged)
-    return unchanged, [s for s in sources if s.label not in skip]
+    """Labels of the files imported before as they are (skipped unread), and the rest
+    (post files with their fingerprint, so that it is worked out once)."""
+    unchanged: list[str] = []
+    todo: list[Source] = []
+    for source in sources:
+        if source.is_feed:
+            todo.append(source)
+            continue
+        fingerprint = source_hash(source.raw, source.label, zone)
+        if fingerprint in known_hashes:
+            unchanged.append(source.label)
+        else:
+            todo.append(replace(source, fingerprint=fingerprint))
+    return unchanged, todo
 
 
-def read_all(todo: list[Source], zone: ZoneInfo) -> Iterator[list[PostDraft] | ContentError]:
-    """Each source's drafts or problem, in source order, as soon as it is ready.
+def read_all(todo: list[Source], zone: ZoneInfo) -> Iterator[Parsed]:
+    """Each source's drafts and problems, in source order, as soon as they are ready.
 
     Large imports parse in a pool of processes; the caller works on the
     results that arrived while the pool parses the rest.
@@ -147,15 +192,13 @@ class Checks:
         self.seen_slug: dict[str, str] = {}
         self.seen_uid: dict[str, str] = {}
 
-    def add(self, result: list[PostDraft] | ContentError) -> list[PostDraft]:
+    def add(self, result: Parsed) -> list[PostDraft]:
         """The drafts of one source's result, having noted its problems."""
-        if isinstance(result, ContentError):
-            self.errors.append(result)
-            return []
-        for draft in result:
-            self.errors.extend(check_draft(draft))
+        drafts, problems = result
+        self.errors += problems
+        for draft in drafts:
             self.duplicates.extend(_duplicates(draft, self.seen_slug, self.seen_uid))
-        return result
+        return drafts
 
     @property
     def failed(self) -> bool:

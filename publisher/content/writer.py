@@ -13,11 +13,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from .. import queries
+from ..db import insert_many
 from ..errors import ContentError, ImportFailed
 from ..models import Attachment, Author, Post, Tag, post_tags
 from .drafts import AuthorDraft, PostDraft
@@ -241,7 +243,7 @@ class Saver:
             for draft, author, uid in zip(drafts, authors, uids, strict=True)
         ]
         # one executemany: RETURNING the ids in order would cost SQLite a statement a row
-        self.session.execute(insert(Post), rows)
+        insert_many(self.session, cast(Table, Post.__table__), rows)
         by_uid = queries.post_ids_by_uid(self.session, uids)
         ids = [by_uid[uid] for uid in uids]
         links = [
@@ -261,10 +263,8 @@ class Saver:
             for post_id, draft in zip(ids, drafts, strict=True)
             for position, a in enumerate(draft.attachments)
         ]
-        if links:
-            self.session.execute(insert(post_tags), links)
-        if files:
-            self.session.execute(insert(Attachment), files)
+        insert_many(self.session, post_tags, links)
+        insert_many(self.session, cast(Table, Attachment.__table__), files)
         self.report.created += [draft.slug for draft in drafts]
 
 

@@ -12,9 +12,8 @@ the publisher: the families call the store, never the other way round.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -67,8 +66,7 @@ from .sends import (  # the send pipeline's queries, re-exported: one name space
 )
 
 
-@dataclass(frozen=True)
-class PostKey:
+class PostKey(NamedTuple):
     """The identity columns of a post, enough to decide create/update/skip."""
 
     id: int
@@ -79,9 +77,10 @@ class PostKey:
 
 
 def post_keys(session: Session) -> list[PostKey]:
-    """Identity columns of every post (cheap: no bodies are loaded)."""
-    rows = session.execute(select(Post.id, Post.uid, Post.slug, Post.source_hash, Post.source_path))
-    return [PostKey(*row) for row in rows]
+    """Identity columns of every post (cheap: no bodies are loaded; plain rows,
+    since an import of one file reads them for every stored post)."""
+    query = select(Post.id, Post.uid, Post.slug, Post.source_hash, Post.source_path)
+    return list(map(PostKey._make, _plain_rows(session, query)))
 
 
 def post_ids_by_uid(session: Session, uids: Sequence[str]) -> dict[str, int]:
@@ -96,8 +95,8 @@ def post_ids_by_uid(session: Session, uids: Sequence[str]) -> dict[str, int]:
 
 def source_hashes(session: Session) -> set[str]:
     """Fingerprints of every imported source, to skip files seen before."""
-    hashes = session.scalars(select(Post.source_hash).where(Post.source_hash.is_not(None)))
-    return {h for h in hashes if h is not None}
+    query = select(Post.source_hash).where(Post.source_hash.is_not(None))
+    return {h for (h,) in _plain_rows(session, query)}
 
 
 def posts_by_id(session: Session, ids: Sequence[int]) -> dict[int, Post]:
