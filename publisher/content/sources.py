@@ -159,8 +159,11 @@ def read_all(todo: list[Source], zone: ZoneInfo) -> Iterator[Parsed]:
     results that arrived while the pool parses the rest.
     """
     if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+        # the first source is read here: that loads the parsers (Markdown, nh3,
+        # the front matter's validator) once, before the pool forks its workers
+        yield _read_one(todo[0], zone.key)
         with ProcessPoolExecutor() as pool:
-            yield from pool.map(_read_one, todo, repeat(zone.key), chunksize=32)
+            yield from pool.map(_read_one, todo[1:], repeat(zone.key), chunksize=32)
     else:
         for source in todo:
             yield _read_one(source, zone.key)
