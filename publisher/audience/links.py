@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature
 
 from ..errors import BadToken
-from .tokens import Purpose, make_signer, make_token, read_token
+from .tokens import Purpose, make_signer, make_token, read_token, token_maker
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,12 @@ class UnsubscribeLink:
 def unsubscribe_token(secret: str, subscriber_key: str, newsletter: str | None) -> str:
     """The token of an unsubscribe link (``Recipient.key`` and the newsletter it leaves)."""
     value = subscriber_key if newsletter is None else f"{subscriber_key}:{newsletter}"
-    return make_token(secret, Purpose.UNSUBSCRIBE, value)
+    return token_maker(secret, Purpose.UNSUBSCRIBE)(value)
 
 
 def preferences_token(secret: str, subscriber_key: str) -> str:
     """The token of a preferences link."""
-    return make_token(secret, Purpose.PREFERENCES, subscriber_key)
+    return token_maker(secret, Purpose.PREFERENCES)(subscriber_key)
 
 
 def confirm_token(secret: str, consent_id: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import textwrap
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -183,3 +184,28 @@ def test_headers_are_folded_and_encoded_once_for_all_readers() -> None:
     assert display_name(_header(raw, "Reply-To")) == "Zoë at the Centre"
     assert message["List-Id"] == "Test Centre weekly <weekly.news.example.org>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+# wrap_text's own loop gives what textwrap.fill gives with the same options, for any
+# line: single spaces, runs of spaces, tabs and other white space, words longer than
+# a line, hyphens, leading and trailing spaces.
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="abc-é/:.", min_size=1, max_size=90),
+            st.sampled_from([" ", "  ", "\t", " \r ", "\xa0"]),
+        ),
+        max_size=40,
+    ).map("".join)
+)
+@example("x" * 71 + " " + "y" * 80 + " z")
+@example(" " + "a " * 50)
+def test_wrap_text_is_textwrap_fill(line: str) -> None:
+    expected = (
+        line
+        if len(line) <= 72
+        else textwrap.fill(
+            line, 72, break_long_words=False, break_on_hyphens=False, expand_tabs=False
+        )
+    )
+    assert wrap_text(line) == expected
