@@ -61,8 +61,8 @@ class SmtpSettings(Section):
         25,
         ge=1,
         le=1000,
-        description="Messages each connection is given at a time: at most 2 × connections × "
-        "batch deliveries are uncertain after a crash.",
+        description="Messages a connection holds at once (on the wire, or queued behind "
+        "it): at most connections × batch deliveries are uncertain after a crash.",
     )
 
     @property

@@ -86,6 +86,9 @@ class Ledger:
         self.report = report
         self.horizon = timedelta(hours=settings.email.retry_hours)
         self.records: list[dict[str, Any]] = []
+        #: each delivery the server accepted (its Message-ID is stored already), and when
+        self.sent: list[int] = []
+        self.sent_at: datetime | None = None
         self.bounces: list[dict[str, Any]] = []
         self.unsent: list[int] = []
         self.refused_in_a_row = 0
@@ -179,7 +182,8 @@ class Ledger:
         if outcome.verdict is Verdict.SENT:
             report.sent += 1
             self.refused_in_a_row = 0
-            self._record(outcome.delivery_id, DeliveryStatus.SENT, now, message_id, None, attempts)
+            self.sent.append(outcome.delivery_id)
+            self.sent_at = now
             return
         report.errors = [*report.errors[-4:], f"{address}: {outcome.reply}"]
         if outcome.verdict is Verdict.PERMANENT:
@@ -231,6 +235,8 @@ class Ledger:
 
     def save(self, session: Session) -> None:
         """The checkpoint: every answer so far, in the caller's transaction."""
+        if self.sent_at is not None:
+            queries.record_sent(session, self.sent_at, self.sent)
         queries.record_deliveries(session, self.records)
         queries.release_deliveries(session, self.unsent)
         bounced = queries.mark_bounced(session, [b["subscriber_id"] for b in self.bounces])
@@ -244,4 +250,5 @@ class Ledger:
                     self.report.name,
                     detail=f"at SMTP time: {bounce['reply']}",
                 )
-        self.records, self.unsent, self.bounces = [], [], []
+        self.records, self.sent, self.unsent, self.bounces = [], [], [], []
+        self.sent_at = None

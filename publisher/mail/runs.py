@@ -20,8 +20,8 @@ A delivery goes ``pending`` → ``sending`` (committed before its message is
 handed to SMTP) → ``sent`` / ``failed`` / ``skipped`` (after the server's
 answer); a 4xx puts it back to ``pending`` with a ``next_attempt_at``, until
 ``email.retry_hours`` after its first 4xx. So after a crash only ``sending``
-rows are uncertain, at most ``2 × email.smtp.connections × email.smtp.batch``
-(one chunk on the wire, the next queued behind it).
+rows are uncertain, at most ``email.smtp.connections × email.smtp.batch``
+(what the connections hold: on the wire, or queued behind it).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from ..db import transaction
 from ..errors import NotFound, SenderBusy
 from ..models import DeliveryStatus, DigestRun
 from .digest import empty_window
+from .messageids import message_id_affixes
 from .window import digest_settings, digest_window
 
 
@@ -133,7 +134,8 @@ def claim_run(
             )
             session.add(run)
             session.flush()
-            queries.insert_pending_deliveries(session, run.id, config.name, now)
+            affixes = message_id_affixes(config.name, end, settings.site.domain)
+            queries.insert_pending_deliveries(session, run.id, config.name, now, affixes)
             return RunClaim.of(run, created=True)
     except IntegrityError:
         # another sender made this period's run a moment ago: join it

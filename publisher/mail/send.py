@@ -1,14 +1,16 @@
 """The send loop: a claimed run's deliveries, through several SMTP connections.
 
-Stages, each a small function: claim a chunk of due deliveries (marking them
-``sending``, committed) → render each recipient's message from the compiled
-edition → hand slices of the chunk to the connections, in parallel
-(:mod:`~publisher.mail.transport`) → record every answer in one executemany.
-A row is never handed to SMTP while the database says ``pending``, and never
-``sent`` before the server answered: after any crash only ``sending`` rows are
-uncertain, at most ``2 × connections × batch`` of them (one chunk on the wire,
-the next claimed and queued behind it), and they are resent with
-the same Message-ID.
+Each connection works in a thread of its own (a *lane*,
+:mod:`~publisher.mail.lanes`) and holds at most ``email.smtp.batch`` messages:
+two groups of half that, one on the wire and one queued behind it. The main
+thread keeps the store: when lanes have answered groups, it records every
+answer and claims the rows for the free groups in one transaction (marking
+them ``sending``), renders each recipient's message from the compiled edition,
+and hands the groups over. A row is never handed to SMTP while the database
+says ``pending``, and never ``sent`` before the server answered; a row's answer
+and its replacement's claim commit together. So after any crash only
+``sending`` rows are uncertain, at most ``connections × batch`` of them, and
+they are resent with the same Message-ID.
 
 Entry points: :func:`send_digest` (claim the run, lock on SQLite, send; what
 ``publisher digest send`` and the scheduler call), :func:`send_run` (one
@@ -18,15 +20,14 @@ messages and answers (:mod:`~publisher.mail.ledger`), the rate limit
 and ``test-send`` (:mod:`~publisher.mail.testsend`).
 
 Threads, not asyncio: each connection is a thread blocked in socket I/O
-(which releases the GIL), and the main thread keeps the store. Measured on
-two cores, see ``bench/send.py`` and the README.
+(which releases the GIL). Measured on two cores, see ``bench/send.py`` and
+the README.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -40,12 +41,14 @@ from ..errors import PublisherError
 from ..models import DeliveryStatus
 from .compose import Editions, publish_web_version, run_posts, secret_key
 from .digest import make_digest
+from .lanes import DEPTH, Lanes
 from .ledger import Ledger, load_people
+from .messageids import message_id_affixes
 from .ratelimit import RateLimiter
 from .report import SendReport
 from .runs import Clock, RunClaim, SystemClock, claim_run, sender_lock, stale_after
 from .signing import DkimSigner
-from .transport import BatchResult, Connection, Outgoing
+from .transport import Connection
 from .window import digest_settings
 
 __all__ = ["ConnectionFactory", "SendReport", "send_digest", "send_run"]
@@ -115,7 +118,9 @@ def send_run(
     report = SendReport(
         claim.name, claim.run_id, claim.period_start, claim.period_end, claim.created
     )
+    affixes = message_id_affixes(claim.name, claim.period_end, settings.site.domain)
     with transaction(factory) as session:
+        queries.fill_message_ids(session, claim.run_id, affixes)  # runs made without them
         if alone:
             report.retaken = queries.reset_sending(session, claim.run_id)
         counts = queries.delivery_counts(session, claim.run_id)
@@ -132,66 +137,94 @@ def send_run(
     dkim = DkimSigner(settings.email.dkim, settings.source) if settings.email.dkim else None
     work = Ledger(settings, editions, dkim, report)
 
-    connections = [connect() for _ in range(smtp.connections)]
     with factory() as session:
         salt = suppression.load_salt(session)
     limiter = RateLimiter(smtp.rate_limit, clock, stop) if smtp.rate_limit else None
-    chunk = smtp.connections * smtp.batch
-    # One thread per connection (a connection serves one slice at a time). Two chunks
-    # overlap: while one is on the wire, the main thread records the one before and
-    # claims and renders the next, in a single transaction.
-    lanes = [ThreadPoolExecutor(1, thread_name_prefix="smtp") for _ in connections]
-    on_wire: list[Future[BatchResult]] = []
+    # each connection holds at most ``batch`` claimed messages: two groups, one on the
+    # wire and one queued behind it (see mail/lanes)
+    group = max(1, smtp.batch // DEPTH)
+    lanes = Lanes(
+        [connect() for _ in range(smtp.connections)], limiter.acquire if limiter else None
+    )
     cursor = 0  # the last delivery id claimed: each claim starts past it
-    ready: list[Outgoing] = []
+    dry = False  # nothing was due at the last claim: claim again once the lanes are empty
     try:
-        while True:
-            handed = [
-                lane.submit(_send_slice, connection, ready[i :: len(lanes)], limiter)
-                for i, (lane, connection) in enumerate(zip(lanes, connections, strict=True))
-                if ready[i :: len(lanes)]
-            ]
-            ready = []
-            for job in on_wire:
-                work.take(job.result(), clock.now())
-            on_wire = handed
-            halt = _halt(work, report, settings, stop)
-            now = clock.now()
-            rows: list[Any] = []
-            with transaction(factory) as session:
-                work.save(session)
-                if not halt:
-                    rows = queries.claim_deliveries(session, claim.run_id, now, chunk, None, cursor)
-                    if not rows and cursor:  # past the end: retries and released rows behind
-                        rows = queries.claim_deliveries(session, claim.run_id, now, chunk)
-                    if rows:
-                        cursor = rows[-1].id
-                    if not rows and not alone:
-                        old = now - stale_after(settings)
-                        rows = queries.claim_deliveries(session, claim.run_id, now, chunk, old)
-                        report.retaken += len(rows)
-                    people = load_people(session, claim.name, [r.subscriber_id for r in rows], salt)
-            if rows:
-                ready = work.prepare(rows, people, now)
-            if progress is not None:
-                progress(report)
-            if halt:
-                for job in on_wire:
-                    work.take(job.result(), clock.now())
-                with transaction(factory) as session:
+        with factory() as session:
+            while True:
+                # wait for an answer when no lane can take a group (or there is none to give)
+                idle = _halt(work, report, settings, stop) or dry or not lanes.room
+                for result in lanes.answers(block=lanes.busy and idle):
+                    work.take(result, clock.now())
+                halt = _halt(work, report, settings, stop)
+                if halt:
+                    lanes.halted.set()
+                wanted = [] if halt or dry else lanes.room
+                now = clock.now()
+                # one transaction: every answer so far, and the rows for the free groups
+                with session.begin():
                     work.save(session)
+                    if wanted:
+                        rows, cursor = _claim(
+                            session,
+                            settings,
+                            claim,
+                            report,
+                            now,
+                            len(wanted) * group,
+                            cursor,
+                            alone,
+                        )
+                        ids = [r.subscriber_id for r in rows]
+                        people = load_people(session, claim.name, ids, salt)
+                if wanted:
+                    dry = len(rows) < len(wanted) * group
+                    ready = work.prepare(rows, people, now)
+                    for n, lane in enumerate(wanted):
+                        if ready[n * group : (n + 1) * group]:
+                            lanes.hand(lane, ready[n * group : (n + 1) * group])
                 if progress is not None:
                     progress(report)
-                break
-            if not rows and not on_wire:
-                if not _wait_or_finish(factory, claim, report, clock, stop, wait_for_retries):
+                if lanes.busy or (wanted and not dry):
+                    continue
+                if halt:
                     break
+                if not _wait_or_finish(session, work, claim, report, clock, stop, wait_for_retries):
+                    break
+                dry = False
     finally:
-        for lane in lanes:
-            lane.shutdown(wait=True)
-        for connection in connections:
-            connection.close()
+        for result in lanes.close():  # only after an unexpected error: keep what is known
+            work.take(result, clock.now())
     return report
+
+
+def _claim(
+    session: Session,
+    settings: Settings,
+    claim: RunClaim,
+    report: SendReport,
+    now: datetime,
+    limit: int,
+    cursor: int,
+    alone: bool,
+) -> tuple[list[Any], int]:
+    """Up to ``limit`` due rows, marked ``sending``; and the cursor past them.
+
+    The rows past the cursor first; then from the start of the run (4xx retries that
+    fell due, rows released unsent); then, when other senders may be at work,
+    ``sending`` rows a dead sender left (counted in ``report.retaken``).
+    """
+    run = claim.run_id
+    rows = queries.claim_deliveries(session, run, now, limit, None, cursor)
+    if rows:
+        cursor = rows[-1].id
+    if len(rows) < limit and cursor:
+        rows += queries.claim_deliveries(session, run, now, limit - len(rows))
+    if len(rows) < limit and not alone:
+        old = now - stale_after(settings)
+        retaken = queries.claim_deliveries(session, run, now, limit - len(rows), old)
+        report.retaken += len(retaken)
+        rows += retaken
+    return rows, cursor
 
 
 def _halt(work: Ledger, report: SendReport, settings: Settings, stop: threading.Event) -> bool:
@@ -213,15 +246,18 @@ _SETTLED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
 
 
 def _wait_or_finish(
-    factory: sessionmaker[Session],
+    session: Session,
+    work: Ledger,
     claim: RunClaim,
     report: SendReport,
     clock: Clock,
     stop: threading.Event,
     wait: bool,
 ) -> bool:
-    """Nothing is due: finish the run, or wait for the next retry. Whether to go on."""
-    with transaction(factory) as session:
+    """Nothing is due and nothing in flight: finish the run, or wait for the next retry.
+    Whether to go on."""
+    with session.begin():
+        work.save(session)
         if queries.finish_run(session, claim.run_id, clock.now()):
             report.finished = True
             return False
@@ -230,10 +266,3 @@ def _wait_or_finish(
         return False
     clock.wait((due - clock.now()).total_seconds(), stop)
     return True
-
-
-def _send_slice(
-    connection: Connection, messages: Sequence[Outgoing], limiter: RateLimiter | None
-) -> BatchResult:
-    connection.pace = limiter.acquire if limiter else None
-    return connection.send_batch(messages)

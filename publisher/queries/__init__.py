@@ -40,11 +40,18 @@ from ..models import (
     post_tags,
     subscription_topics,
 )
-from .sends import (  # the send pipeline's queries, re-exported: one name space
+from .deliveries import (  # the send loop's statements, re-exported: one name space
     claim_deliveries as claim_deliveries,
+    delivery_recipients as delivery_recipients,
+    record_deliveries as record_deliveries,
+    record_sent as record_sent,
+    release_deliveries as release_deliveries,
+    reset_sending as reset_sending,
+)
+from .sends import (  # the send pipeline's queries, re-exported: one name space
     deliveries_in as deliveries_in,
     delivery_counts as delivery_counts,
-    delivery_recipients as delivery_recipients,
+    fill_message_ids as fill_message_ids,
     finish_run as finish_run,
     first_scheduled_due as first_scheduled_due,
     has_unsettled as has_unsettled,
@@ -53,9 +60,6 @@ from .sends import (  # the send pipeline's queries, re-exported: one name space
     last_scheduled_send as last_scheduled_send,
     mark_bounced as mark_bounced,
     next_retry_at as next_retry_at,
-    record_deliveries as record_deliveries,
-    release_deliveries as release_deliveries,
-    reset_sending as reset_sending,
     run_by_period as run_by_period,
     runs_of as runs_of,
     scheduled_send as scheduled_send,

@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    and_,
-    bindparam,
+    String,
+    cast,
     func,
     literal,
-    or_,
     select,
     update,
 )
@@ -28,8 +27,6 @@ from ..models import (
     Subscriber,
     SubscriberStatus,
     Subscription,
-    Tag,
-    subscription_topics,
 )
 
 
@@ -81,10 +78,19 @@ def runs_of(session: Session, name: str | None, limit: int) -> list[DigestRun]:
     return list(session.scalars(query))
 
 
-def insert_pending_deliveries(session: Session, run_id: int, newsletter: str, now: datetime) -> int:
-    """One ``pending`` delivery per active subscriber who receives ``newsletter``, in one
-    statement; the number of rows made. (The suppression list, kept as salted hashes,
-    is checked as each batch is sent.)"""
+def _message_ids(subscriber_id: Any, affixes: tuple[str, str]) -> Any:
+    """Each delivery's Message-ID, in SQL: the run's prefix, the subscriber id, its suffix
+    (:func:`publisher.mail.message.message_id_affixes`)."""
+    before, after = affixes
+    return literal(before) + cast(subscriber_id, String) + literal(after)
+
+
+def insert_pending_deliveries(
+    session: Session, run_id: int, newsletter: str, now: datetime, id_affixes: tuple[str, str]
+) -> int:
+    """One ``pending`` delivery per active subscriber who receives ``newsletter``, with
+    its Message-ID, in one statement; the number of rows made. (The suppression list,
+    kept as salted hashes, is checked as each group is sent.)"""
     receives = select(Subscription.subscriber_id).where(
         Subscription.subscriber_id == Subscriber.id,
         Subscription.unsubscribed_at.is_(None),
@@ -96,142 +102,22 @@ def insert_pending_deliveries(session: Session, run_id: int, newsletter: str, no
         literal(DeliveryStatus.PENDING, _status_type),
         literal(now, Delivery.at.type),
         literal(0),
+        _message_ids(Subscriber.id, id_affixes),
     ).where(Subscriber.status == SubscriberStatus.ACTIVE, receives.exists())
     statement = _deliveries.insert().from_select(
-        ["run_id", "subscriber_id", "status", "at", "attempts"], rows
+        ["run_id", "subscriber_id", "status", "at", "attempts", "message_id"], rows
     )
     return session.connection().execute(statement).rowcount
 
 
-def claim_deliveries(
-    session: Session,
-    run_id: int,
-    now: datetime,
-    limit: int,
-    stale_before: datetime | None = None,
-    after_id: int = 0,
-) -> list[Any]:
-    """Mark up to ``limit`` due deliveries of the run ``sending`` and return them.
-
-    Due: ``pending`` and past their ``next_attempt_at``; or, with
-    ``stale_before``, left ``sending`` before then by a sender that died. On
-    PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so concurrent
-    senders never claim the same row. ``after_id``: only rows past it (a sender's
-    cursor). An index scan from the start of the run would step over the entries of
-    every row already sent (an update leaves its old index entry until VACUUM, longer
-    while any transaction is open), so a send would slow as it goes; the cursor keeps
-    each claim reading only the rows it takes (``ix_deliveries_claim``).
-    Columns: id, subscriber_id, attempts, retry_until.
-    """
-    d = _deliveries
-    if stale_before is None:
-        due = and_(
-            d.c.status == DeliveryStatus.PENDING,
-            or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now),
-        )
-    else:
-        due = and_(d.c.status == DeliveryStatus.SENDING, d.c.at < stale_before)
-    pick = (
-        select(d.c.id)
-        .where(d.c.run_id == run_id, due, d.c.id > after_id)
-        .order_by(d.c.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # a MATERIALIZED CTE: the pick runs once. With IN (…) the planner may rerun it per
-        # row (and with SKIP LOCKED each run picks anew): a claim of 100 took minutes at 20k.
-        cte = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-        which = d.c.id == cte.c.id
-    else:
-        which = d.c.id.in_(pick.scalar_subquery())
-    statement = (
-        update(d)
-        .where(which)
-        .values(status=DeliveryStatus.SENDING, at=now)
-        .returning(d.c.id, d.c.subscriber_id, d.c.attempts, d.c.retry_until)
-    )
-    return sorted(session.execute(statement).all(), key=lambda row: row.id)
-
-
-def delivery_recipients(session: Session, ids: Sequence[int], newsletter: str) -> list[Any]:
-    """The subscribers ``ids`` as a send of ``newsletter`` needs them, in one query.
-
-    Columns: id, email, name, status, receives (the newsletter's name if they still
-    receive it, else None), topic (a tag they follow in it; one row per tag, None
-    where they follow all).
-    """
-    sub, topic = Subscription, subscription_topics.c
-    query = (
-        select(
-            Subscriber.id,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.status,
-            sub.newsletter.label("receives"),
-            Tag.name.label("topic"),
-        )
-        .outerjoin(
-            sub,
-            and_(
-                sub.subscriber_id == Subscriber.id,
-                sub.newsletter == newsletter,
-                sub.unsubscribed_at.is_(None),
-            ),
-        )
-        .outerjoin(
-            subscription_topics,
-            and_(topic.subscriber_id == sub.subscriber_id, topic.newsletter == sub.newsletter),
-        )
-        .outerjoin(Tag, Tag.id == topic.tag_id)
-        .where(Subscriber.id.in_(ids))
-    )
-    return list(session.execute(query).all())
-
-
-def record_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Write what became of deliveries, as one executemany of plain rows.
-
-    Each row: ``b_id``, ``b_status``, ``b_message_id``, ``b_error``, ``b_at``,
-    ``b_attempts``, ``b_next``, ``b_until``.
-    """
-    if not rows:
-        return
+def fill_message_ids(session: Session, run_id: int, id_affixes: tuple[str, str]) -> int:
+    """Give the run's deliveries that have none their Message-ID (runs made before
+    deliveries were created with theirs); how many."""
     d = _deliveries
     statement = (
         update(d)
-        .where(d.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("b_status", type_=_status_type),
-            message_id=bindparam("b_message_id"),
-            error=bindparam("b_error"),
-            at=bindparam("b_at", type_=Delivery.at.type),
-            attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next", type_=Delivery.at.type),
-            retry_until=bindparam("b_until", type_=Delivery.at.type),
-        )
-    )
-    session.connection().execute(statement, list(rows))
-
-
-def release_deliveries(session: Session, ids: Sequence[int]) -> None:
-    """Put claimed deliveries that were never handed to SMTP back to ``pending``."""
-    if ids:
-        d = _deliveries
-        session.execute(
-            update(d)
-            .where(d.c.id.in_(ids), d.c.status == DeliveryStatus.SENDING)
-            .values(status=DeliveryStatus.PENDING)
-        )
-
-
-def reset_sending(session: Session, run_id: int) -> int:
-    """Every ``sending`` delivery of the run back to ``pending`` (only for a sender that
-    knows it is the only one: on SQLite, under the send lock)."""
-    d = _deliveries
-    statement = (
-        update(d)
-        .where(d.c.run_id == run_id, d.c.status == DeliveryStatus.SENDING)
-        .values(status=DeliveryStatus.PENDING)
+        .where(d.c.run_id == run_id, d.c.message_id.is_(None))
+        .values(message_id=_message_ids(d.c.subscriber_id, id_affixes))
     )
     return session.connection().execute(statement).rowcount
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import dkim  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.audience.subscribers import add_subscriber, unsubscribe
@@ -26,7 +26,7 @@ from publisher.content.importer import import_target
 from publisher.errors import EmptyDigest
 from publisher.mail.runs import claim_run
 from publisher.mail.send import send_digest
-from publisher.models import Delivery, DigestRun, Subscriber
+from publisher.models import Delivery, DeliveryStatus, DigestRun, Subscriber, Subscription
 from publisher.queries import subscriber_by_email
 from tests.integration.smtp_recorder import Recorder, RecordingServer
 
@@ -126,6 +126,45 @@ def test_everyone_active_gets_their_edition_once(
     assert statuses(sessions)["chain@example.org"] == "skipped"
     with pytest.raises(EmptyDigest):
         send_digest(sessions, settings, NOW.replace(hour=10))
+
+
+# One send finishes the run, however the connections take their groups; and after
+# every commit of the send, no more rows are `sending` than the connections hold
+# (connections × batch): the bound on what a crash leaves uncertain.
+@pytest.mark.parametrize(("connections", "batch"), [(1, 2), (3, 5), (2, 25)])
+def test_one_send_finishes_and_holds_the_bound(
+    subscribed: Settings, sessions: sessionmaker[Session], connections: int, batch: int
+) -> None:
+    readers = [f"bulk{n:03d}@example.org" for n in range(150)]
+    with sessions.begin() as session:
+        session.execute(
+            insert(Subscriber),
+            [{"email": a, "status": "active", "created_at": NOW} for a in readers],
+        )
+        ids = session.scalars(select(Subscriber.id).where(Subscriber.email.in_(readers)))
+        session.execute(
+            insert(Subscription),
+            [{"subscriber_id": i, "newsletter": "weekly", "created_at": NOW} for i in ids],
+        )
+    most = [0]
+
+    def count_sending(report: object) -> None:
+        with sessions() as session:
+            sending = session.scalar(
+                select(func.count()).where(Delivery.status == DeliveryStatus.SENDING)
+            )
+        most[0] = max(most[0], sending or 0)
+
+    recorder = Recorder()
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port, connections=connections, batch=batch)
+        (report,) = send_digest(
+            sessions, settings, NOW, clock=FakeClock(NOW), progress=count_sending
+        )
+    assert report.finished and report.sent == 156 and report.stopped is None
+    got = recorder.by_recipient()
+    assert len(got) == 156 and all(len(m) == 1 for m in got.values())
+    assert 0 < most[0] <= connections * batch
 
 
 # A run is claimed once per digest and period: a second claim joins it, and it holds
