@@ -125,3 +125,6 @@ def test_web_pages_do_not_import_the_send_loop(page: str) -> None:
     loaded = set(json.loads(done.stdout))
     assert page in loaded
     assert "publisher.mail.send" not in loaded
+    # nor the digest renderer: premailer and cssutils are for the digest alone
+    assert "publisher.mail.render" not in loaded
+    assert "premailer" not in loaded

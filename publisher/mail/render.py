@@ -16,7 +16,6 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -25,11 +24,11 @@ import jinja2.sandbox
 from premailer import Premailer
 
 from ..config import DigestSettings, Settings
-from ..content.html import human_size
 from ..errors import TemplateError
 from ..urls import Urls
 from .digest import Digest, condense
 from .headers import one_line
+from .templates import local_date, make_environment, template_dirs
 
 _T = TypeVar("_T")
 
@@ -94,11 +93,6 @@ class RenderedDigest:
         return len(self.html.encode("utf-8"))
 
 
-def template_dirs(settings: Settings) -> list[Path]:
-    """Where templates are looked up: the deployment's folder first, then ours."""
-    return list(settings.email.template_dirs)
-
-
 def template_names(config: DigestSettings, digest: Digest) -> tuple[list[str], list[str]]:
     """The HTML and text templates of this newsletter's ``digest``, each a list to try
     in turn (in the deployment's folder, then ours).
@@ -114,22 +108,6 @@ def template_names(config: DigestSettings, digest: Digest) -> tuple[list[str], l
             [f"{config.template}-note.txt", "note.txt"],
         )
     return [f"{config.template}.html"], [f"{config.template}.txt"]
-
-
-def make_environment(dirs: Sequence[Path], zone: ZoneInfo) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
-        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters["local_date"] = lambda when: _local_date(when, zone)
-    env.filters["filesize"] = human_size
-    return env
-
-
-def _local_date(when: datetime, zone: ZoneInfo) -> str:
-    return f"{when.astimezone(zone):%-d %B %Y}"
 
 
 def describe_period(start: datetime, end: datetime, zone: ZoneInfo) -> str:
@@ -223,7 +201,7 @@ def _context(
 ) -> dict[str, Any]:
     zone = settings.site.zone
     if digest.is_note:
-        preheader = f"Nothing new since {_local_date(digest.period_start, zone)}"
+        preheader = f"Nothing new since {local_date(digest.period_start, zone)}"
     else:
         titles = ", ".join(p.title for p in digest.posts[:3])
         preheader = f"{len(digest.posts)} new: {titles}"

@@ -29,8 +29,8 @@ import jinja2
 
 from ..config import Settings
 from ..errors import DeliveryError, PublisherError
-from ..mail.render import make_environment, template_dirs as email_template_dirs
 from ..mail.smtp import Mailer, SmtpMailer
+from ..mail.templates import make_environment, template_dirs as email_template_dirs
 
 log = logging.getLogger(__name__)
 

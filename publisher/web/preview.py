@@ -30,7 +30,8 @@ from ..audience.recipients import Recipient
 from ..config import Settings, load_settings
 from ..errors import PublisherError
 from ..mail.compose import compose
-from ..mail.render import GMAIL_CLIP_BYTES, RenderedDigest, template_dirs as email_template_dirs
+from ..mail.render import GMAIL_CLIP_BYTES, RenderedDigest
+from ..mail.templates import template_dirs as email_template_dirs
 from ..mail.window import digest_settings
 from ..models import DigestRun, Post
 from .app import EMAIL_POLICY, template_dirs
