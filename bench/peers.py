@@ -8,7 +8,8 @@ Markdown each, from bench/corpus.py), round after round, alternating the two:
 - no change: ``publisher build`` again, against ``hugo`` again (Hugo has no
   incremental build outside its server, so this is its full rebuild);
 - one new post: ``publisher import`` of the new file + ``publisher build``,
-  against ``hugo`` with the file added.
+  against ``hugo`` with the file added; and another new post with
+  ``publisher import --build`` (the two in one command, one start-up).
 
 Every step is a separate command as a user types it (start-up included).
 Prints medians over the rounds and the ratios; the speed issue's goals are
@@ -53,7 +54,7 @@ def folder_size(folder: Path) -> tuple[int, float]:
 def run_size(count: int, rounds: int, hugo: str | None) -> None:
     publisher = str(Path(sys.executable).with_name("publisher"))
     corpus.compile_package()
-    posts = list(corpus.generate(count + rounds))
+    posts = list(corpus.generate(count + 2 * rounds))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         pub = root / "publisher"
@@ -103,6 +104,14 @@ def run_size(count: int, rounds: int, hugo: str | None) -> None:
                 "publisher one new post",
                 *two([publisher, "import", str(new_file)], [publisher, "build"]),
             )
+            # the same in one command: import --build (one start-up, not two)
+            newer = posts[count + rounds + round_number]
+            newer_file = pub / "new" / newer.file_name
+            newer_file.write_text(newer.publisher_file(), encoding="utf-8")
+            record(
+                "publisher one new, 1 cmd",
+                corpus.timed([publisher, "import", str(newer_file), "--build"], pub),
+            )
             if hugo:
                 (content / f"new-{new_post.file_name}").write_text(
                     new_post.hugo_file(), encoding="utf-8"
@@ -134,6 +143,8 @@ def run_size(count: int, rounds: int, hugo: str | None) -> None:
         new = one / medians["hugo full"]
         print(f"  full import + build / Hugo full:        {full:5.2f}  (goal <= 1.0)")
         print(f"  one new post / Hugo full rebuild:        {new:5.2f}  (goal <= 0.25, and < 1 s)")
+        one_command = medians["publisher one new, 1 cmd"] / medians["hugo full"]
+        print(f"    the same with import --build:          {one_command:5.2f}")
         print(
             f"  no-change build / Hugo rebuild:          "
             f"{unchanged / medians['hugo no change']:5.2f}  "

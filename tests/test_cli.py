@@ -56,6 +56,18 @@ def test_init_sample_then_list_show_publish(config: Path) -> None:
     assert "scheduled" in scheduled.output
 
 
+# import --build is import, then build: the same reports, the same feeds, and the
+# build's stamp, so that a build right after has nothing to do.
+def test_import_then_build_in_one_command(config: Path, sample_dir: Path) -> None:
+    run(config, "init")
+    both = run(config, "import", str(sample_dir), "--build")
+    assert both.exit_code == 0, both.output
+    assert "10 new" in both.output
+    assert "files written" in both.output and " 0 files written" not in both.output
+    again = run(config, "build")
+    assert ", 0 rendered, 0 files written, 0 removed." in again.output
+
+
 def test_errors_are_one_line_without_traceback(config: Path, tmp_path: Path) -> None:
     run(config, "init")
     bad = tmp_path / "bad.md"

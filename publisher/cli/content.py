@@ -58,15 +58,30 @@ def upgrade(app: App) -> None:
 @click.command(name="import")
 @click.argument("target")
 @click.option("--force", is_flag=True, help="Re-render posts even if their source is unchanged.")
+@click.option(
+    "--build",
+    "then_build",
+    is_flag=True,
+    help="Then build the feeds, as `publisher build` does (one start-up for both).",
+)
 @pass_app
 @friendly_errors
-def import_command(app: App, target: str, force: bool) -> None:
+def import_command(app: App, target: str, force: bool, then_build: bool) -> None:
     """Import posts from a Markdown file, a folder of them, or an RSS/Atom feed (file or URL).
 
     All or nothing: if any post has a problem, every problem is listed and
     nothing is written. Importing again updates changed posts, never duplicates.
     """
+    key = None
+    if then_build:
+        from ..feeds.stamp import config_key
+
+        key = config_key(app.config)  # before the config is read, as `build` takes it
     _run_import(app, target, force)
+    if then_build:
+        from .feeds import run_build
+
+        run_build(app, datetime.now(UTC), force=False, key=key)
 
 
 def _run_import(app: App, target: str, force: bool) -> None:

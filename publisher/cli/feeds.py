@@ -30,7 +30,15 @@ def build(app: App, force: bool) -> None:
         _print_report(unchanged.output_dir, unchanged.documents, 0, 0, 0)
         return
     key = config_key(app.config)  # before the config is read: a change after it shows next time
+    run_build(app, now, force, key)
 
+
+def run_build(app: App, now: datetime, force: bool, key: str | None) -> None:
+    """The full build and its report (``build``, and ``import --build``).
+
+    :param key: the config file's :func:`~publisher.feeds.stamp.config_key`,
+        taken before the config was read, for the build's stamp.
+    """
     from ..feeds.build import publish_feeds
 
     def waiting() -> None:
