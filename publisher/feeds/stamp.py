@@ -229,12 +229,23 @@ def _closing(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def existing_files(root: Path) -> set[str]:
-    """Paths of the files under ``root``, relative to it (one walk, not a stat per file)."""
+    """Paths of the files under ``root``, relative to it, ``/``-separated (one walk,
+    not a stat per file; as ``os.walk`` lists them: links to folders are neither
+    files nor followed)."""
     found: set[str] = set()
-    for folder, _, files in os.walk(root):
-        prefix = os.path.relpath(folder, root)
-        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
-        found.update(prefix + name for name in files)
+    pending = [(str(root), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                if not entry.is_dir():
+                    found.add(prefix + entry.name)
+                elif not entry.is_symlink():
+                    pending.append((entry.path, f"{prefix}{entry.name}/"))
     return found
 
 

@@ -171,3 +171,24 @@ def test_a_stamp_of_another_version_is_not_trusted(site: Site) -> None:
     assert not site.quick()
     path.write_text("not json")
     assert not site.quick()
+
+
+# The files a build finds in the feed folder are those os.walk lists: links to
+# folders are neither files nor followed, links to files are files.
+def test_existing_files_lists_what_os_walk_lists(tmp_path: Path) -> None:
+    import os
+
+    from publisher.feeds.stamp import existing_files
+
+    for name in ("atom.xml", "tags/a/rss.xml", "tags/a/archive/atom-1.xml", "authors/b/feed.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "linked").symlink_to(tmp_path / "tags", target_is_directory=True)
+    (tmp_path / "file-link.xml").symlink_to(tmp_path / "atom.xml")
+    (tmp_path / "broken.xml").symlink_to(tmp_path / "missing.xml")
+    walked = set()
+    for folder, _, files in os.walk(tmp_path):
+        prefix = os.path.relpath(folder, tmp_path)
+        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+        walked.update(prefix + name for name in files)
+    assert existing_files(tmp_path) == walked
