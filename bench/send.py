@@ -147,6 +147,8 @@ def run_child(config: str, url: str, schema: str | None) -> None:
     elapsed = time.perf_counter() - start
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    # this process's own peak: ru_maxrss survives exec on Linux, so it would report the
+    # parent's size at the fork (the bench parent holds the list it loaded)
     total = report.sent + report.failed
     print(
         json.dumps(
@@ -156,13 +158,21 @@ def run_child(config: str, url: str, schema: str | None) -> None:
                 "stopped": report.stopped,
                 "elapsed": elapsed,
                 "cpu": cpu,
-                "maxrss_mb": cpu1.ru_maxrss / 1024,
+                "maxrss_mb": peak_rss_mb(),
                 "startup": (marks[0][0] - start) if marks else 0.0,
                 "first10": _stretch_rate(marks, start, 0.0, 0.1, total),
                 "last10": _stretch_rate(marks, start, 0.9, 1.0, total),
             }
         )
     )
+
+
+def peak_rss_mb() -> float:
+    """The peak resident size of this process (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _stretch_rate(
@@ -240,7 +250,9 @@ class Store:
                 )
         self.count = subscribers
         if self.kind == "postgresql":
-            with self.engine.connect() as conn:
+            # committed: under a transaction that is rolled back, ANALYZE's statistics
+            # are rolled back with it (and the planner then believes the tables empty)
+            with self.engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
 
     def close(self) -> None:

@@ -9,7 +9,6 @@ gathered in the caller's transaction (the checkpoint). A 4xx goes back to
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,8 @@ from ..audience.events import record_event
 from ..audience.recipients import Recipient
 from ..config import Settings
 from ..errors import PublisherError
-from ..models import DeliveryStatus, EventKind, SubscriberStatus
+from ..models import DeliveryStatus, EventKind
+from ..queries import Claimed
 from .compose import Editions
 from .message import dot_stuff
 from .report import SendReport
@@ -33,41 +33,9 @@ FIRST_RETRY = timedelta(minutes=1)
 LAST_RETRY_GAP = timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class Person:
-    id: int
-    email: str
-    name: str | None
-    #: the tags they follow in this newsletter (empty: all); None: not receiving it now
-    topics: tuple[str, ...] | None
-    suppressed: bool
-
-
-def load_people(
-    session: Session, newsletter: str, ids: Sequence[int], salt: str
-) -> dict[int, Person]:
-    """The claimed subscribers as they stand now (they may have left since the claim)."""
-    if not ids:
-        return {}
-    found: dict[int, Any] = {}
-    topics: dict[int, list[str]] = {}
-    for row in queries.delivery_recipients(session, ids, newsletter):
-        found[row.id] = row
-        if row.receives is not None and row.status == SubscriberStatus.ACTIVE:
-            names = topics.setdefault(row.id, [])
-            if row.topic is not None:
-                names.append(row.topic)
-    blocked = suppression.suppressed(session, salt, [r.email for r in found.values()])
-    return {
-        row.id: Person(
-            row.id,
-            row.email,
-            row.name,
-            tuple(sorted(topics[row.id])) if row.id in topics else None,
-            row.email in blocked,
-        )
-        for row in found.values()
-    }
+def suppressed_of(session: Session, rows: Sequence[Claimed], salt: str) -> set[str]:
+    """The addresses of ``rows`` on the suppression list, as it stands now."""
+    return suppression.suppressed(session, salt, [r.email for r in rows]) if rows else set()
 
 
 class Ledger:
@@ -121,21 +89,19 @@ class Ledger:
         )
 
     def prepare(
-        self, rows: Sequence[Any], people: dict[int, Person], now: datetime
+        self, rows: Sequence[Claimed], suppressed: set[str], now: datetime
     ) -> list[Outgoing]:
         """Each claimed row's message; a row that cannot have one is recorded now."""
         outgoing = []
         report = self.report
         for row in rows:
-            person = people.get(row.subscriber_id)
-            if person is None or person.topics is None or person.suppressed:
+            if not row.receiving or row.email in suppressed:
                 report.skipped += 1
-                why = "suppressed" if person and person.suppressed else "unsubscribed meanwhile"
+                why = "suppressed" if row.email in suppressed else "unsubscribed meanwhile"
                 self._record(row.id, DeliveryStatus.SKIPPED, now, error=why)
                 continue
-            topics = person.topics
-            recipient = Recipient(person.email, person.name, person.id, topics)
-            template = self.editions.template(topics)
+            recipient = Recipient(row.email, row.name, row.subscriber_id, row.topics)
+            template = self.editions.template(row.topics)
             if template is None:
                 report.skipped += 1
                 self._record(
@@ -148,19 +114,19 @@ class Ledger:
                     data = template.render(recipient, stuffed=True)
                 else:
                     data = dot_stuff(self.dkim.sign(template.render(recipient)))
-                address = envelope_address(person.email)
+                address = envelope_address(row.email)
             except Exception as e:  # noqa: BLE001 - whatever the encoder says, one delivery fails
                 report.failed += 1
                 why = f"not sent, the message cannot be written: {e}"
                 self._record(row.id, DeliveryStatus.FAILED, now, message_id, why, row.attempts)
-                report.errors = [*report.errors[-4:], f"{person.email}: {why}"]
+                report.errors = [*report.errors[-4:], f"{row.email}: {why}"]
                 continue
             self.claimed[row.id] = (
                 message_id,
                 row.attempts,
                 row.retry_until,
-                person.id,
-                person.email,
+                row.subscriber_id,
+                row.email,
             )
             outgoing.append(Outgoing(row.id, address, data))
         return outgoing

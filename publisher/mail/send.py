@@ -42,7 +42,7 @@ from ..models import DeliveryStatus
 from .compose import Editions, publish_web_version, run_posts, secret_key
 from .digest import make_digest
 from .lanes import DEPTH, Lanes
-from .ledger import Ledger, load_people
+from .ledger import Ledger, suppressed_of
 from .messageids import message_id_affixes
 from .ratelimit import RateLimiter
 from .report import SendReport
@@ -174,11 +174,10 @@ def send_run(
                             cursor,
                             alone,
                         )
-                        ids = [r.subscriber_id for r in rows]
-                        people = load_people(session, claim.name, ids, salt)
+                        suppressed = suppressed_of(session, rows, salt)
                 if wanted:
                     dry = len(rows) < len(wanted) * group
-                    ready = work.prepare(rows, people, now)
+                    ready = work.prepare(rows, suppressed, now)
                     for n, lane in enumerate(wanted):
                         if ready[n * group : (n + 1) * group]:
                             lanes.hand(lane, ready[n * group : (n + 1) * group])
@@ -206,22 +205,22 @@ def _claim(
     limit: int,
     cursor: int,
     alone: bool,
-) -> tuple[list[Any], int]:
+) -> tuple[list[queries.Claimed], int]:
     """Up to ``limit`` due rows, marked ``sending``; and the cursor past them.
 
     The rows past the cursor first; then from the start of the run (4xx retries that
     fell due, rows released unsent); then, when other senders may be at work,
     ``sending`` rows a dead sender left (counted in ``report.retaken``).
     """
-    run = claim.run_id
-    rows = queries.claim_deliveries(session, run, now, limit, None, cursor)
+    run, name = claim.run_id, claim.name
+    rows = queries.claim_deliveries(session, run, name, now, limit, None, cursor)
     if rows:
         cursor = rows[-1].id
     if len(rows) < limit and cursor:
-        rows += queries.claim_deliveries(session, run, now, limit - len(rows))
+        rows += queries.claim_deliveries(session, run, name, now, limit - len(rows))
     if len(rows) < limit and not alone:
         old = now - stale_after(settings)
-        retaken = queries.claim_deliveries(session, run, now, limit - len(rows), old)
+        retaken = queries.claim_deliveries(session, run, name, now, limit - len(rows), old)
         report.retaken += len(retaken)
         rows += retaken
     return rows, cursor

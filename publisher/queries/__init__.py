@@ -41,8 +41,8 @@ from ..models import (
     subscription_topics,
 )
 from .deliveries import (  # the send loop's statements, re-exported: one name space
+    Claimed as Claimed,
     claim_deliveries as claim_deliveries,
-    delivery_recipients as delivery_recipients,
     record_deliveries as record_deliveries,
     record_sent as record_sent,
     release_deliveries as release_deliveries,

@@ -7,7 +7,9 @@ these few rows). Callers pass the session in and own the transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ from sqlalchemy import Integer, bindparam, column, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import TextualSelect
 
-from ..models import Delivery, DeliveryStatus, UTCDateTime
+from ..models import Delivery, DeliveryStatus, SubscriberStatus, UTCDateTime
 
 _deliveries = Delivery.metadata.tables["deliveries"]
 _status_type = _deliveries.c.status.type
@@ -24,24 +26,42 @@ _DUE = "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= :n
 _STALE = "status = 'sending' AND at < :stale_before"
 _PICK = """SELECT id FROM deliveries
     WHERE run_id = :run_id AND {due} AND id > :after_id ORDER BY id LIMIT :limit"""
+#: who each claimed delivery is for, as they stand now (they may have left since the run
+#: was made): each a look-up by primary key, whatever the planner's statistics say (a
+#: join over subscriptions planned with stale ones scanned the table for every group)
+_WHO = """(SELECT email FROM subscribers s WHERE s.id = {d}.subscriber_id) AS email,
+    (SELECT name FROM subscribers s WHERE s.id = {d}.subscriber_id) AS name,
+    (SELECT status FROM subscribers s WHERE s.id = {d}.subscriber_id) AS subscriber_status,
+    (SELECT 1 FROM subscriptions sub WHERE sub.subscriber_id = {d}.subscriber_id
+        AND sub.newsletter = :newsletter AND sub.unsubscribed_at IS NULL) AS receives,
+    (SELECT {tags} FROM subscription_topics st JOIN tags t ON t.id = st.tag_id
+        WHERE st.subscriber_id = {d}.subscriber_id AND st.newsletter = :newsletter) AS topics"""
 #: SQLite: one writer at a time, so a plain subquery
 _CLAIM_SQLITE = """UPDATE deliveries SET status = 'sending', at = :at
     WHERE id IN ({pick})
-    RETURNING id, subscriber_id, attempts, retry_until"""
+    RETURNING id, subscriber_id, attempts, retry_until,
+    """ + _WHO.format(d="deliveries", tags="json_group_array(t.name)")
 #: PostgreSQL: a MATERIALIZED CTE, so the pick runs once. With IN (…) the planner may
 #: rerun it per row (and with SKIP LOCKED each run picks anew): a claim of 100 took
 #: minutes at 20k.
-_CLAIM_POSTGRESQL = """WITH picked AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED)
-    UPDATE deliveries SET status = 'sending', at = :at
-    FROM picked WHERE deliveries.id = picked.id
-    RETURNING deliveries.id, deliveries.subscriber_id, deliveries.attempts,
-        deliveries.retry_until"""
+_CLAIM_POSTGRESQL = (
+    """WITH picked AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED),
+    claimed AS (UPDATE deliveries SET status = 'sending', at = :at
+        FROM picked WHERE deliveries.id = picked.id
+        RETURNING deliveries.id, deliveries.subscriber_id, deliveries.attempts,
+            deliveries.retry_until)
+    SELECT claimed.id, claimed.subscriber_id, claimed.attempts, claimed.retry_until,
+    """
+    + _WHO.format(d="claimed", tags="json_agg(t.name)")
+    + """
+    FROM claimed"""
+)
 
 
 def _claim_statement(dialect: str, stale: bool) -> TextualSelect:
     template = _CLAIM_POSTGRESQL if dialect == "postgresql" else _CLAIM_SQLITE
     pick = _PICK.format(due=_STALE if stale else _DUE)
-    return text(template.format(pick=pick)).columns(
+    return text(template.replace("{pick}", pick)).columns(
         column("id", Integer),
         column("subscriber_id", Integer),
         column("attempts", Integer),
@@ -67,15 +87,34 @@ def _db_time(session: Session, when: datetime) -> Any:
 _UTC = UTCDateTime()
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery claimed for sending, with its subscriber as they stand now."""
+
+    id: int
+    subscriber_id: int
+    #: 4xx answers so far, and when to give up (after the first)
+    attempts: int
+    retry_until: datetime | None
+    email: str
+    name: str | None
+    #: they are active and still receive the newsletter
+    receiving: bool
+    #: the tags they follow in it (sorted; empty: all of them)
+    topics: tuple[str, ...]
+
+
 def claim_deliveries(
     session: Session,
     run_id: int,
+    newsletter: str,
     now: datetime,
     limit: int,
     stale_before: datetime | None = None,
     after_id: int = 0,
-) -> list[Any]:
-    """Mark up to ``limit`` due deliveries of the run ``sending`` and return them.
+) -> list[Claimed]:
+    """Mark up to ``limit`` due deliveries of the run ``sending`` and return them, in
+    order, each with its subscriber as they stand now (for ``newsletter``).
 
     Due: ``pending`` and past their ``next_attempt_at``; or, with
     ``stale_before``, left ``sending`` before then by a sender that died. On
@@ -85,41 +124,41 @@ def claim_deliveries(
     every row already sent (an update leaves its old index entry until VACUUM, longer
     while any transaction is open), so a send would slow as it goes; the cursor keeps
     each claim reading only the rows it takes (``ix_deliveries_claim``).
-    Columns: id, subscriber_id, attempts, retry_until.
     """
     dialect = session.get_bind().dialect.name
     at = _db_time(session, now)
-    params = {"run_id": run_id, "at": at, "now": at, "after_id": after_id, "limit": limit}
+    params = {
+        "run_id": run_id,
+        "newsletter": newsletter,
+        "at": at,
+        "now": at,
+        "after_id": after_id,
+        "limit": limit,
+    }
     if stale_before is not None:
         params["stale_before"] = _db_time(session, stale_before)
     statement = _CLAIMS[("postgresql" if dialect == "postgresql" else "sqlite", bool(stale_before))]
-    rows = session.connection().execute(statement, params).all()
-    return sorted(rows, key=lambda row: row.id)
+    claimed = [
+        Claimed(
+            row.id,
+            row.subscriber_id,
+            row.attempts,
+            row.retry_until,
+            row.email,
+            row.name,
+            row.receives is not None and row.subscriber_status == SubscriberStatus.ACTIVE,
+            tuple(sorted(_names(row.topics))),
+        )
+        for row in session.connection().execute(statement, params)
+    ]
+    return sorted(claimed, key=lambda c: c.id)
 
 
-_RECIPIENTS = text(
-    """SELECT subscribers.id, subscribers.email, subscribers.name, subscribers.status,
-        subscriptions.newsletter AS receives, tags.name AS topic
-    FROM subscribers
-    LEFT OUTER JOIN subscriptions ON subscriptions.subscriber_id = subscribers.id
-        AND subscriptions.newsletter = :newsletter AND subscriptions.unsubscribed_at IS NULL
-    LEFT OUTER JOIN subscription_topics
-        ON subscription_topics.subscriber_id = subscriptions.subscriber_id
-        AND subscription_topics.newsletter = subscriptions.newsletter
-    LEFT OUTER JOIN tags ON tags.id = subscription_topics.tag_id
-    WHERE subscribers.id IN :ids"""
-).bindparams(bindparam("ids", expanding=True))
-
-
-def delivery_recipients(session: Session, ids: Sequence[int], newsletter: str) -> list[Any]:
-    """The subscribers ``ids`` as a send of ``newsletter`` needs them, in one query.
-
-    Columns: id, email, name, status, receives (the newsletter's name if they still
-    receive it, else None), topic (a tag they follow in it; one row per tag, None
-    where they follow all).
-    """
-    params = {"ids": list(ids), "newsletter": newsletter}
-    return list(session.connection().execute(_RECIPIENTS, params).all())
+def _names(topics: str | list[str | None] | None) -> list[str]:
+    """An aggregate of tag names: SQLite's JSON text, PostgreSQL's decoded list (None
+    when there is none)."""
+    names = json.loads(topics) if isinstance(topics, str) else topics or []
+    return [n for n in names if n is not None]
 
 
 _RECORD_SENT = text(
