@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -142,6 +143,30 @@ class Composed:
     message_id: str
 
 
+class TemplateSource(Protocol):
+    """Where a send gets each edition's compiled template: :class:`Editions` (rendered
+    here) or a run's stored ones (:class:`~publisher.mail.snapshot.RunEditions`)."""
+
+    def template(self, topics: tuple[str, ...]) -> MessageTemplate | None: ...
+
+
+def compile_edition(
+    rendered: RenderedDigest, settings: Settings, date: datetime, key: str
+) -> MessageTemplate:
+    """A rendered edition compiled into its message template (headers from config,
+    ``Date`` ``date``, links signed with ``key``)."""
+    return MessageTemplate(
+        rendered,
+        sender=settings.email.sender,
+        reply_to=settings.email.reply_to,
+        urls=Urls.from_settings(settings),
+        secret=key,
+        domain=settings.site.domain,
+        date=date,
+        list_title=f"{settings.site.title} {rendered.digest.name}",
+    )
+
+
 class Editions:
     """One compiled message template per set of topics, each compiled once.
 
@@ -173,17 +198,7 @@ class Editions:
         return self._templates[wanted]
 
     def _compile(self, rendered: RenderedDigest) -> MessageTemplate:
-        settings = self.settings
-        return MessageTemplate(
-            rendered,
-            sender=settings.email.sender,
-            reply_to=settings.email.reply_to,
-            urls=Urls.from_settings(settings),
-            secret=self.key,
-            domain=settings.site.domain,
-            date=self.date,
-            list_title=f"{settings.site.title} {rendered.digest.name}",
-        )
+        return compile_edition(rendered, self.settings, self.date, self.key)
 
     def compose(self, recipient: Recipient) -> Composed:
         """``recipient``'s message.

@@ -22,7 +22,7 @@ from ..config import Settings
 from ..errors import PublisherError
 from ..models import DeliveryStatus, EventKind
 from ..queries import Claimed
-from .compose import Editions
+from .compose import TemplateSource
 from .message import dot_stuff
 from .report import SendReport
 from .signing import DkimSigner
@@ -44,7 +44,7 @@ class Ledger:
     def __init__(
         self,
         settings: Settings,
-        editions: Editions,
+        editions: TemplateSource,
         dkim: DkimSigner | None,
         report: SendReport,
     ) -> None:

@@ -39,8 +39,7 @@ from ..config import Settings
 from ..db import transaction
 from ..errors import PublisherError
 from ..models import DeliveryStatus
-from .compose import Editions, publish_web_version, run_posts, secret_key
-from .digest import make_digest
+from .compose import secret_key
 from .lanes import DEPTH, Lanes
 from .ledger import Ledger, suppressed_of
 from .messageids import message_id_affixes
@@ -48,6 +47,7 @@ from .ratelimit import RateLimiter
 from .report import SendReport
 from .runs import Clock, RunClaim, SystemClock, claim_run, sender_lock, stale_after
 from .signing import DkimSigner
+from .snapshot import RunEditions
 from .transport import Connection
 from .window import digest_settings
 
@@ -124,16 +124,15 @@ def send_run(
         if alone:
             report.retaken = queries.reset_sending(session, claim.run_id)
         counts = queries.delivery_counts(session, claim.run_id)
-        posts = run_posts(session, settings, claim.post_ids, clock.now())
     report.total = sum(counts.values())
     report.earlier = sum(counts.get(s.value, 0) for s in _SETTLED)
-    config = digest_settings(settings, claim.name)
-    digest = make_digest(claim.name, posts, claim.period_start, claim.period_end, config.order)
-    editions = Editions(digest, config, settings, claim.started_at, secret_key(settings, True))
+    # the run's stored editions (the first sender renders and stores each one)
+    editions = RunEditions(factory, settings, claim, secret_key(settings, True))
+    if claim.created:
+        editions.prepare_all()
     everyone = editions.template(())
-    assert everyone is not None  # make_digest refuses a digest without posts
+    assert everyone is not None  # everyone's edition holds every post (or the note)
     report.subject = everyone.rendered.subject
-    publish_web_version(settings, everyone.rendered)
     dkim = DkimSigner(settings.email.dkim, settings.source) if settings.email.dkim else None
     work = Ledger(settings, editions, dkim, report)
 

@@ -32,7 +32,7 @@ from .audience import (
 )
 from .base import NAMING, Base, UTCDateTime
 from .posts import Attachment, Author, Post, Tag, post_tags
-from .sends import Delivery, DeliveryStatus, DigestRun, ScheduledSend
+from .sends import Delivery, DeliveryStatus, DigestRun, RunEdition, ScheduledSend
 
 __all__ = [
     "NAMING",
@@ -47,6 +47,7 @@ __all__ = [
     "EventKind",
     "Post",
     "PostStatus",
+    "RunEdition",
     "ScheduledSend",
     "SourceFormat",
     "Subscriber",

@@ -41,6 +41,28 @@ class DigestRun(Base):
     post_ids: Mapped[str | None] = mapped_column(Text)
 
 
+class RunEdition(Base):
+    """One edition of a run (a set of topics), rendered once and kept: every sender of
+    the run, and every resend, compiles these bytes rather than rendering again.
+
+    ``topics``: the sorted tag names as JSON (``[]``: everything). ``subject`` None:
+    no post of the run is about those topics.
+    """
+
+    __tablename__ = "run_editions"
+    __table_args__ = (UniqueConstraint("run_id", "topics"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"))
+    topics: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    #: with the placeholders of render.Placeholders(nonce) where each reader's values go
+    html: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(64))
+    posts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
 class DeliveryStatus(enum.StrEnum):
     #: created with the run; not yet handed to SMTP (a 4xx puts it back, with next_attempt_at)
     PENDING = "pending"

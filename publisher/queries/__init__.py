@@ -49,6 +49,7 @@ from .deliveries import (  # the send loop's statements, re-exported: one name s
     reset_sending as reset_sending,
 )
 from .sends import (  # the send pipeline's queries, re-exported: one name space
+    add_run_edition as add_run_edition,
     deliveries_in as deliveries_in,
     delivery_counts as delivery_counts,
     fill_message_ids as fill_message_ids,
@@ -61,10 +62,12 @@ from .sends import (  # the send pipeline's queries, re-exported: one name space
     mark_bounced as mark_bounced,
     next_retry_at as next_retry_at,
     run_by_period as run_by_period,
+    run_edition as run_edition,
     runs_of as runs_of,
     scheduled_send as scheduled_send,
     scheduled_sends_of as scheduled_sends_of,
     settled_subscriber_ids as settled_subscriber_ids,
+    topic_sets as topic_sets,
     unfinished_run as unfinished_run,
     unsettled_scheduled_sends as unsettled_scheduled_sends,
 )

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     String,
+    and_,
     cast,
     func,
     literal,
@@ -23,10 +24,13 @@ from ..models import (
     Delivery,
     DeliveryStatus,
     DigestRun,
+    RunEdition,
     ScheduledSend,
     Subscriber,
     SubscriberStatus,
     Subscription,
+    Tag,
+    subscription_topics,
 )
 
 
@@ -83,6 +87,50 @@ def _message_ids(subscriber_id: Any, affixes: tuple[str, str]) -> Any:
     (:func:`publisher.mail.message.message_id_affixes`)."""
     before, after = affixes
     return literal(before) + cast(subscriber_id, String) + literal(after)
+
+
+def run_edition(session: Session, run_id: int, topics: str) -> RunEdition | None:
+    """The stored edition of the run for ``topics`` (sorted tag names as JSON)."""
+    query = select(RunEdition).where(RunEdition.run_id == run_id, RunEdition.topics == topics)
+    return session.scalars(query).one_or_none()
+
+
+def topic_sets(session: Session, run_id: int, newsletter: str) -> set[tuple[str, ...]]:
+    """The sets of topics the run's subscribers follow in ``newsletter`` (sorted names
+    each; those who follow everything are not listed), read as a stream."""
+    query = (
+        select(subscription_topics.c.subscriber_id, Tag.name)
+        .join(Tag, Tag.id == subscription_topics.c.tag_id)
+        .join(
+            Delivery,
+            and_(
+                Delivery.subscriber_id == subscription_topics.c.subscriber_id,
+                Delivery.run_id == run_id,
+            ),
+        )
+        .where(subscription_topics.c.newsletter == newsletter)
+        .order_by(subscription_topics.c.subscriber_id)
+    )
+    found: set[tuple[str, ...]] = set()
+    current: int | None = None
+    names: list[str] = []
+    rows = session.connection().execution_options(yield_per=2000).execute(query)
+    for subscriber_id, name in rows:
+        if subscriber_id != current:
+            if names:
+                found.add(tuple(sorted(names)))
+            current, names = subscriber_id, []
+        names.append(name)
+    if names:
+        found.add(tuple(sorted(names)))
+    return found
+
+
+def add_run_edition(session: Session, edition: RunEdition) -> None:
+    """Store an edition of a run; raises IntegrityError (at the flush) when another
+    sender stored that run's edition for the same topics first."""
+    session.add(edition)
+    session.flush()
 
 
 def insert_pending_deliveries(

@@ -428,3 +428,47 @@ def test_dry_run_and_status(
     (status,) = run_statuses(sessions, "weekly", None)
     assert status.finished_at is None and status.counts == {"pending": 6, "sending": 1}
     assert [u.message_id for u in status.uncertain] == ["<digest.weekly.x@news.example.org>"]
+
+
+# A run's editions are rendered once and stored with it: a message resent after a
+# crash is byte for byte the first (same MIME boundary, same Date, same links), even
+# when a post was edited in between; the sender that resumes renders nothing.
+def test_a_resend_is_the_first_message_byte_for_byte(
+    subscribed: Settings, sessions: sessionmaker[Session], server: Recorder
+) -> None:
+    from publisher.mail.send import send_run
+    from publisher.models import Post, RunEdition
+
+    settings = with_smtp(subscribed, server.port, connections=1, batch=2)
+    claim = claim_run(sessions, settings, None, NOW)
+    stop = threading.Event()
+
+    def stop_after_three(report: object) -> None:
+        if server.count() >= 3:
+            stop.set()
+
+    first = send_run(
+        sessions, settings, claim, clock=FakeClock(NOW), stop=stop, progress=stop_after_three
+    )
+    assert first.stopped and not first.finished
+    sent_before = {r.recipient: r.data for r in server.received}
+    with sessions.begin() as session:  # a post edited, and a sender that died mid-message
+        for post in session.scalars(select(Post)):
+            post.title = "Edited after the run began"
+        some = session.scalars(
+            select(Delivery).where(Delivery.status == DeliveryStatus.SENT)
+        ).first()
+        assert some is not None
+        some.status = DeliveryStatus.SENDING
+        resent_to = session.get(Subscriber, some.subscriber_id)
+        assert resent_to is not None
+        address = resent_to.email
+    with sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(RunEdition))
+    again = send_run(sessions, settings, claim, clock=FakeClock(NOW), alone=True)
+    assert again.finished and again.retaken == 1
+    copies = server.by_recipient()[address]
+    assert len(copies) == 2 and copies[0].data == copies[1].data == sent_before[address]
+    assert not any(b"Edited after the run began" in r.data for r in server.received)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(RunEdition)) >= stored
