@@ -15,9 +15,10 @@ Staff can do it knowingly with ``publisher subscribers reactivate``.
 
 The API (each call is one transaction; values, not ORM objects, come back):
 
-- :func:`request_subscription` — the subscribe form was sent: makes or finds
-  the subscriber, records the consent as asked (unconfirmed) and returns a
-  :class:`Requested` whose ``consent_id`` the confirmation link signs
+- :func:`.signup.request_subscription` (its own module: the public form's
+  one cheap transaction) — the subscribe form was sent: makes or finds the
+  subscriber, records the consent as asked (unconfirmed) and returns a
+  :class:`~.signup.Requested` whose ``consent_id`` the confirmation link signs
   (``tokens.make_token(secret, Purpose.CONFIRM, str(consent_id))``). A new
   address becomes ``pending`` with the chosen newsletters; a known one is
   left exactly as it is until the click. It answers the same for every
@@ -70,21 +71,6 @@ class Profile:
     choices: tuple[Choice, ...]
 
 
-@dataclass(frozen=True)
-class Requested:
-    """What a subscription request did.
-
-    :param consent_id: the consent record the confirmation link must sign.
-    :param previous: the status before the request, None for a new address
-        (for logs and tests: the form must answer the same whatever it is).
-    """
-
-    subscriber_id: int
-    consent_id: int
-    email: str
-    previous: SubscriberStatus | None
-
-
 def profile_of(subscriber: Subscriber) -> Profile:
     return Profile(
         subscriber.id,
@@ -98,47 +84,6 @@ def profile_of(subscriber: Subscriber) -> Profile:
 
 def _tidy(name: str | None) -> str | None:
     return " ".join(name.split()) or None if name else None
-
-
-def request_subscription(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    address: str,
-    name: str | None,
-    choices: Sequence[Choice],
-    consent: ConsentGiven,
-    now: datetime,
-) -> Requested:
-    """Someone asked (on the form) to receive ``choices``; nothing is sent to them yet.
-
-    :raises AddressError: an address no server would take.
-    :raises NotFound: an unknown newsletter or topic, or no newsletter chosen.
-    """
-    email = normalise_address(address)
-    with transaction(factory) as session:
-        catalogue = Catalogue.load(session, settings)
-        resolved = catalogue.resolve(choices)
-        if not resolved:
-            raise NotFound(
-                "no newsletter chosen; the newsletters are: " + ", ".join(catalogue.newsletters)
-            )
-        subscriber = queries.subscriber_by_email(session, email)
-        previous = subscriber.status if subscriber else None
-        if subscriber is None:
-            subscriber = Subscriber(
-                email=email, name=_tidy(name), status=SubscriberStatus.PENDING, created_at=now
-            )
-            session.add(subscriber)
-            session.flush()
-        if subscriber.status is SubscriberStatus.PENDING:
-            # not confirmed yet: the latest request is what the click will confirm
-            subscriber.name = _tidy(name) or subscriber.name
-            apply_choices(subscriber, resolved, now, replace=True)
-        record = record_consent(session, subscriber.id, consent, as_json(resolved), None)
-        record_event(
-            session, subscriber.id, EventKind.REQUEST, now, detail=f"{consent.method.value} request"
-        )
-        return Requested(subscriber.id, record.id, subscriber.email, previous)
 
 
 def confirm(factory: sessionmaker[Session], consent_id: int, now: datetime) -> Profile:

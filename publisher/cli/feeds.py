@@ -78,7 +78,7 @@ def serve(app: App, host: str | None, port: int | None) -> None:
 
     The same app runs under any WSGI server as publisher.web.wsgi:app.
     """
-    from ..web.app import create_app
+    from ..web.app import public_app
     from ..web.server import serve as serve_app
 
     web = app.settings.web
@@ -90,6 +90,6 @@ def serve(app: App, host: str | None, port: int | None) -> None:
             "unsubscribe and preference pages will answer 503",
             style="yellow",
         )
-    wsgi = create_app(app.settings, app.sessions(), secret)
+    wsgi = public_app(app.settings)
     app.console.print(f"Serving {app.settings.feeds.output_dir}/ on http://{host}:{port}/")
     serve_app(wsgi, web, host, port)

@@ -41,10 +41,10 @@ from ..audience.links import (
     read_preferences_token,
     read_unsubscribe_token,
 )
+from ..audience.signup import request_subscription
 from ..audience.subscribers import (
     confirm as confirm_consent,
     profile,
-    request_subscription,
     set_preferences,
     unsubscribe as leave,
 )
@@ -53,7 +53,7 @@ from ..models import Consent, ConsentMethod, SubscriberStatus
 from ..urls import Urls
 from .app import WebContext, message_page, web_context
 from .confirmation import Confirmation
-from .throttle import requests_since, window_start
+from .throttle import window_start
 
 blueprint = Blueprint("subscriptions", __name__)
 
@@ -166,10 +166,6 @@ def subscribe() -> tuple[str, int]:
     if form.errors:
         return _subscribe_page(context, form, 400)
     settings, now = context.settings, _now()
-    allowed, since = window_start(settings.web.subscribe_limit_per_address, now)
-    with context.factory() as session:
-        if requests_since(session, address, since) >= allowed:
-            return _sent(address)  # asked often enough: no more emails to this address
     urls = Urls.from_settings(settings)
     consent = ConsentGiven(
         ConsentMethod.FORM,
@@ -179,13 +175,17 @@ def subscribe() -> tuple[str, int]:
         client_address=request.remote_addr,
     )
     choices = [Choice(n, tuple(form.topics)) for n in form.newsletters]
+    limit = window_start(settings.web.subscribe_limit_per_address, now)
     try:
-        requested = request_subscription(
-            context.factory, settings, address, form.name or None, choices, consent, now
-        )
+        with context.writes:
+            requested = request_subscription(
+                context.factory, settings, address, form.name or None, choices, consent, now, limit
+            )
     except NotFoundError:  # a topic that is not a tag (the store checks it, and says which)
         form.errors["topic"] = "Tick topics from the list."
         return _subscribe_page(context, form, 400)
+    if requested is None:
+        return _sent(address)  # asked often enough: no more emails to this address
     if context.outbox is not None:
         link = urls.confirm(confirm_token(context.secret, requested.consent_id))
         context.outbox.put(
@@ -210,7 +210,8 @@ def confirm(token: str) -> tuple[str, int]:
             newsletters = sorted(consent.choices)
         page = render_template("confirm.html", token=token, newsletters=newsletters)
         return page, 200
-    confirmed = confirm_consent(context.factory, consent_id, _now())
+    with context.writes:
+        confirmed = confirm_consent(context.factory, consent_id, _now())
     preferences = url_for(
         "subscriptions.preferences",
         token=preferences_token(context.secret, str(confirmed.id)),
@@ -235,7 +236,10 @@ def preferences(token: str) -> tuple[str, int]:
     if saved:
         chosen = [n for n in request.form.getlist("newsletter") if n in names]
         choices = [Choice(n, tuple(request.form.getlist(f"topic-{n}"))) for n in chosen]
-        found = set_preferences(context.factory, context.settings, subscriber_id, choices, _now())
+        with context.writes:
+            found = set_preferences(
+                context.factory, context.settings, subscriber_id, choices, _now()
+            )
     else:
         found_or_none = profile(context.factory, subscriber_id)
         if found_or_none is None:
@@ -268,13 +272,14 @@ def unsubscribe(token: str) -> tuple[str, int] | Response:
             raise NotFound(GONE)
         return render_template("unsubscribe.html", token=token, what=what), 200
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    address = leave(
-        context.factory,
-        link.subscriber_id,
-        link.newsletter,
-        _now(),
-        detail="one-click" if one_click else "web page",
-    )
+    with context.writes:
+        address = leave(
+            context.factory,
+            link.subscriber_id,
+            link.newsletter,
+            _now(),
+            detail="one-click" if one_click else "web page",
+        )
     if address is None:
         raise NotFound(GONE)
     if one_click:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import db, queries
-from publisher.audience import subscribers as store, suppression
+from publisher.audience import signup, subscribers as store, suppression
 from publisher.audience.choices import Choice
 from publisher.audience.consent import ConsentGiven
 from publisher.audience.recipients import Recipient, iter_recipients
@@ -59,7 +59,7 @@ def status(sessions: sessionmaker[Session], address: str) -> SubscriberStatus:
 # then only of the newsletters chosen, with the topics chosen in each.
 def test_double_opt_in(tagged: sessionmaker[Session], two: Settings) -> None:
     choices = [Choice("weekly", ("sdgs",)), Choice("monthly")]
-    asked = store.request_subscription(tagged, two, "Zoe@Example.org", "Zoë", choices, FORM, NOW)
+    asked = signup.request_subscription(tagged, two, "Zoe@Example.org", "Zoë", choices, FORM, NOW)
     assert asked.previous is None
     assert status(tagged, "Zoe@example.org") is SubscriberStatus.PENDING
     assert recipients(tagged, "weekly") == []
@@ -85,7 +85,7 @@ def test_request_for_a_known_address_changes_nothing_until_confirmed(
         ann = queries.subscriber_by_email(session, "ann@example.org")
         assert ann is not None
     store.unsubscribe(tagged, ann.id, detail="one-click")
-    asked = store.request_subscription(
+    asked = signup.request_subscription(
         tagged, two, "ann@example.org", "Mallory", [Choice("monthly")], FORM, NOW
     )
     assert asked.previous is SubscriberStatus.UNSUBSCRIBED

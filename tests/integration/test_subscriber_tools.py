@@ -15,7 +15,7 @@ from sqlalchemy import Engine, MetaData, String, Text, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import queries
-from publisher.audience import staff, subscribers as store
+from publisher.audience import signup, staff, subscribers as store
 from publisher.audience.choices import Choice
 from publisher.audience.consent import ConsentGiven
 from publisher.audience.csvimport import import_csv
@@ -156,7 +156,7 @@ def every_text(engine: Engine) -> str:
 def test_erase_leaves_no_personal_data(
     engine: Engine, tagged: sessionmaker[Session], two: Settings
 ) -> None:
-    asked = store.request_subscription(
+    asked = signup.request_subscription(
         tagged,
         two,
         "Zoe.Private@Example.org",

@@ -1,0 +1,208 @@
+"""The subscribe form's request in the store: one transaction of plain SQL statements.
+
+This is the write a public form makes for anyone who sends it, so it is the
+store call that must be cheap: the address is found through the index on
+``lower(email)`` (migration 0007), the per-address limit is counted in the
+same transaction, and the rows are written with SQLAlchemy Core (no ORM
+unit of work, no loading of the subscriber's relationships): a lookup, then
+four or five inserts and one commit.
+
+It does the same work, in the same statements, whoever the address belongs
+to (new, pending, active, unsubscribed, bounced or complained): a consent
+record and a ``request`` event. Only a new or still pending address also
+gets its newsletters and topics written (a pending one's are replaced by
+the latest request, which is what the click will confirm); a known address
+is otherwise left exactly as it is until its owner clicks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..addresses import normalise_address
+from ..config import Settings
+from ..db import transaction
+from ..errors import NotFound
+from ..models import Base, EventKind, SubscriberStatus, Tag, subscription_topics
+from .choices import Catalogue, Choice, as_json
+from .consent import ConsentGiven
+
+SUBSCRIBERS = Base.metadata.tables["subscribers"]
+SUBSCRIPTIONS = Base.metadata.tables["subscriptions"]
+CONSENTS = Base.metadata.tables["consents"]
+EVENTS = Base.metadata.tables["subscriber_events"]
+
+
+@dataclass(frozen=True)
+class Requested:
+    """What a subscription request did.
+
+    :param consent_id: the consent record the confirmation link must sign.
+    :param previous: the status before the request, None for a new address
+        (for logs and tests: the form must answer the same whatever it is).
+    """
+
+    subscriber_id: int
+    consent_id: int
+    email: str
+    previous: SubscriberStatus | None
+
+
+def _tidy(name: str | None) -> str | None:
+    return " ".join(name.split()) or None if name else None
+
+
+def request_subscription(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    address: str,
+    name: str | None,
+    choices: Sequence[Choice],
+    consent: ConsentGiven,
+    now: datetime,
+    limit: tuple[int, datetime] | None = None,
+) -> Requested | None:
+    """Someone asked (on the form) to receive ``choices``; nothing is sent to them yet.
+
+    :param limit: (requests allowed, since when): when the address has made
+        that many requests since then, nothing is recorded and None comes
+        back (the caller sends no email; the form answers as usual).
+    :raises AddressError: an address no server would take.
+    :raises NotFound: an unknown newsletter or topic, or no newsletter chosen.
+    """
+    email = normalise_address(address)
+    with transaction(factory) as session:
+        catalogue = Catalogue.load(session, settings)
+        resolved = catalogue.resolve(choices)
+        if not resolved:
+            raise NotFound(
+                "no newsletter chosen; the newsletters are: " + ", ".join(catalogue.newsletters)
+            )
+        connection = session.connection()
+        found = connection.execute(
+            select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.email, SUBSCRIBERS.c.status).where(
+                func.lower(SUBSCRIBERS.c.email) == email.lower()
+            )
+        ).first()
+        if found is None:
+            subscriber_id = _insert(
+                connection,
+                SUBSCRIBERS,
+                email=email,
+                name=_tidy(name),
+                status=SubscriberStatus.PENDING,
+                created_at=now,
+            )
+            previous = None
+            _choose(connection, subscriber_id, resolved, now, fresh=True)
+        else:
+            subscriber_id, email, previous = found.id, found.email, found.status
+            if limit is not None and _asked(connection, subscriber_id, limit[1]) >= limit[0]:
+                return None
+            if previous is SubscriberStatus.PENDING:
+                # not confirmed yet: the latest request is what the click will confirm
+                if _tidy(name):
+                    connection.execute(
+                        update(SUBSCRIBERS)
+                        .where(SUBSCRIBERS.c.id == subscriber_id)
+                        .values(name=_tidy(name))
+                    )
+                _choose(connection, subscriber_id, resolved, now, fresh=False)
+        consent_id = _insert(
+            connection,
+            CONSENTS,
+            subscriber_id=subscriber_id,
+            method=consent.method,
+            at=consent.at,
+            page=consent.page,
+            client_address=consent.client_address,
+            text=consent.text,
+            choices=as_json(resolved),
+            confirmed_at=None,
+        )
+        connection.execute(
+            insert(EVENTS).values(
+                subscriber_id=subscriber_id,
+                kind=EventKind.REQUEST,
+                at=now,
+                detail=f"{consent.method.value} request",
+            )
+        )
+        return Requested(subscriber_id, consent_id, email, previous)
+
+
+def _insert(connection: Connection, table: Table, **values: Any) -> int:
+    """Insert one row; its id (RETURNING: SQLite 3.35+ and PostgreSQL)."""
+    return int(connection.execute(insert(table).values(values).returning(table.c.id)).scalar_one())
+
+
+def _asked(connection: Connection, subscriber_id: int, since: datetime) -> int:
+    """Subscription requests a subscriber made at or after ``since``."""
+    query = select(func.count(EVENTS.c.id)).where(
+        EVENTS.c.subscriber_id == subscriber_id,
+        EVENTS.c.kind == EventKind.REQUEST,
+        EVENTS.c.at >= since,
+    )
+    return int(connection.scalar(query) or 0)
+
+
+def _choose(
+    connection: Connection,
+    subscriber_id: int,
+    resolved: dict[str, list[Tag]],
+    now: datetime,
+    fresh: bool,
+) -> None:
+    """Exactly ``resolved`` from now on (what ``choices.apply_choices`` does with
+    ``replace=True``, as statements): the newsletters not chosen are left, the chosen
+    ones (re)joined with their topics."""
+    chosen = list(resolved)
+    had: set[str] = set()
+    topics = subscription_topics
+    if not fresh:
+        mine = SUBSCRIPTIONS.c.subscriber_id == subscriber_id
+        had = set(connection.scalars(select(SUBSCRIPTIONS.c.newsletter).where(mine)))
+        connection.execute(
+            update(SUBSCRIPTIONS)
+            .where(
+                mine,
+                SUBSCRIPTIONS.c.unsubscribed_at.is_(None),
+                SUBSCRIPTIONS.c.newsletter.not_in(chosen),
+            )
+            .values(unsubscribed_at=now)
+        )
+        connection.execute(
+            update(SUBSCRIPTIONS)
+            .where(mine, SUBSCRIPTIONS.c.newsletter.in_(chosen))
+            .values(unsubscribed_at=None)
+        )
+        connection.execute(
+            delete(topics).where(
+                topics.c.subscriber_id == subscriber_id, topics.c.newsletter.in_(chosen)
+            )
+        )
+    joined = [
+        {
+            "subscriber_id": subscriber_id,
+            "newsletter": n,
+            "created_at": now,
+            "unsubscribed_at": None,
+        }
+        for n in chosen
+        if n not in had
+    ]
+    if joined:
+        connection.execute(insert(SUBSCRIPTIONS), joined)
+    followed = [
+        {"subscriber_id": subscriber_id, "newsletter": n, "tag_id": t.id}
+        for n, tags in resolved.items()
+        for t in tags
+    ]
+    if followed:
+        connection.execute(insert(topics), followed)
