@@ -9,9 +9,10 @@ the same words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -34,17 +35,37 @@ def newsletter_names(settings: Settings) -> list[str]:
     return [d.name for d in settings.digests]
 
 
-class Catalogue:
+@dataclass(frozen=True)
+class TagRef:
+    """A tag as plain values (for writers that use no ORM objects)."""
+
+    id: int
+    slug: str
+    name: str
+
+
+#: a catalogue holds ORM tags (for code that puts them on subscriptions) or plain ones
+T = TypeVar("T", Tag, TagRef)
+
+
+class Catalogue(Generic[T]):
     """The newsletters and tags there are, to check choices against (read once)."""
 
-    def __init__(self, newsletters: Sequence[str], tags: Sequence[Tag]) -> None:
+    def __init__(self, newsletters: Sequence[str], tags: Sequence[T]) -> None:
         self.newsletters = list(newsletters)
-        self.tags = {t.slug: t for t in tags}
-        self._by_name = {t.name.lower(): t for t in tags}
+        self.tags: dict[str, T] = {t.slug: t for t in tags}
+        self._by_name: dict[str, T] = {t.name.lower(): t for t in tags}
 
-    @classmethod
-    def load(cls, session: Session, settings: Settings) -> Catalogue:
-        return cls(newsletter_names(settings), queries.all_tags(session))
+    @staticmethod
+    def load(session: Session, settings: Settings) -> Catalogue[Tag]:
+        """With ORM tags, for code that puts them on subscriptions."""
+        return Catalogue(newsletter_names(settings), queries.all_tags(session))
+
+    @staticmethod
+    def read(session: Session, settings: Settings) -> Catalogue[TagRef]:
+        """With plain tags (one query of three columns, no ORM objects)."""
+        tags = [TagRef(*row) for row in queries.tag_values(session)]
+        return Catalogue(newsletter_names(settings), tags)
 
     def newsletter(self, name: str) -> str:
         """``name`` as configured. :raises NotFound: naming the newsletters there are."""
@@ -54,7 +75,7 @@ class Catalogue:
         known = ", ".join(self.newsletters) or "none (config.yaml has no digests)"
         raise NotFound(f"no newsletter {name.strip()!r}; the newsletters are: {known}")
 
-    def tag(self, text: str) -> Tag:
+    def tag(self, text: str) -> T:
         """The tag a slug or a name stands for. :raises NotFound: naming the tags there are."""
         tag = self.tags.get(text.strip()) or self._by_name.get(text.strip().lower())
         if tag is None:
@@ -62,9 +83,9 @@ class Catalogue:
             raise NotFound(f"no topic {text.strip()!r}; the topics (tags) are: {known}")
         return tag
 
-    def resolve(self, choices: Iterable[Choice]) -> dict[str, list[Tag]]:
+    def resolve(self, choices: Iterable[Choice]) -> dict[str, list[T]]:
         """Newsletter → tags, checked; a newsletter chosen twice keeps the last topics."""
-        resolved: dict[str, list[Tag]] = {}
+        resolved: dict[str, list[T]] = {}
         for choice in choices:
             tags = {t.id: t for t in (self.tag(topic) for topic in choice.topics)}
             resolved[self.newsletter(choice.newsletter)] = sorted(
@@ -78,7 +99,7 @@ class Catalogue:
         return [Choice(name, slugs) for name in self.newsletters]
 
 
-def as_json(resolved: dict[str, list[Tag]]) -> dict[str, list[str]]:
+def as_json(resolved: Mapping[str, Sequence[T]]) -> dict[str, list[str]]:
     """Resolved choices as a consent record keeps them: newsletter → tag slugs."""
     return {name: [t.slug for t in tags] for name, tags in sorted(resolved.items())}
 

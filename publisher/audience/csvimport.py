@@ -53,7 +53,7 @@ from ..models import (
 )
 from . import suppression
 from .bulk import bulk_insert
-from .choices import Catalogue
+from .choices import Catalogue, TagRef
 
 COLUMNS = ("address", "name", "newsletters", "topics", "consent date", "status")
 #: statuses a row may give; ``pending`` needs the person's own click, so no import sets it
@@ -132,7 +132,7 @@ class _Reader:
     def __init__(
         self,
         source: str,
-        catalogue: Catalogue,
+        catalogue: Catalogue[TagRef],
         zone: ZoneInfo,
         now: datetime,
         default_consent: datetime | None,
@@ -253,7 +253,7 @@ class _Reader:
 def read_csv(
     text: str,
     source: str,
-    catalogue: Catalogue,
+    catalogue: Catalogue[TagRef],
     zone: ZoneInfo,
     now: datetime,
     default_consent: datetime | None = None,
@@ -305,7 +305,7 @@ def import_csv(
     wording = consent_text or f"Consent held by the list's owner; imported from {source}."
     report = ImportReport(source)
     with transaction(factory) as session:
-        catalogue = Catalogue.load(session, settings)
+        catalogue = Catalogue.read(session, settings)
         rows, bad = read_csv(text, source, catalogue, settings.site.zone, now, default_consent)
         report.rows = len(rows) + len(bad)
         if bad and all_or_nothing:

@@ -20,23 +20,71 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..addresses import normalise_address
 from ..config import Settings
 from ..db import transaction
 from ..errors import NotFound
-from ..models import Base, EventKind, SubscriberStatus, Tag, subscription_topics
-from .choices import Catalogue, Choice, as_json
+from ..models import Base, EventKind, SubscriberStatus, subscription_topics
+from .choices import Catalogue, Choice, TagRef, as_json
 from .consent import ConsentGiven
 
 SUBSCRIBERS = Base.metadata.tables["subscribers"]
 SUBSCRIPTIONS = Base.metadata.tables["subscriptions"]
 CONSENTS = Base.metadata.tables["consents"]
 EVENTS = Base.metadata.tables["subscriber_events"]
+TOPICS = subscription_topics
+
+# The statements, built once (a statement built per call costs more than running it).
+# Parameters are named in each; "subscriber" is always a subscriber's id.
+
+#: the subscriber an address belongs to, whatever the case of its local part
+#: (``address``: lower-cased; found through the index on lower(email))
+BY_ADDRESS = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.email, SUBSCRIBERS.c.status).where(
+    func.lower(SUBSCRIBERS.c.email) == bindparam("address")
+)
+#: a subscriber's requests of ``kind`` at or after ``since``
+ASKED = select(func.count(EVENTS.c.id)).where(
+    EVENTS.c.subscriber_id == bindparam("subscriber"),
+    EVENTS.c.kind == bindparam("kind"),
+    EVENTS.c.at >= bindparam("since"),
+)
+NEW_SUBSCRIBER = insert(SUBSCRIBERS).returning(SUBSCRIBERS.c.id)
+#: a pending subscriber's name, from their latest request (``named``)
+RENAME = (
+    update(SUBSCRIBERS)
+    .where(SUBSCRIBERS.c.id == bindparam("subscriber"))
+    .values(name=bindparam("named"))
+)
+NEW_CONSENT = insert(CONSENTS).returning(CONSENTS.c.id)
+NEW_EVENT = insert(EVENTS)
+NEW_SUBSCRIPTION = insert(SUBSCRIPTIONS)
+NEW_TOPIC = insert(TOPICS)
+_MINE = SUBSCRIPTIONS.c.subscriber_id == bindparam("subscriber")
+_CHOSEN: BindParameter[list[str]] = bindparam("chosen", expanding=True)
+#: the newsletters a subscriber has a row for (received or left)
+NEWSLETTERS_OF = select(SUBSCRIPTIONS.c.newsletter).where(_MINE)
+#: leave, at ``left_at``, every newsletter received and not ``chosen``
+LEAVE_OTHERS = (
+    update(SUBSCRIPTIONS)
+    .where(
+        _MINE, SUBSCRIPTIONS.c.unsubscribed_at.is_(None), SUBSCRIPTIONS.c.newsletter.not_in(_CHOSEN)
+    )
+    .values(unsubscribed_at=bindparam("left_at", type_=SUBSCRIPTIONS.c.unsubscribed_at.type))
+)
+#: receive the ``chosen`` newsletters again
+REJOIN = (
+    update(SUBSCRIPTIONS)
+    .where(_MINE, SUBSCRIPTIONS.c.newsletter.in_(_CHOSEN))
+    .values(unsubscribed_at=None)
+)
+#: the topics followed in the ``chosen`` newsletters (they are written anew)
+FORGET_TOPICS = delete(TOPICS).where(
+    TOPICS.c.subscriber_id == bindparam("subscriber"), TOPICS.c.newsletter.in_(_CHOSEN)
+)
 
 
 @dataclass(frozen=True)
@@ -78,27 +126,24 @@ def request_subscription(
     """
     email = normalise_address(address)
     with transaction(factory) as session:
-        catalogue = Catalogue.load(session, settings)
+        catalogue = Catalogue.read(session, settings)
         resolved = catalogue.resolve(choices)
         if not resolved:
             raise NotFound(
                 "no newsletter chosen; the newsletters are: " + ", ".join(catalogue.newsletters)
             )
         connection = session.connection()
-        found = connection.execute(
-            select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.email, SUBSCRIBERS.c.status).where(
-                func.lower(SUBSCRIBERS.c.email) == email.lower()
-            )
-        ).first()
+        found = connection.execute(BY_ADDRESS, {"address": email.lower()}).first()
         if found is None:
-            subscriber_id = _insert(
-                connection,
-                SUBSCRIBERS,
-                email=email,
-                name=_tidy(name),
-                status=SubscriberStatus.PENDING,
-                created_at=now,
-            )
+            subscriber_id = connection.execute(
+                NEW_SUBSCRIBER,
+                {
+                    "email": email,
+                    "name": _tidy(name),
+                    "status": SubscriberStatus.PENDING,
+                    "created_at": now,
+                },
+            ).scalar_one()
             previous = None
             _choose(connection, subscriber_id, resolved, now, fresh=True)
         else:
@@ -108,54 +153,43 @@ def request_subscription(
             if previous is SubscriberStatus.PENDING:
                 # not confirmed yet: the latest request is what the click will confirm
                 if _tidy(name):
-                    connection.execute(
-                        update(SUBSCRIBERS)
-                        .where(SUBSCRIBERS.c.id == subscriber_id)
-                        .values(name=_tidy(name))
-                    )
+                    connection.execute(RENAME, {"subscriber": subscriber_id, "named": _tidy(name)})
                 _choose(connection, subscriber_id, resolved, now, fresh=False)
-        consent_id = _insert(
-            connection,
-            CONSENTS,
-            subscriber_id=subscriber_id,
-            method=consent.method,
-            at=consent.at,
-            page=consent.page,
-            client_address=consent.client_address,
-            text=consent.text,
-            choices=as_json(resolved),
-            confirmed_at=None,
-        )
+        consent_id = connection.execute(
+            NEW_CONSENT,
+            {
+                "subscriber_id": subscriber_id,
+                "method": consent.method,
+                "at": consent.at,
+                "page": consent.page,
+                "client_address": consent.client_address,
+                "text": consent.text,
+                "choices": as_json(resolved),
+                "confirmed_at": None,
+            },
+        ).scalar_one()
         connection.execute(
-            insert(EVENTS).values(
-                subscriber_id=subscriber_id,
-                kind=EventKind.REQUEST,
-                at=now,
-                detail=f"{consent.method.value} request",
-            )
+            NEW_EVENT,
+            {
+                "subscriber_id": subscriber_id,
+                "kind": EventKind.REQUEST,
+                "at": now,
+                "detail": f"{consent.method.value} request",
+            },
         )
-        return Requested(subscriber_id, consent_id, email, previous)
-
-
-def _insert(connection: Connection, table: Table, **values: Any) -> int:
-    """Insert one row; its id (RETURNING: SQLite 3.35+ and PostgreSQL)."""
-    return int(connection.execute(insert(table).values(values).returning(table.c.id)).scalar_one())
+        return Requested(int(subscriber_id), int(consent_id), email, previous)
 
 
 def _asked(connection: Connection, subscriber_id: int, since: datetime) -> int:
     """Subscription requests a subscriber made at or after ``since``."""
-    query = select(func.count(EVENTS.c.id)).where(
-        EVENTS.c.subscriber_id == subscriber_id,
-        EVENTS.c.kind == EventKind.REQUEST,
-        EVENTS.c.at >= since,
-    )
-    return int(connection.scalar(query) or 0)
+    params = {"subscriber": subscriber_id, "kind": EventKind.REQUEST, "since": since}
+    return int(connection.scalar(ASKED, params) or 0)
 
 
 def _choose(
     connection: Connection,
     subscriber_id: int,
-    resolved: dict[str, list[Tag]],
+    resolved: dict[str, list[TagRef]],
     now: datetime,
     fresh: bool,
 ) -> None:
@@ -164,45 +198,23 @@ def _choose(
     ones (re)joined with their topics."""
     chosen = list(resolved)
     had: set[str] = set()
-    topics = subscription_topics
     if not fresh:
-        mine = SUBSCRIPTIONS.c.subscriber_id == subscriber_id
-        had = set(connection.scalars(select(SUBSCRIPTIONS.c.newsletter).where(mine)))
-        connection.execute(
-            update(SUBSCRIPTIONS)
-            .where(
-                mine,
-                SUBSCRIPTIONS.c.unsubscribed_at.is_(None),
-                SUBSCRIPTIONS.c.newsletter.not_in(chosen),
-            )
-            .values(unsubscribed_at=now)
-        )
-        connection.execute(
-            update(SUBSCRIPTIONS)
-            .where(mine, SUBSCRIPTIONS.c.newsletter.in_(chosen))
-            .values(unsubscribed_at=None)
-        )
-        connection.execute(
-            delete(topics).where(
-                topics.c.subscriber_id == subscriber_id, topics.c.newsletter.in_(chosen)
-            )
-        )
+        mine = {"subscriber": subscriber_id, "chosen": chosen}
+        had = set(connection.scalars(NEWSLETTERS_OF, {"subscriber": subscriber_id}))
+        connection.execute(LEAVE_OTHERS, {**mine, "left_at": now})
+        connection.execute(REJOIN, mine)
+        connection.execute(FORGET_TOPICS, mine)
     joined = [
-        {
-            "subscriber_id": subscriber_id,
-            "newsletter": n,
-            "created_at": now,
-            "unsubscribed_at": None,
-        }
+        {"subscriber_id": subscriber_id, "newsletter": n, "created_at": now}
         for n in chosen
         if n not in had
     ]
     if joined:
-        connection.execute(insert(SUBSCRIPTIONS), joined)
+        connection.execute(NEW_SUBSCRIPTION, joined)
     followed = [
         {"subscriber_id": subscriber_id, "newsletter": n, "tag_id": t.id}
         for n, tags in resolved.items()
         for t in tags
     ]
     if followed:
-        connection.execute(insert(topics), followed)
+        connection.execute(NEW_TOPIC, followed)

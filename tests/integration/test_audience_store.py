@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher import db, queries
 from publisher.audience import signup, subscribers as store, suppression
 from publisher.audience.choices import Choice
-from publisher.audience.consent import ConsentGiven
+from publisher.audience.consent import ConsentGiven, consents_of
 from publisher.audience.recipients import Recipient, iter_recipients
 from publisher.audience.tokens import Purpose, make_token, read_token
 from publisher.config import DigestSettings, Settings
@@ -93,6 +93,41 @@ def test_request_for_a_known_address_changes_nothing_until_confirmed(
     profile = store.confirm(tagged, asked.consent_id, NOW + timedelta(minutes=5))
     assert profile.status is SubscriberStatus.ACTIVE and profile.name == "Ann"
     assert profile.choices == (Choice("monthly"),), "a resubscription is exactly what was asked"
+
+
+# Until the click, the latest request is what a pending address will receive: a second
+# request replaces the first one's newsletters and topics, and the click confirms it.
+def test_a_pending_address_takes_its_latest_request(
+    tagged: sessionmaker[Session], two: Settings
+) -> None:
+    first = [Choice("weekly", ("sdgs", "events")), Choice("monthly")]
+    signup.request_subscription(tagged, two, "pat@example.org", "Pat", first, FORM, NOW)
+    later = NOW + timedelta(minutes=1)
+    asked = signup.request_subscription(
+        tagged, two, "PAT@example.org", "Pat Q", [Choice("weekly", ("events",))], FORM, later
+    )
+    assert asked is not None and asked.previous is SubscriberStatus.PENDING
+    assert asked.email == "pat@example.org", "the address as first stored"
+    profile = store.confirm(tagged, asked.consent_id, later)
+    assert profile.name == "Pat Q"
+    assert profile.choices == (Choice("weekly", ("events",)),)
+
+
+# The per-address limit is counted in the store: past it, a request records nothing.
+def test_requests_past_the_limit_record_nothing(
+    tagged: sessionmaker[Session], two: Settings
+) -> None:
+    limit = (2, NOW - timedelta(hours=1))
+    choice = [Choice("weekly")]
+    answers = [
+        signup.request_subscription(tagged, two, "lee@example.org", None, choice, FORM, NOW, limit)
+        for _ in range(4)
+    ]
+    assert [a is not None for a in answers] == [True, True, False, False]
+    with tagged() as session:
+        lee = queries.subscriber_by_email(session, "lee@example.org")
+        assert lee is not None
+        assert len(consents_of(session, lee.id)) == 2
 
 
 # Staff cannot bring back someone who left; the suppression list outlives the person.
