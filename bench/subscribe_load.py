@@ -7,6 +7,9 @@ the form (its cookie and CSRF token, as a browser does) and then sending it
 with a new address every time, so every request does the whole work: CSRF
 check, the per-address count, the store's request and consent rows, and the
 confirmation email rendered and sent by the outbox thread.
+
+Each version (:class:`Version`: this checkout, and a ``--baseline`` source
+tree) gets its own server, database and smtp-sink; the runs take turns.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 GOAL = 300
@@ -122,56 +126,136 @@ def settle(pid: int) -> float:
         last = now
 
 
-def bench_subscribe(args: argparse.Namespace, root: Path) -> None:
+@dataclass(frozen=True)
+class Version:
+    """A version of publisher to measure: its source tree, put first on PYTHONPATH."""
+
+    label: str
+    tree: Path
+
+    def env(self, **more: str) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(self.tree), **more}
+
+
+class Server:
+    """``publisher serve`` of one version, on its own database and smtp-sink."""
+
+    def __init__(self, version: Version, root: Path) -> None:
+        self.version = version
+        folder = root / f"subscribe-{version.label}"
+        folder.mkdir()
+        smtp, self.port = free_port(), free_port()
+        config = folder / "subscribe.yaml"
+        config.write_text(CONFIG.format(smtp=smtp, port=self.port, db=folder / "subscribe.db"))
+        publisher = [sys.executable, "-m", "publisher", "--config", str(config)]
+        # run from the folder: ``python -m`` puts the working directory before PYTHONPATH
+        subprocess.run(
+            [*publisher, "init", "--sample"],
+            check=True,
+            capture_output=True,
+            env=version.env(),
+            cwd=folder,
+        )
+        self.sink = subprocess.Popen([SMTP_SINK, "-u", "nobody", f"127.0.0.1:{smtp}", "256"])
+        # the server's log goes to a file: a pipe nobody reads fills up, and then
+        # waitress's "queue depth" warnings block every thread that logs
+        self.log = folder / "serve.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*publisher, "serve"],
+                env=version.env(PUBLISHER_SECRET_KEY="bench-secret-" + "k" * 32),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=folder,
+            )
+        self.pid = self.process.pid
+
+    def start(self) -> None:
+        try:
+            wait_for(self.port, self.process)
+        except SystemExit:
+            print(self.log.read_text()[-2000:])
+            raise
+
+    def stop(self) -> None:
+        for process in (self.process, self.sink):
+            process.terminate()
+            process.wait()
+
+
+@dataclass
+class Figures:
+    """One version's runs."""
+
+    posts: list[float] = field(default_factory=list)
+    drained: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    pages: list[float] = field(default_factory=list)
+
+
+def measure(server: Server, args: argparse.Namespace, run: int, requests: int) -> Figures:
+    """One run: ``requests`` subscribe forms, then as many form pages."""
+    figures = Figures()
+    cpu, started = cpu_seconds(server.pid), time.perf_counter()
+    seconds, good = load(server.port, args.clients, run, requests, True)
+    quiet = settle(server.pid)
+    used = cpu_seconds(server.pid) - cpu
+    assert good == requests // args.clients * args.clients, f"{good} usual answers"
+    figures.posts.append(good / seconds)
+    figures.drained.append(good / (quiet - started - 0.3))
+    figures.cpu_ms.append(used / good * 1000)
+    page_seconds, page_good = load(server.port, args.clients, run, requests, False)
+    figures.pages.append(page_good / page_seconds)
+    print(
+        f"  run {run + 1}, {server.version.label}: {good:,} subscribe requests in {seconds:.2f} s"
+        f" = {figures.posts[-1]:,.0f}/s; emails all sent after {quiet - started - 0.3:.2f} s;"
+        f" server CPU {figures.cpu_ms[-1]:.2f} ms a request; form page {figures.pages[-1]:,.0f}/s"
+    )
+    return figures
+
+
+def bench_subscribe(args: argparse.Namespace, root: Path, versions: list[Version]) -> None:
     if not Path(SMTP_SINK).exists():
         print("subscribe endpoint: skipped, postfix's smtp-sink is not installed")
         return
-    smtp, port = free_port(), free_port()
-    config = root / "subscribe.yaml"
-    config.write_text(CONFIG.format(smtp=smtp, port=port, db=root / "subscribe.db"))
-    publisher = [sys.executable, "-m", "publisher", "--config", str(config)]
-    subprocess.run([*publisher, "init", "--sample"], check=True, capture_output=True)
-    sink = subprocess.Popen([SMTP_SINK, "-u", "nobody", f"127.0.0.1:{smtp}", "256"])
-    env = {**os.environ, "PUBLISHER_SECRET_KEY": "bench-secret-" + "k" * 32}
-    server = subprocess.Popen(
-        [*publisher, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    servers = [Server(v, root) for v in versions]
+    results = {v.label: Figures() for v in versions}
     try:
-        wait_for(port, server)
-        load(port, args.clients, 99, 200, True)  # warm up: imports, caches, the SMTP connection
-        settle(server.pid)
-        posts, drained, by_cpu, pages = [], [], [], []
-        for run in range(args.runs):
-            cpu, started = cpu_seconds(server.pid), time.perf_counter()
-            seconds, good = load(port, args.clients, run, args.requests, True)
-            done = good / seconds
-            quiet = settle(server.pid)
-            used = cpu_seconds(server.pid) - cpu
-            posts.append(done)
-            drained.append(good / (quiet - started - 0.3))
-            by_cpu.append(good / used)
-            assert good == args.requests // args.clients * args.clients, f"{good} usual answers"
-            page_seconds, page_good = load(port, args.clients, run, args.requests, False)
-            pages.append(page_good / page_seconds)
-            print(
-                f"  run {run + 1}: {good:,} subscribe requests in {seconds:.2f} s = {done:,.0f}/s;"
-                f" emails all sent after {quiet - started - 0.3:.2f} s; server CPU {used:.2f} s;"
-                f" form page {pages[-1]:,.0f}/s"
-            )
+        for server in servers:
+            server.start()
+            load(server.port, args.clients, 99, 200, True)  # warm up: imports, caches, SMTP
+            settle(server.pid)
+        for run in range(args.runs):  # the versions take turns, so both see the same load
+            for server in servers:
+                requests = args.requests if server is servers[0] else args.baseline_requests
+                figures = measure(server, args, run, requests)
+                mine = results[server.version.label]
+                for name in ("posts", "drained", "cpu_ms", "pages"):
+                    getattr(mine, name).extend(getattr(figures, name))
     finally:
-        server.terminate()
-        server.wait()
-        sink.terminate()
-        sink.wait()
-    median = statistics.median(posts)
-    page = statistics.median(pages)
+        for server in servers:
+            server.stop()
+    median = statistics.median
+    this = results[versions[0].label]
     print(
         f"Subscribe endpoint, one waitress process on SQLite, {args.clients} client processes "
-        f"(median of {args.runs}): {median:,.0f} requests/s"
+        f"(median of {args.runs}): {median(this.posts):,.0f} requests/s"
     )
-    print(f"  goal {GOAL}/s: {median / GOAL:.2f}x the goal")
+    print(f"  goal {GOAL}/s: {median(this.posts) / GOAL:.2f}x the goal")
     print(
-        f"  until the last confirmation email was sent: {statistics.median(drained):,.0f}/s; "
-        f"by the server's CPU time: {statistics.median(by_cpu):,.0f}/s per core"
+        f"  until the last confirmation email was sent: {median(this.drained):,.0f}/s; "
+        f"server CPU {median(this.cpu_ms):.2f} ms a request "
+        f"({1000 / median(this.cpu_ms):,.0f}/s per core)"
     )
-    print(f"  form page (GET /subscribe): {page:,.0f}/s; subscribe / page: {median / page:.2f}x")
+    print(
+        f"  form page (GET /subscribe): {median(this.pages):,.0f}/s; "
+        f"subscribe / page: {median(this.posts) / median(this.pages):.2f}x"
+    )
+    for version in versions[1:]:
+        base = results[version.label]
+        print(
+            f"  {version.label} ({version.tree}): {median(base.posts):,.0f} requests/s, "
+            f"server CPU {median(base.cpu_ms):.2f} ms a request; "
+            f"this / {version.label}: {median(this.posts) / median(base.posts):.1f}x requests/s, "
+            f"{median(base.cpu_ms) / median(this.cpu_ms):.1f}x less CPU a request"
+        )
