@@ -1,4 +1,4 @@
-"""CSV export of the list, in the columns :mod:`~publisher.audience.csvimport` reads.
+"""CSV export of the list, in the columns :mod:`~publisher.audience.csvrows` reads.
 
 Every subscriber is written, whatever their status, so that importing the
 file elsewhere keeps those who left as having left. ``newsletters`` lists
@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import Consent, Subscriber
-from .csvimport import COLUMNS
+from .csvrows import COLUMNS
 
 BATCH = 2000
 

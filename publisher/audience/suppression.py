@@ -39,7 +39,9 @@ _ON_THE_LIST = select(Suppression.address_hash).where(
 
 
 def suppressed(session: Session, salt: str, addresses: Iterable[str]) -> set[str]:
-    """Which of ``addresses`` are on the list."""
+    """Which of ``addresses`` are on the list (no hashing at all while the list is empty)."""
+    if session.scalar(select(Suppression.address_hash).limit(1)) is None:
+        return set()
     by_hash = {address_hash(salt, a): a for a in addresses}
     found: set[str] = set()
     hashes = list(by_hash)
