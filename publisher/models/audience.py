@@ -18,6 +18,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -70,6 +72,12 @@ class Subscriber(Base):
     """
 
     __tablename__ = "subscribers"
+    __table_args__ = (
+        # every look-up by address ignores the case of the local part (the domain is
+        # stored lower-cased already): the subscribe form's look-up must not scan the
+        # table (migration 0007)
+        Index("ix_subscribers_email_lower", func.lower(text("email"))),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
