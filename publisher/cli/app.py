@@ -12,7 +12,8 @@ import csv
 import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -140,14 +141,25 @@ def format_option(command: Callable[P, R]) -> Callable[P, R]:
 def print_rows(
     app: App,
     columns: Sequence[str],
-    rows: Sequence[Sequence[str]],
+    rows: Iterable[Sequence[str]],
     output_format: str | None,
     noun: str,
 ) -> None:
-    """Print ``rows`` as a table, CSV or JSON; only the table adds a count line."""
+    """Print ``rows`` as a table, CSV or JSON; only the table adds a count line.
+
+    CSV and JSON are written a row at a time, so ``rows`` may be a generator over
+    a list of any length; a table is drawn once it has every row.
+    """
     chosen = output_format or ("table" if sys.stdout.isatty() else "csv")
     if chosen == "json":
-        click.echo(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2))
+        # what json.dumps(list, indent=2) writes, an element at a time
+        out = sys.stdout
+        first = True
+        for row in rows:
+            element = json.dumps(dict(zip(columns, row, strict=True)), indent=2)
+            out.write(("[\n" if first else ",\n") + textwrap.indent(element, "  "))
+            first = False
+        out.write("[]\n" if first else "\n]\n")
         return
     if chosen == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -157,7 +169,8 @@ def print_rows(
     from rich.table import Table
 
     table = Table(*columns)
+    count = 0
     for row in rows:
         table.add_row(*row)
-    app.console.print(table)
-    app.console.print(f"{len(rows)} {noun}{'' if len(rows) == 1 else 's'}")
+        count += 1
+    app.console.print(f"{count} {noun}{'' if count == 1 else 's'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,17 +80,16 @@ def list_subscribers(
 ) -> None:
     """List subscribers, with their newsletters and topics."""
     from .. import queries
+    from ..models import SubscriberStatus
 
-    rows = []
-    with app.sessions()() as session:
-        for sub in queries.all_subscribers(session):
-            current = [s for s in sub.subscriptions if s.unsubscribed_at is None]
-            if status and sub.status.value != status:
-                continue
-            if newsletter and newsletter not in {s.newsletter for s in current}:
-                continue
-            rows.append(
-                (
+    wanted = SubscriberStatus(status) if status else None
+
+    def rows() -> Iterator[tuple[str, ...]]:
+        # streamed: a batch of subscribers at a time from the store, a row at a time out
+        with app.sessions()() as session:
+            for sub in queries.iter_subscribers(session, wanted, newsletter):
+                current = [s for s in sub.subscriptions if s.unsubscribed_at is None]
+                yield (
                     sub.email,
                     sub.name or "",
                     sub.status.value,
@@ -99,9 +99,9 @@ def list_subscribers(
                     ),
                     f"{sub.created_at:%Y-%m-%d}",
                 )
-            )
+
     columns = ("email", "name", "status", "newsletters", "since")
-    print_rows(app, columns, rows, output_format, "subscriber")
+    print_rows(app, columns, rows(), output_format, "subscriber")
 
 
 @subscribers.command(name="show")

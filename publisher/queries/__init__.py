@@ -11,7 +11,7 @@ the publisher: the families call the store, never the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -316,6 +316,34 @@ def subscriber_by_email(session: Session, email: str) -> Subscriber | None:
 
 def all_subscribers(session: Session) -> list[Subscriber]:
     return list(session.scalars(select(Subscriber).order_by(Subscriber.id)))
+
+
+def iter_subscribers(
+    session: Session,
+    status: SubscriberStatus | None = None,
+    newsletter: str | None = None,
+    batch: int = 1000,
+) -> Iterator[Subscriber]:
+    """Subscribers by id, ``batch`` rows at a time (their subscriptions and topics loaded
+    per batch), so a list of any length is walked in constant memory.
+
+    :param status: only those with this status.
+    :param newsletter: only those who receive it now (have not left it).
+    """
+    query = select(Subscriber).order_by(Subscriber.id)
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    if newsletter is not None:
+        query = query.where(
+            select(Subscription.subscriber_id)
+            .where(
+                Subscription.subscriber_id == Subscriber.id,
+                Subscription.newsletter == newsletter,
+                Subscription.unsubscribed_at.is_(None),
+            )
+            .exists()
+        )
+    yield from session.scalars(query.execution_options(yield_per=batch))
 
 
 def recipient_rows(

@@ -243,3 +243,28 @@ def test_migration_refuses_to_guess_newsletters(engine: Engine) -> None:
         )
     with pytest.raises(DatabaseError, match="no newsletter is known"):
         db.upgrade(engine)
+
+
+# `subscribers list` walks the list a batch at a time: every subscriber comes once, in
+# id order, with their newsletters and topics, and the filters are applied in SQL.
+def test_subscribers_are_streamed_in_batches(tagged: sessionmaker[Session], two: Settings) -> None:
+    for n in range(7):
+        newsletters = ["weekly"] if n % 2 else ["weekly", "monthly"]
+        store.add_subscriber(tagged, two, f"s{n}@example.org", None, ["sdgs"], newsletters, NOW)
+    with tagged() as session:
+        s3 = queries.subscriber_by_email(session, "s3@example.org")
+        assert s3 is not None
+    store.unsubscribe(tagged, s3.id)
+    with tagged() as session:
+        every = list(queries.iter_subscribers(session, batch=2))
+        assert [s.email for s in every] == [f"s{n}@example.org" for n in range(7)]
+        assert [t.slug for t in every[0].subscriptions[0].topics] == ["sdgs"]
+        active = queries.iter_subscribers(session, SubscriberStatus.ACTIVE, batch=2)
+        assert "s3@example.org" not in [s.email for s in active]
+        monthly = queries.iter_subscribers(session, newsletter="monthly", batch=2)
+        assert [s.email for s in monthly] == [
+            "s0@example.org",
+            "s2@example.org",
+            "s4@example.org",
+            "s6@example.org",
+        ]
