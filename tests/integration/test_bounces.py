@@ -38,6 +38,8 @@ pytestmark = [
 ]
 
 DATA = Path(__file__).parents[1] / "data" / "bounces"
+#: reports captured from real servers (see the README there)
+REAL = Path(__file__).parents[1] / "data" / "real-bounces"
 NOW = datetime(2019, 12, 6, 9, 0, tzinfo=UTC)
 #: in this order, so their ids are those the samples name (1, 2, 3, 4)
 PEOPLE = [
@@ -101,6 +103,32 @@ def test_hard_bounce_and_complaint_suppress_and_the_next_send_skips_them(
     (report,) = send_digest(audience, with_smtp(settings, server.port), NOW, clock=FakeClock(NOW))
     assert report.finished
     assert sorted(server.by_recipient()) == ["full.box@example.com", "reader@example.org"]
+
+
+# A DSN as a real server sent it (Microsoft Exchange, wrapped by a scanning gateway
+# in multipart/mixed; from flufl.bounce's test data) is read as a hard bounce of the
+# address it names: that address is suppressed and the next send skips it.
+def test_a_real_hard_bounce_suppresses_and_the_next_send_skips_it(
+    audience: sessionmaker[Session],
+    settings: Settings,
+    server: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_subscriber(audience, settings, "userx@example.com", now=NOW)
+    report = read_report((REAL / "dsn-exchange-user-unknown.eml").read_bytes())
+    assert (report.kind, report.detail, report.addresses) == (
+        Kind.HARD,
+        "5.1.1",
+        ("userx@example.com",),
+    )
+    done = ingest(audience, settings, REAL / "dsn-exchange-user-unknown.eml", NOW)
+    assert (done.messages, done.hard, done.unmatched) == (1, 1, [])
+    assert status(audience, "userx@example.com") is SubscriberStatus.BOUNCED
+
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
+    (sent,) = send_digest(audience, with_smtp(settings, server.port), NOW, clock=FakeClock(NOW))
+    assert sent.finished
+    assert sorted(server.by_recipient()) == sorted(PEOPLE)
 
 
 def renamed(path: Path, number: int) -> bytes:
