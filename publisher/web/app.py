@@ -75,6 +75,8 @@ class WebContext:
     #: threads queueing on a lock here wait no longer than they must, where SQLite's
     #: busy handler has them sleep 1 to 100 ms between tries (PostgreSQL: no lock)
     writes: AbstractContextManager[Any] = field(default_factory=nullcontext)
+    #: pages rendered once and reused, by name (see ``subscriptions._sent``)
+    pages: dict[str, list[str]] = field(default_factory=dict)
 
 
 def web_context() -> WebContext:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import binascii
 import logging
-import queue
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,6 +152,10 @@ def build_confirmation(settings: Settings, confirmation: Confirmation, now: date
 class Outbox:
     """A queue of confirmations and the one thread that sends them.
 
+    The form's thread appends to a deque and wakes the sender only when it is
+    asleep (the queue was empty): under load, queueing a confirmation costs no
+    thread switch, and the sender drains what piled up in one go.
+
     :param mailer_factory: makes the mailer (default: SMTP per ``email.smtp``).
     """
 
@@ -160,36 +164,60 @@ class Outbox:
     ) -> None:
         self.settings = settings
         self._make_mailer = mailer_factory
-        self._queue: queue.Queue[Confirmation] = queue.Queue(QUEUE_SIZE)
+        self._waiting: deque[Confirmation] = deque()
+        self._wake = threading.Event()
+        self._asleep = False
+        #: confirmations queued and not yet sent or given up (for :meth:`join`)
+        self._unfinished = 0
+        self._finished = threading.Condition()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def put(self, confirmation: Confirmation) -> None:
         """Queue a confirmation (dropped, and logged, when the queue is full)."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True, name="outbox")
-                self._thread.start()
-        try:
-            self._queue.put_nowait(confirmation)
-        except queue.Full:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, daemon=True, name="outbox")
+                    self._thread.start()
+        if len(self._waiting) >= QUEUE_SIZE:
             log.warning("confirmation to %s dropped: the outbox is full", confirmation.address)
+            return
+        with self._finished:
+            self._unfinished += 1
+        self._waiting.append(confirmation)  # atomic: no lock needed between two threads
+        if self._asleep:
+            self._wake.set()
 
     def _mailer(self) -> Mailer:
         if self._make_mailer is not None:
             return self._make_mailer()
         return SmtpMailer(self.settings.email.smtp)
 
+    def _next(self, mailer: Mailer | None) -> tuple[Confirmation | None, Mailer | None]:
+        """The next confirmation; None after sleeping (the connection closed if idle)."""
+        try:
+            return self._waiting.popleft(), mailer
+        except IndexError:
+            pass
+        self._asleep = True
+        # looked again after saying so: a put in between either sees us asleep and
+        # wakes us, or is found here
+        if not self._waiting:
+            woken = self._wake.wait(IDLE_SECONDS)
+            self._wake.clear()
+            if not woken and mailer is not None:
+                mailer.close()
+                mailer = None
+        self._asleep = False
+        return None, mailer
+
     def _run(self) -> None:
         mailer: Mailer | None = None
         writer = ConfirmationWriter(self.settings)
         while True:
-            try:
-                confirmation = self._queue.get(timeout=IDLE_SECONDS)
-            except queue.Empty:
-                if mailer is not None:
-                    mailer.close()
-                    mailer = None
+            confirmation, mailer = self._next(mailer)
+            if confirmation is None:
                 continue
             try:
                 message = writer.write(confirmation, datetime.now(UTC))
@@ -206,8 +234,12 @@ class Outbox:
             except Exception:  # the thread must outlive any one message
                 log.exception("confirmation to %s not sent", confirmation.address)
             finally:
-                self._queue.task_done()
+                with self._finished:
+                    self._unfinished -= 1
+                    if not self._unfinished:
+                        self._finished.notify_all()
 
     def join(self) -> None:
         """Wait until every queued confirmation was sent or given up (tests, shutdown)."""
-        self._queue.join()
+        with self._finished:
+            self._finished.wait_for(lambda: not self._unfinished)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import Blueprint, render_template, request, url_for
+from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotFound, ServiceUnavailable, TooManyRequests
 from werkzeug.wrappers import Response
@@ -137,16 +138,31 @@ def _subscribe_page(context: WebContext, form: SubscribeForm, status: int) -> tu
     return page, status
 
 
+#: stands in for the address while the accepted form's page is rendered once
+SENT_STANDIN = "SENT-ADDRESS-STANDIN"
+
+
 def _sent(address: str) -> tuple[str, int]:
-    """The one answer to every accepted form: the same whoever the address belongs to."""
-    return message_page(
-        "Check your inbox",
-        f"If {address} can receive our newsletters, an email with a confirmation link is on "
-        "its way to it (it may take a few minutes). Nothing is sent to you until you open "
-        "that link.",
-        200,
-        hint="No email? Look in the spam folder, or send the form again later.",
-    )
+    """The one answer to every accepted form: the same whoever the address belongs to.
+
+    The page differs only by the address, so it is rendered once (per script
+    root: the stylesheet's URL depends on it behind a proxy) with a stand-in,
+    and each answer is that page with the address escaped into it, as the
+    template's autoescape would have.
+    """
+    pages = web_context().pages
+    pieces = pages.get(request.script_root)
+    if pieces is None:
+        page, _ = message_page(
+            "Check your inbox",
+            f"If {SENT_STANDIN} can receive our newsletters, an email with a confirmation link "
+            "is on its way to it (it may take a few minutes). Nothing is sent to you until you "
+            "open that link.",
+            200,
+            hint="No email? Look in the spam folder, or send the form again later.",
+        )
+        pieces = pages[request.script_root] = page.split(SENT_STANDIN)
+    return str(escape(address)).join(pieces), 200
 
 
 @blueprint.route("/subscribe", methods=["GET", "POST"])
