@@ -175,27 +175,47 @@ class _Writer:
         for known subscribers (a new one's consent record says it came by import)."""
         subscriptions: list[tuple[object, ...]] = []
         topics: list[tuple[object, ...]] = []
-        consents: list[tuple[object, ...]] = []
         happened: list[tuple[object, ...]] = []
         now, method, kind, wording = self.now, ConsentMethod.IMPORT, EventKind.IMPORT, self.wording
         prefix = f"imported from {self.source}, line "
         unsubscribed, active = SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE
-        add_subscription, add_consent = subscriptions.append, consents.append
-        for sid, row in rows:
-            before = had.get(sid)
+        chosen = {c: self._consent_choices(c) for c in {row.choices for _, row in rows}}
+        consents = [
+            (sid, method, row.consent_at, wording, chosen[row.choices], row.consent_at)
+            for sid, row in rows
+        ]
+        if not had:  # new subscribers: every newsletter of every row, in comprehensions
             # someone who unsubscribed left each newsletter, as `unsubscribe` records it
+            subscriptions = [
+                (sid, newsletter, now, now if row.status is unsubscribed else None)
+                for sid, row in rows
+                for newsletter, _ in row.choices
+            ]
+            topics = [
+                (sid, newsletter, tag)
+                for sid, row in rows
+                for newsletter, tags in row.choices
+                for tag in tags
+            ]
+        for sid, row in rows if had else ():
+            before = had.get(sid, ())
             left = now if row.status is unsubscribed else None
             for newsletter, tag_ids in row.choices:
-                if before is not None and newsletter in before:
+                if newsletter in before:
                     continue  # received already, or left: the import changes neither
-                add_subscription((sid, newsletter, now, left))
-                if tag_ids:  # most rows follow every topic: no list to make
-                    topics += [(sid, newsletter, t) for t in tag_ids]
-            chosen = self._consent_choices(row.choices)
-            add_consent((sid, method, row.consent_at, wording, chosen, row.consent_at))
-            if events:
-                stopped = "" if row.status is active else f", {row.status.value}"
-                happened.append((sid, kind, now, f"{prefix}{row.line}{stopped}"))
+                subscriptions.append((sid, newsletter, now, left))
+                topics += [(sid, newsletter, t) for t in tag_ids]
+        if events:
+            happened = [
+                (
+                    sid,
+                    kind,
+                    now,
+                    f"{prefix}{row.line}"
+                    + ("" if row.status is active else f", {row.status.value}"),
+                )
+                for sid, row in rows
+            ]
         connection = self.connection
         bulk_insert(
             connection,

@@ -105,6 +105,8 @@ class _Reader:
         self.default_consent = default_consent
         self.bad: list[ContentError] = []
         self.seen: dict[str, int] = {}
+        #: column → its place in a row (set by :meth:`header`)
+        self.positions: dict[str, int] = {}
         self._dates: dict[str, datetime | str] = {}
         self._choices: dict[tuple[str, str], Choices | _Fault] = {}
 
@@ -127,14 +129,17 @@ class _Reader:
                     )
                 ]
             )
+        self.positions = {column: index for index, column in enumerate(columns)}
         return columns
 
-    def row(self, line: int, record: dict[str, str]) -> Row | None:
-        """A checked row, or None (each fault reported) if the row is bad."""
+    def row(self, line: int, values: Sequence[str]) -> Row | None:
+        """A checked row (``values`` in the header's order), or None (each fault reported)
+        if the row is bad."""
         errors = len(self.bad)
+        cell = self._cell
         email = ""
         try:
-            email = normalise_address(record.get("address", ""))
+            email = normalise_address(cell(values, "address"))
         except AddressError as e:
             self.fail(line, "address", e.why)
         key = email.lower()
@@ -142,23 +147,28 @@ class _Reader:
             self.fail(line, "address", f"{email} is a duplicate of line {self.seen[key]}")
         elif email:
             self.seen[key] = line
-        choices = self._cached_choices(record.get("newsletters", ""), record.get("topics", ""))
+        choices = self._cached_choices(cell(values, "newsletters"), cell(values, "topics"))
         if isinstance(choices, _Fault):
             self.fail(line, choices.column, choices.message)
-        consent_at = self._consent_date(line, record.get("consent date") or "")
-        status = ROW_STATUSES.get((record.get("status") or "").strip().lower())
+        consent_at = self._consent_date(line, cell(values, "consent date"))
+        written = cell(values, "status")
+        status = ROW_STATUSES.get(written.strip().lower())
         if status is None:
             self.fail(
                 line,
                 "status",
-                f"{record['status'].strip()!r} is not one of active, unsubscribed, bounced, "
-                "complained",
+                f"{written.strip()!r} is not one of active, unsubscribed, bounced, complained",
             )
         if len(self.bad) > errors:
             return None
         assert consent_at is not None and status is not None and isinstance(choices, tuple)
-        name = " ".join((record.get("name") or "").split()) or None
+        name = " ".join(cell(values, "name").split()) or None
         return Row(line, email, name, choices, consent_at, status)
+
+    def _cell(self, values: Sequence[str], column: str) -> str:
+        """The row's value in ``column``; empty when the file has no such column."""
+        index = self.positions.get(column)
+        return "" if index is None else values[index]
 
     def _consent_date(self, line: int, text: str) -> datetime | None:
         if not text.strip():
@@ -239,7 +249,7 @@ def read_csv(
                         line, None, f"has {len(values)} fields; the header has {len(columns)}"
                     )
                 else:
-                    row = reader.row(line, dict(zip(columns, values, strict=True)))
+                    row = reader.row(line, values)
                     if row is not None:
                         rows.append(row)
             line = records.line_num + 1
