@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..addresses import normalise_address
@@ -63,27 +63,10 @@ NEW_CONSENT = insert(CONSENTS).returning(CONSENTS.c.id)
 NEW_EVENT = insert(EVENTS)
 NEW_SUBSCRIPTION = insert(SUBSCRIPTIONS)
 NEW_TOPIC = insert(TOPICS)
-_MINE = SUBSCRIPTIONS.c.subscriber_id == bindparam("subscriber")
-_CHOSEN: BindParameter[list[str]] = bindparam("chosen", expanding=True)
-#: the newsletters a subscriber has a row for (received or left)
-NEWSLETTERS_OF = select(SUBSCRIPTIONS.c.newsletter).where(_MINE)
-#: leave, at ``left_at``, every newsletter received and not ``chosen``
-LEAVE_OTHERS = (
-    update(SUBSCRIPTIONS)
-    .where(
-        _MINE, SUBSCRIPTIONS.c.unsubscribed_at.is_(None), SUBSCRIPTIONS.c.newsletter.not_in(_CHOSEN)
-    )
-    .values(unsubscribed_at=bindparam("left_at", type_=SUBSCRIPTIONS.c.unsubscribed_at.type))
-)
-#: receive the ``chosen`` newsletters again
-REJOIN = (
-    update(SUBSCRIPTIONS)
-    .where(_MINE, SUBSCRIPTIONS.c.newsletter.in_(_CHOSEN))
-    .values(unsubscribed_at=None)
-)
-#: the topics followed in the ``chosen`` newsletters (they are written anew)
-FORGET_TOPICS = delete(TOPICS).where(
-    TOPICS.c.subscriber_id == bindparam("subscriber"), TOPICS.c.newsletter.in_(_CHOSEN)
+#: every newsletter row of a (pending) subscriber, and the topics in them
+FORGET_TOPICS = delete(TOPICS).where(TOPICS.c.subscriber_id == bindparam("subscriber"))
+FORGET_SUBSCRIPTIONS = delete(SUBSCRIPTIONS).where(
+    SUBSCRIPTIONS.c.subscriber_id == bindparam("subscriber")
 )
 
 
@@ -193,24 +176,20 @@ def _choose(
     now: datetime,
     fresh: bool,
 ) -> None:
-    """Exactly ``resolved`` from now on (what ``choices.apply_choices`` does with
-    ``replace=True``, as statements): the newsletters not chosen are left, the chosen
-    ones (re)joined with their topics."""
-    chosen = list(resolved)
-    had: set[str] = set()
+    """Exactly ``resolved`` from now on, for a new or a pending subscriber.
+
+    A pending subscriber has only ever asked, never received anything: the newsletters
+    of their earlier requests are replaced as a whole (two deletes), not left one by
+    one, so their request costs a new address's statements and two more.
+    """
     if not fresh:
-        mine = {"subscriber": subscriber_id, "chosen": chosen}
-        had = set(connection.scalars(NEWSLETTERS_OF, {"subscriber": subscriber_id}))
-        connection.execute(LEAVE_OTHERS, {**mine, "left_at": now})
-        connection.execute(REJOIN, mine)
+        mine = {"subscriber": subscriber_id}
         connection.execute(FORGET_TOPICS, mine)
+        connection.execute(FORGET_SUBSCRIPTIONS, mine)
     joined = [
-        {"subscriber_id": subscriber_id, "newsletter": n, "created_at": now}
-        for n in chosen
-        if n not in had
+        {"subscriber_id": subscriber_id, "newsletter": n, "created_at": now} for n in resolved
     ]
-    if joined:
-        connection.execute(NEW_SUBSCRIPTION, joined)
+    connection.execute(NEW_SUBSCRIPTION, joined)
     followed = [
         {"subscriber_id": subscriber_id, "newsletter": n, "tag_id": t.id}
         for n, tags in resolved.items()

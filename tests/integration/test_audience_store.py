@@ -3,6 +3,8 @@ topics, unsubscribing, suppression, and the migration that brought them."""
 
 from __future__ import annotations
 
+import statistics
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -268,3 +270,34 @@ def test_subscribers_are_streamed_in_batches(tagged: sessionmaker[Session], two:
             "s4@example.org",
             "s6@example.org",
         ]
+
+
+# No address enumeration by timing: the form's store call does the same kind of work
+# whoever the address belongs to, so its time says nothing about who is subscribed.
+# (Medians of interleaved calls; a factor of three leaves room for a busy machine, and
+# the gaps measured are a fraction of a millisecond on SQLite, about 2 ms on PostgreSQL,
+# where each statement is a round trip. A synchronous email for one kind of address
+# would be ten times the rest.)
+def test_a_request_takes_as_long_for_any_address(
+    tagged: sessionmaker[Session], two: Settings
+) -> None:
+    store.add_subscriber(tagged, two, "active@example.org", now=NOW)
+    store.add_subscriber(tagged, two, "gone@example.org", now=NOW)
+    with tagged() as session:
+        gone = queries.subscriber_by_email(session, "gone@example.org")
+        assert gone is not None
+    store.unsubscribe(tagged, gone.id)
+    choices = [Choice("weekly", ("sdgs",)), Choice("monthly")]
+    times: dict[str, list[float]] = {"new": [], "pending": [], "active": [], "gone": []}
+    for n in range(40):
+        for kind, address in [
+            ("new", f"new.{n}@example.org"),
+            ("pending", f"new.{n}@example.org"),
+            ("active", "active@example.org"),
+            ("gone", "gone@example.org"),
+        ]:
+            started = time.perf_counter()
+            signup.request_subscription(tagged, two, address, None, choices, FORM, NOW)
+            times[kind].append(time.perf_counter() - started)
+    medians = {kind: statistics.median(seconds) for kind, seconds in times.items()}
+    assert max(medians.values()) < 3 * min(medians.values()), medians
