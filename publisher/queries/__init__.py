@@ -1,8 +1,9 @@
 """Every query the publisher runs, each a named function of a session.
 
-Posts, feeds and subscribers here; the send pipeline's runs, deliveries and
-scheduled sends in :mod:`.sends` (re-exported below, so every query is
-``queries.<name>``). Named for what they return. Callers pass the session in and own the
+Posts, feeds and tags here; subscribers (look-ups, lists, a send's recipients)
+in :mod:`.audience`; the send pipeline's runs, deliveries and scheduled sends in
+:mod:`.sends` (both re-exported below, so every query is ``queries.<name>``).
+Named for what they return. Callers pass the session in and own the
 transaction; nothing here commits.
 
 May import ``models`` and ``content.values`` (the post states); nothing else of
@@ -11,7 +12,7 @@ the publisher: the families call the store, never the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -33,12 +34,15 @@ from ..models import (
     Attachment,
     Author,
     Post,
-    Subscriber,
-    SubscriberStatus,
-    Subscription,
     Tag,
     post_tags,
-    subscription_topics,
+)
+from .audience import (  # the subscribers' queries, re-exported: one name space
+    all_subscribers as all_subscribers,
+    iter_subscribers as iter_subscribers,
+    recipient_rows as recipient_rows,
+    subscriber_by_email as subscriber_by_email,
+    subscription_topic_rows as subscription_topic_rows,
 )
 from .deliveries import (  # the send loop's statements, re-exported: one name space
     Claimed as Claimed,
@@ -311,94 +315,6 @@ def posts_between(session: Session, start: datetime, end: datetime, now: datetim
         .order_by(Post.published_at.desc(), Post.id.desc())
     )
     return list(session.scalars(query))
-
-
-def subscriber_by_email(session: Session, email: str) -> Subscriber | None:
-    return session.scalars(
-        select(Subscriber).where(func.lower(Subscriber.email) == email.lower())
-    ).one_or_none()
-
-
-def all_subscribers(session: Session) -> list[Subscriber]:
-    return list(session.scalars(select(Subscriber).order_by(Subscriber.id)))
-
-
-def iter_subscribers(
-    session: Session,
-    status: SubscriberStatus | None = None,
-    newsletter: str | None = None,
-    batch: int = 1000,
-) -> Iterator[Subscriber]:
-    """Subscribers by id, ``batch`` rows at a time (their subscriptions and topics loaded
-    per batch), so a list of any length is walked in constant memory.
-
-    :param status: only those with this status.
-    :param newsletter: only those who receive it now (have not left it).
-    """
-    query = select(Subscriber).order_by(Subscriber.id)
-    if status is not None:
-        query = query.where(Subscriber.status == status)
-    if newsletter is not None:
-        query = query.where(
-            select(Subscription.subscriber_id)
-            .where(
-                Subscription.subscriber_id == Subscriber.id,
-                Subscription.newsletter == newsletter,
-                Subscription.unsubscribed_at.is_(None),
-            )
-            .exists()
-        )
-    yield from session.scalars(query.execution_options(yield_per=batch))
-
-
-def recipient_rows(
-    session: Session, after_id: int, limit: int, newsletter: str | None
-) -> list[Any]:
-    """A batch of active subscribers after ``after_id`` who receive ``newsletter`` (any
-    newsletter, if None): keyset paging, so any number streams. Columns: id, email, name.
-    """
-    receives = select(Subscription.subscriber_id).where(
-        Subscription.subscriber_id == Subscriber.id, Subscription.unsubscribed_at.is_(None)
-    )
-    if newsletter is not None:
-        receives = receives.where(Subscription.newsletter == newsletter)
-    query = (
-        select(Subscriber.id, Subscriber.email, Subscriber.name)
-        .where(
-            Subscriber.status == SubscriberStatus.ACTIVE,
-            Subscriber.id > after_id,
-            receives.exists(),
-        )
-        .order_by(Subscriber.id)
-        .limit(limit)
-    )
-    return list(session.connection().execute(query).all())
-
-
-def subscription_topic_rows(
-    session: Session, ids: Sequence[int], newsletter: str | None
-) -> list[Any]:
-    """The newsletters the subscribers ``ids`` receive, with the tags followed in each.
-
-    Columns: subscriber_id, newsletter, topic (a tag name; None where a
-    subscription follows no tag: all topics). One row per tag.
-    """
-    query = (
-        select(Subscription.subscriber_id, Subscription.newsletter, Tag.name.label("topic"))
-        .outerjoin(
-            subscription_topics,
-            and_(
-                subscription_topics.c.subscriber_id == Subscription.subscriber_id,
-                subscription_topics.c.newsletter == Subscription.newsletter,
-            ),
-        )
-        .outerjoin(Tag, Tag.id == subscription_topics.c.tag_id)
-        .where(Subscription.subscriber_id.in_(ids), Subscription.unsubscribed_at.is_(None))
-        .order_by(Subscription.subscriber_id, Subscription.newsletter, Tag.name)
-    )
-    if newsletter is not None:
-        query = query.where(Subscription.newsletter == newsletter)
-    return list(session.connection().execute(query).all())
 
 
 def upcoming_publication_times(session: Session, now: datetime, limit: int) -> list[datetime]:
