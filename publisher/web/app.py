@@ -16,9 +16,7 @@ own before the defaults are added.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,10 +69,6 @@ class WebContext:
     throttle: Throttle
     #: where confirmation emails wait for SMTP (None without store and key)
     outbox: Outbox | None
-    #: held around every write to the store: SQLite takes one writer at a time, and
-    #: threads queueing on a lock here wait no longer than they must, where SQLite's
-    #: busy handler has them sleep 1 to 100 ms between tries (PostgreSQL: no lock)
-    writes: AbstractContextManager[Any] = field(default_factory=nullcontext)
     #: pages rendered once and reused, by name (see ``subscriptions._sent``)
     pages: dict[str, list[str]] = field(default_factory=dict)
 
@@ -138,7 +132,6 @@ def create_app(
         FeedFolder(settings.feeds.output_dir),
         Throttle(web.subscribe_limit_per_client),
         outbox,
-        threading.Lock() if _is_sqlite(factory) else nullcontext(),
     )
     csrf = CSRFProtect(app)
 
@@ -219,18 +212,20 @@ def public_app(settings: Settings) -> Flask:
 
     On SQLite its engine writes ahead (:func:`publisher.db.make_engine` ``wal``):
     every form is its own transaction, and a rollback journal pays a disk flush
-    per commit.
+    per commit; and it has one connection, which the threads take turns with.
 
     :raises DatabaseError: when the database's schema is not this version's.
     """
-    engine = db.make_engine(settings.database.url or "", wal=True)
+    url = settings.database.url or ""
+    # SQLite: the server's threads take turns with one connection. SQLite writes one
+    # transaction at a time anyway; waiting for the connection is waiting on a lock
+    # (never in SQLite's busy handler, which sleeps 1 to 100 ms between tries); and one
+    # connection keeps its page cache (a connection another one wrote behind re-reads
+    # the pages it needs: 29 reads of the file per subscribe request with five)
+    one = {"pool_size": 1, "max_overflow": 0} if url.startswith("sqlite") else {}
+    engine = db.make_engine(url, wal=True, **one)
     db.check_schema(engine)
     return create_app(settings, db.make_sessionmaker(engine), settings.web.secret_key)
-
-
-def _is_sqlite(factory: sessionmaker[Session] | None) -> bool:
-    bind = factory.kw.get("bind") if factory is not None else None
-    return bind is not None and bind.dialect.name == "sqlite"
 
 
 def message_page(

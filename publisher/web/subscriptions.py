@@ -193,10 +193,9 @@ def subscribe() -> tuple[str, int]:
     choices = [Choice(n, tuple(form.topics)) for n in form.newsletters]
     limit = window_start(settings.web.subscribe_limit_per_address, now)
     try:
-        with context.writes:
-            requested = request_subscription(
-                context.factory, settings, address, form.name or None, choices, consent, now, limit
-            )
+        requested = request_subscription(
+            context.factory, settings, address, form.name or None, choices, consent, now, limit
+        )
     except NotFoundError:  # a topic that is not a tag (the store checks it, and says which)
         form.errors["topic"] = "Tick topics from the list."
         return _subscribe_page(context, form, 400)
@@ -226,8 +225,7 @@ def confirm(token: str) -> tuple[str, int]:
             newsletters = sorted(consent.choices)
         page = render_template("confirm.html", token=token, newsletters=newsletters)
         return page, 200
-    with context.writes:
-        confirmed = confirm_consent(context.factory, consent_id, _now())
+    confirmed = confirm_consent(context.factory, consent_id, _now())
     preferences = url_for(
         "subscriptions.preferences",
         token=preferences_token(context.secret, str(confirmed.id)),
@@ -252,10 +250,7 @@ def preferences(token: str) -> tuple[str, int]:
     if saved:
         chosen = [n for n in request.form.getlist("newsletter") if n in names]
         choices = [Choice(n, tuple(request.form.getlist(f"topic-{n}"))) for n in chosen]
-        with context.writes:
-            found = set_preferences(
-                context.factory, context.settings, subscriber_id, choices, _now()
-            )
+        found = set_preferences(context.factory, context.settings, subscriber_id, choices, _now())
     else:
         found_or_none = profile(context.factory, subscriber_id)
         if found_or_none is None:
@@ -288,14 +283,13 @@ def unsubscribe(token: str) -> tuple[str, int] | Response:
             raise NotFound(GONE)
         return render_template("unsubscribe.html", token=token, what=what), 200
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    with context.writes:
-        address = leave(
-            context.factory,
-            link.subscriber_id,
-            link.newsletter,
-            _now(),
-            detail="one-click" if one_click else "web page",
-        )
+    address = leave(
+        context.factory,
+        link.subscriber_id,
+        link.newsletter,
+        _now(),
+        detail="one-click" if one_click else "web page",
+    )
     if address is None:
         raise NotFound(GONE)
     if one_click:
