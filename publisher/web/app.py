@@ -210,9 +210,9 @@ def public_app(settings: Settings) -> Flask:
     """The public app of a deployment (feeds, index, subscription pages), as
     ``publisher serve`` and :mod:`publisher.web.wsgi` run it.
 
-    On SQLite its engine writes ahead (:func:`publisher.db.make_engine` ``wal``):
-    every form is its own transaction, and a rollback journal pays a disk flush
-    per commit; and it has one connection, which the threads take turns with.
+    On SQLite its engine flushes the log at checkpoints, not per commit
+    (:func:`publisher.db.make_engine`), and it has one connection, which the
+    threads take turns with.
 
     :raises DatabaseError: when the database's schema is not this version's.
     """
@@ -223,7 +223,7 @@ def public_app(settings: Settings) -> Flask:
     # connection keeps its page cache (a connection another one wrote behind re-reads
     # the pages it needs: 29 reads of the file per subscribe request with five)
     one = {"pool_size": 1, "max_overflow": 0} if url.startswith("sqlite") else {}
-    engine = db.make_engine(url, wal=True, **one)
+    engine = db.make_engine(url, flush_at_checkpoints=True, **one)
     db.check_schema(engine)
     return create_app(settings, db.make_sessionmaker(engine), settings.web.secret_key)
 
