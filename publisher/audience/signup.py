@@ -2,7 +2,7 @@
 
 This is the write a public form makes for anyone who sends it, so it is the
 store call that must be cheap: the address is found through the index on
-``lower(email)`` (migration 0007), the per-address limit is counted in the
+``lower(email)`` (migration 0008), the per-address limit is counted in the
 same transaction, and the rows are written with SQLAlchemy Core (no ORM
 unit of work, no loading of the subscriber's relationships): a lookup, then
 four or five inserts and one commit.

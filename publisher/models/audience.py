@@ -75,7 +75,7 @@ class Subscriber(Base):
     __table_args__ = (
         # every look-up by address ignores the case of the local part (the domain is
         # stored lower-cased already): the subscribe form's look-up must not scan the
-        # table (migration 0007)
+        # table (migration 0008)
         Index("ix_subscribers_email_lower", func.lower(text("email"))),
     )
 

@@ -30,7 +30,7 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
 
 
 # The subscribe form looks an address up by lower(email) for anyone who sends it:
-# that look-up reads the index made by migration 0007, never the whole table.
+# that look-up reads the index made by migration 0008, never the whole table.
 def test_the_address_look_up_uses_its_index(engine: Engine) -> None:
     query = select(Subscriber.id).where(func.lower(Subscriber.email) == "zoe@example.org")
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))

@@ -6,8 +6,8 @@ one read the whole table, and the subscribe form, which any visitor can send,
 slowed down with the size of the list. SQLite (3.9+) and PostgreSQL both index
 expressions.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
