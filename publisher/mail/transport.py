@@ -34,6 +34,10 @@ from ..config import SmtpSettings
 from ..errors import TransportError
 
 CRLF = b"\r\n"
+#: the longest reply line read (RFC 5321 §4.5.3.1.5 allows 512; smtplib reads 8192)
+_MAX_REPLY_LINE = 8193
+#: replies whose text nobody reads (a message accepted, an envelope step done)
+_PLAIN_OK = {b"250": "250", b"354": "354"}
 #: how many times one message may meet a 421 or a dropped connection before the send stops
 MAX_RECONNECTS = 3
 
@@ -243,15 +247,33 @@ class Connection:
             raise _Reconnect(f"write failed: {e}") from e
 
     def _reply(self) -> tuple[int, str]:
+        """The server's next reply: its code and its text (RFC 5321 §4.2: lines
+        ``250-…`` go on, ``250 …`` ends it). Read here rather than with smtplib's
+        ``getreply``, which costs more than the rest of a pipelined message."""
         assert self._smtp is not None
+        if self._smtp.file is None:
+            self._smtp.file = self._smtp.sock.makefile("rb")  # type: ignore[union-attr]
+        readline = self._smtp.file.readline
+        lines = []
         try:
-            code, message = self._smtp.getreply()
-        except (OSError, smtplib.SMTPServerDisconnected) as e:
-            raise _Reconnect(f"{e}") from e
-        text = f"{code} {_text(message)}"
-        if code == 421:
+            while True:
+                line = readline(_MAX_REPLY_LINE)
+                if not line:
+                    raise _Reconnect("the server closed the connection")
+                lines.append(line)
+                if line[3:4] != b"-":
+                    break
+        except OSError as e:
+            raise _Reconnect(f"read failed: {e}") from e
+        code = line[:3]
+        if not code.isdigit():
+            raise _Reconnect(f"not an SMTP reply: {_text(line)}")
+        if len(lines) == 1 and code in _PLAIN_OK:  # the common case: no text needed
+            return int(code), _PLAIN_OK[code]
+        text = f"{int(code)} {_text(b' '.join(ln[4:] for ln in lines))}"
+        if code == b"421":
             raise _Reconnect(text)
-        return code, text
+        return int(code), text
 
     def _envelope(self, message: Outgoing) -> bytes:
         return f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n".encode(
@@ -297,10 +319,9 @@ class Connection:
         """RFC 2920: the body, its final dot and the next envelope in one write."""
         staged: Outgoing | None = None
         while queue or staged:
-            out = bytearray()
+            out: list[bytes] = []
             if staged is not None:
-                out += staged.data
-                out += b".\r\n"
+                out += (staged.data, b".\r\n")
             following = None
             if queue and room > 0:
                 if self.pace is not None:
@@ -309,8 +330,8 @@ class Connection:
             if following is not None:
                 room -= 1
                 handed.append(following)
-                out += self._envelope(following)
-            self._write(bytes(out))
+                out.append(self._envelope(following))
+            self._write(b"".join(out))
             if staged is not None:
                 result.outcomes.append(self._body_reply(staged))
                 handed.remove(staged)
