@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,7 +50,7 @@ from .report import SendReport
 from .runs import Clock, RunClaim, SystemClock, claim_run, sender_lock, stale_after
 from .signing import DkimSigner
 from .snapshot import RunEditions
-from .transport import Connection
+from .transport import Connection, Outgoing
 from .window import digest_settings
 
 __all__ = ["ConnectionFactory", "SendReport", "send_digest", "send_run"]
@@ -145,6 +147,7 @@ def send_run(
     lanes = Lanes(
         [connect() for _ in range(smtp.connections)], limiter.acquire if limiter else None
     )
+    committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
     cursor = 0  # the last delivery id claimed: each claim starts past it
     dry = False  # nothing was due at the last claim: claim again once the lanes are empty
     try:
@@ -160,7 +163,10 @@ def send_run(
                 wanted = [] if halt or dry else lanes.room
                 now = clock.now()
                 # one transaction: every answer so far, and the rows for the free groups
-                with session.begin():
+                rows: list[queries.Claimed] = []
+                suppressed: set[str] = set()
+                session.begin()
+                try:
                     work.save(session)
                     if wanted:
                         rows, cursor = _claim(
@@ -174,9 +180,16 @@ def send_run(
                             alone,
                         )
                         suppressed = suppressed_of(session, rows, salt)
+                except BaseException:
+                    session.rollback()
+                    raise
+                # the messages are made while the commit waits for the disk; none is
+                # handed over before it is done
+                ready = _commit_while(
+                    session, committer, partial(work.prepare, rows, suppressed, now)
+                )
                 if wanted:
                     dry = len(rows) < len(wanted) * group
-                    ready = work.prepare(rows, suppressed, now)
                     for n, lane in enumerate(wanted):
                         if ready[n * group : (n + 1) * group]:
                             lanes.hand(lane, ready[n * group : (n + 1) * group])
@@ -190,9 +203,22 @@ def send_run(
                     break
                 dry = False
     finally:
+        committer.shutdown()
         for result in lanes.close():  # only after an unexpected error: keep what is known
             work.take(result, clock.now())
     return report
+
+
+def _commit_while(
+    session: Session, committer: ThreadPoolExecutor, work: Callable[[], list[Outgoing]]
+) -> list[Outgoing]:
+    """Commit ``session``'s transaction in the committer's thread while ``work`` runs in
+    this one; ``work``'s result, once both are done (a failed commit raises)."""
+    committed = committer.submit(session.commit)
+    try:
+        return work()
+    finally:
+        committed.result()
 
 
 def _claim(
