@@ -14,16 +14,16 @@ letters, digits and hyphens. Those are checked by one regular expression
 ~90; a CSV import of 100,000 rows would spend 9 s on them); everything else,
 and anything the expression is unsure of, goes to email-validator.
 ``tests/unit/test_addresses.py`` holds the two to the same answers.
+
+email-validator is imported on the first address the expression leaves to it:
+loading it compiles its grammar (~20 ms), which every command reading the
+config's plain sender address would otherwise pay.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from email.utils import parseaddr
-
-import email_validator
-from email_validator import EmailNotValidError, validate_email
 
 from .errors import AddressError
 
@@ -34,12 +34,11 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 #: dot-atom; LDH labels; an alphabetic top-level domain); labels with "--" (Punycode
 #: and its look-alikes) are left to email-validator
 _PLAIN = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@((?:{_LABEL}\.)+[A-Za-z]{{2,63}})")
-
-
-@functools.cache
-def _suffixes(special: tuple[str, ...]) -> tuple[str, ...]:
-    """What a domain ends with when it is, or is under, a special-use name."""
-    return tuple(f".{d}" for d in special)
+#: email-validator's ``SPECIAL_USE_DOMAIN_NAMES`` (the special-use names it refuses,
+#: RFC 6761), without importing it; the test suite checks they are the same
+SPECIAL_USE_DOMAIN_NAMES = ("arpa", "invalid", "local", "localhost", "onion", "test")
+#: what a domain ends with when it is, or is under, a special-use name
+_SPECIAL_SUFFIXES = tuple(f".{name}" for name in SPECIAL_USE_DOMAIN_NAMES)
 
 
 def _plain(candidate: str) -> str | None:
@@ -50,7 +49,7 @@ def _plain(candidate: str) -> str | None:
     local, domain = match.group(1), "." + match.group(2).lower()
     if len(local) > 64 or len(candidate) > 254 or "--" in domain:
         return None
-    if domain.endswith(_suffixes(tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES))):
+    if domain.endswith(_SPECIAL_SUFFIXES):
         return None
     return f"{local}@{domain[1:]}"
 
@@ -69,6 +68,8 @@ def normalise_address(text: str) -> str:
     plain = _plain(candidate)
     if plain is not None:
         return plain
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         valid = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as e:

@@ -59,6 +59,16 @@ def corpus() -> list[str]:
     return made
 
 
+# The fast path refuses the names email-validator refuses (it keeps its own copy,
+# so that reading a plain address does not load email-validator).
+def test_fast_path_knows_email_validators_special_use_names() -> None:
+    import email_validator
+
+    from publisher.addresses import SPECIAL_USE_DOMAIN_NAMES
+
+    assert list(SPECIAL_USE_DOMAIN_NAMES) == email_validator.SPECIAL_USE_DOMAIN_NAMES
+
+
 # Whatever the fast path accepts, email-validator accepts too, and normalises the same.
 def test_fast_path_agrees_with_email_validator() -> None:
     accepted = 0
