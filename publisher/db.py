@@ -3,6 +3,9 @@
 Alembic is loaded only to migrate. Every other command checks the schema
 with one query: the revision stored in ``alembic_version`` against
 :data:`SCHEMA_REVISION`, the revision this package ships.
+
+SQLAlchemy is imported inside the functions: a command that reads SQLite
+without it (:mod:`publisher.sqlitereads`) needs :data:`SCHEMA_REVISION` only.
 """
 
 from __future__ import annotations
@@ -12,14 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, create_engine, event, insert, inspect, text
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-
 from .errors import DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
+    from sqlalchemy import Engine, Table
+    from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration in ``migrations/versions``: the schema this code is written
@@ -38,6 +39,9 @@ def make_engine(url: str, flush_at_checkpoints: bool = False, **options: Any) ->
         to disk at checkpoints, not at every commit (a power cut can lose the last
         commits, never corrupt the file). Set on every connection as it is made.
     """
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     try:
         engine = create_engine(url, **options)
     except (ArgumentError, NoSuchModuleError) as e:
@@ -65,6 +69,8 @@ def make_engine(url: str, flush_at_checkpoints: bool = False, **options: Any) ->
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False)
 
 
@@ -87,6 +93,8 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """
     if not rows:
         return
+    from sqlalchemy import insert
+
     connection = session.connection()
     dialect = connection.dialect
     keys = list(rows[0])
@@ -128,6 +136,7 @@ def upgrade(
         the subscribers of older schemas on each of them.
     """
     from alembic import command
+    from sqlalchemy.exc import OperationalError
 
     cfg = _alembic_config(engine)
     if newsletters is not None:
@@ -150,6 +159,9 @@ def current_revision(engine: Engine) -> str | None:
 
     :raises DatabaseError: when the database cannot be opened or read.
     """
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
     try:
         connection = engine.connect()
     except OperationalError as e:

@@ -97,6 +97,34 @@ def test_config_error_names_the_key(tmp_path: Path) -> None:
     assert "config.yaml:4: site.timezone: is not an IANA time zone" in result.output
 
 
+# On SQLite, `posts list` reads the file without SQLAlchemy (publisher.sqlitereads);
+# whichever path reads it, every format prints the same bytes.
+def test_posts_list_prints_the_same_on_both_paths(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from publisher import sqlitereads
+
+    assert run(config, "init", "--sample").exit_code == 0
+    run(config, "posts", "unpublish", "our-strategy-2019-2021")
+    cases = [
+        ("--format", fmt, *extra)
+        for fmt in ("csv", "json", "table")
+        for extra in ((), ("--status", "draft"), ("--tag", "publications"), ("--author", "x"))
+    ]
+    shortcut = [run(config, "posts", "list", *case).output for case in cases]
+
+    @contextmanager
+    def no_shortcut(url: str) -> Iterator[None]:
+        yield None
+
+    monkeypatch.setattr(sqlitereads, "open_store", no_shortcut)
+    assert [run(config, "posts", "list", *case).output for case in cases] == shortcut
+    assert "1 post\n" in shortcut[cases.index(("--format", "table", "--status", "draft"))]
+
+
 def test_commands_refuse_an_unmigrated_database(config: Path) -> None:
     result = run(config, "posts", "list")
     assert result.exit_code == 1

@@ -118,23 +118,30 @@ def list_posts(
     app: App, status: str | None, tag: str | None, author: str | None, output_format: str | None
 ) -> None:
     """List posts, newest first."""
-    from .. import queries
-    from ..content.values import PostStatus
+    from ..sqlitereads import listed_posts, open_store
 
-    with app.sessions()() as session:
-        found = queries.listed_posts(
-            session, PostStatus(status) if status else None, tag=tag, author=author
-        )
-        rows = [
-            (
-                post.status.value,
-                _local(app.settings, post.published_at),
-                post.slug,
-                post.title,
-                post.author or "",
+    found: list[Any] | None = None
+    with open_store(app.settings.database.url or "") as connection:
+        if connection is not None:  # SQLite at this schema: read without SQLAlchemy
+            found = listed_posts(connection, status, tag=tag, author=author)
+    if found is None:
+        from .. import queries
+        from ..content.values import PostStatus
+
+        with app.sessions()() as session:
+            found = queries.listed_posts(
+                session, PostStatus(status) if status else None, tag=tag, author=author
             )
-            for post in found
-        ]
+    rows = [
+        (
+            str(post.status),
+            _local(app.settings, post.published_at),
+            post.slug,
+            post.title,
+            post.author or "",
+        )
+        for post in found
+    ]
     print_rows(app, ("status", "date", "slug", "title", "author"), rows, output_format, "post")
 
 
