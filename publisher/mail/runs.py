@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -177,8 +177,7 @@ def sender_lock(factory: sessionmaker[Session], name: str) -> Iterator[bool]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = _holder(handle)
             raise SenderBusy(
                 f"another sender ({holder}) is sending from {path}; SQLite allows one "
                 f"`publisher digest send` at a time (the lock is {lock}). It resumes "
@@ -192,6 +191,18 @@ def sender_lock(factory: sessionmaker[Session], name: str) -> Iterator[bool]:
         yield True
     finally:
         handle.close()
+
+
+def _holder(handle: IO[str]) -> str:
+    """Who holds the lock, as the holder wrote it into the lock file (it writes just
+    after taking the lock: give it a moment)."""
+    for _ in range(50):
+        handle.seek(0)
+        written = handle.read().strip()
+        if written:
+            return written
+        time.sleep(0.01)
+    return "another process"
 
 
 def stale_after(settings: Settings) -> timedelta:
