@@ -27,6 +27,10 @@ from .slugs import slugify, unique_slug
 
 #: new posts written at a time (three INSERT statements a batch)
 BATCH = 500
+#: the first drafts of an import look up the stored posts they name (one query
+#: each); after them, or before the first batch is written, the keys of every
+#: stored post are read at once (one query in all)
+LOOKUPS = 50
 
 
 @dataclass
@@ -159,16 +163,43 @@ class Saver:
     ) -> None:
         self.session, self.domain, self.now, self.force = session, domain, now, force
         self.is_file = is_file
-        keys = queries.post_keys(session)
-        self.by_uid = {k.uid: k for k in keys}
-        self.by_slug = {k.slug: k for k in keys}
+        #: stored posts by uid and by slug, as they were when the import began:
+        #: those the drafts named so far, or (``complete``) all of them
+        self.by_uid: dict[str, queries.PostKey] = {}
+        self.by_slug: dict[str, queries.PostKey] = {}
+        self.complete = False
+        self.lookups = 0
         self.writer = _Writer(session, domain, now)
         self.report = ImportReport()
         self.conflicts: list[ContentError] = []
         self.pending: list[tuple[PostDraft, int | None]] = []
 
+    def _learn(self, draft: PostDraft) -> None:
+        """Know the stored posts with the draft's uid or slug (an import of one file
+        at 10,000 posts need not read 10,000 keys)."""
+        if self.complete:
+            return
+        self.lookups += 1
+        if self.lookups > LOOKUPS:
+            self._learn_all()
+        else:
+            self._know(queries.post_keys_matching(self.session, draft.uid, draft.slug))
+
+    def _learn_all(self) -> None:
+        """Know every stored post: before the import writes its first batch, so that
+        later drafts are matched against the store as it was when the import began."""
+        if not self.complete:
+            self._know(queries.post_keys(self.session))
+            self.complete = True
+
+    def _know(self, keys: list[queries.PostKey]) -> None:
+        for key in keys:
+            self.by_uid.setdefault(key.uid, key)
+            self.by_slug.setdefault(key.slug, key)
+
     def add(self, draft: PostDraft, write: bool) -> None:
         """Note ``draft``; write the pending ones when a batch is full and ``write``."""
+        self._learn(draft)
         conflict = self._conflict(draft)
         if conflict is not None:
             self.conflicts.append(conflict)
@@ -179,6 +210,7 @@ class Saver:
             return
         self.pending.append((draft, key.id if key else None))
         if write and not self.conflicts and len(self.pending) >= BATCH:
+            self._learn_all()
             self.flush()
 
     def _conflict(self, draft: PostDraft) -> ContentError | None:

@@ -94,6 +94,13 @@ def post_keys(session: Session) -> list[PostKey]:
     return list(map(PostKey._make, _plain_rows(session, query)))
 
 
+def post_keys_matching(session: Session, uid: str | None, slug: str) -> list[PostKey]:
+    """Identity columns of the posts with this uid (if any) or this slug: at most two."""
+    match = Post.slug == slug if not uid else or_(Post.uid == uid, Post.slug == slug)
+    query = select(Post.id, Post.uid, Post.slug, Post.source_hash, Post.source_path).where(match)
+    return list(map(PostKey._make, _plain_rows(session, query)))
+
+
 def post_ids_by_uid(session: Session, uids: Sequence[str]) -> dict[str, int]:
     """Ids of the posts with these uids (after a bulk insert, which returns none)."""
     found: dict[str, int] = {}

@@ -68,3 +68,41 @@ def test_posts_written_in_batches_read_back_whole(
             assert got.published_at == generated.date
     again = importer.import_target(sessions, str(tmp_path), settings, NOW)
     assert (len(again.created), len(again.unchanged)) == (0, 100)
+
+
+# The first drafts of an import look up the stored posts they name one by one;
+# later ones (and every one after the first batch is written) are matched among
+# all the keys, read at once before that first write. Either way each draft is
+# matched against the store as it was when the import began, so the import
+# decides the same: new, updated, or a conflict with a stored post.
+@pytest.mark.parametrize("lookups", [0, 3, 1000])
+def test_drafts_are_matched_alike_looked_up_or_read_all(
+    lookups: int,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    tmp_path: Path,
+    small_batches: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(writer, "LOOKUPS", lookups)
+    posts = list(generate(65))
+    write_posts(tmp_path, posts[:60])
+    importer.import_target(sessions, str(tmp_path), settings, NOW)
+    write_posts(tmp_path, posts[60:])
+    for edited in posts[:10]:
+        path = tmp_path / edited.file_name
+        path.write_text(path.read_text().replace(edited.title, edited.title + " (edited)"))
+    report = importer.import_target(sessions, str(tmp_path), settings, NOW, force=True)
+    assert (len(report.created), len(report.updated)) == (5, 60)
+    assert counts(sessions)[0] == 65
+
+    for name, slug in (("aa-taken.md", "post-00007"), ("zz-taken.md", "post-00042")):
+        text = f"---\ntitle: Other\nid: urn:x:{name}\nslug: {slug}\n---\nBody\n"
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ImportFailed) as failed:
+        importer.import_target(sessions, str(tmp_path), settings, NOW)
+    assert [e.source.rsplit("/", 1)[-1] for e in failed.value.errors] == [
+        "aa-taken.md",
+        "zz-taken.md",
+    ]
+    assert all("is already used by the post" in str(e) for e in failed.value.errors)
