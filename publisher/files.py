@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,29 +63,53 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def remove_stale_temporaries(root: Path) -> list[Path]:
+def existing_files(root: Path) -> set[str]:
+    """Paths of the files under ``root``, relative to it, ``/``-separated (one walk,
+    not a stat per file; as ``os.walk`` lists them: links to folders are neither
+    files nor followed)."""
+    found: set[str] = set()
+    pending = [(str(root), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                if not entry.is_dir():
+                    found.add(prefix + entry.name)
+                elif not entry.is_symlink():
+                    pending.append((entry.path, f"{prefix}{entry.name}/"))
+    return found
+
+
+def remove_stale_temporaries(root: Path, files: Iterable[str] | None = None) -> list[str]:
     """Delete the temporary files that writers killed mid-write left under ``root``.
 
     A file whose writer process still runs is left alone; so is anything
     that is not one of :func:`write_if_changed`'s temporary files.
+
+    :param files: what :func:`existing_files` lists under ``root``, when the
+        caller has it already (one walk of a large folder, not two).
+    :returns: the removed files, relative to ``root``.
     """
     removed = []
-    for folder, _, names in os.walk(root):
-        for name in names:
-            match = _TEMPORARY.match(name)
-            if match is None:
+    for relative in existing_files(root) if files is None else files:
+        match = _TEMPORARY.match(relative.rsplit("/", 1)[-1])
+        if match is None:
+            continue
+        path = root / relative
+        if match[1] is not None:
+            stale = not _is_running(int(match[1]))
+        else:
+            try:
+                stale = time.time() - path.lstat().st_mtime > _OLD_TEMPORARY_SECONDS
+            except FileNotFoundError:
                 continue
-            path = Path(folder) / name
-            if match[1] is not None:
-                stale = not _is_running(int(match[1]))
-            else:
-                try:
-                    stale = time.time() - path.lstat().st_mtime > _OLD_TEMPORARY_SECONDS
-                except FileNotFoundError:
-                    continue
-            if stale:
-                path.unlink(missing_ok=True)
-                removed.append(path)
+        if stale:
+            path.unlink(missing_ok=True)
+            removed.append(relative)
     return removed
 
 

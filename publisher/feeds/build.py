@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import __version__, queries
 from ..config import Settings
 from ..content.text import xml_safe
-from ..files import exclusive_lock, remove_stale_temporaries
+from ..files import exclusive_lock, existing_files, remove_stale_temporaries
 from ..models import Author, Tag
 from ..urls import FEED_FILES, Urls
 from .manifest import load_manifest, remove_files, save_manifest, state_dir
@@ -30,7 +30,6 @@ from .plan import FeedSpec, plan_documents
 from .stamp import (
     Stamp,
     clear_stamp,
-    existing_files,
     save_stamp,
     sqlite_path,
     store_digest,
@@ -123,10 +122,11 @@ def publish_feeds(
     out = settings.feeds.output_dir
     with exclusive_lock(state_dir(out) / "lock", on_wait):
         # what a killed build left half-written: no build is writing now
-        remove_stale_temporaries(out)
+        existing = existing_files(out)
+        existing.difference_update(remove_stale_temporaries(out, existing))
         remove_stale_temporaries(state_dir(out))
         clear_stamp(out)
-        report, topics = _build(factory, settings, now, force, stamp_key)
+        report, topics = _build(factory, settings, now, force, stamp_key, existing)
     # after the files are in place and the lock is free: a slow hub delays no one
     hub = settings.feeds.websub_hub
     if hub and topics:
@@ -140,8 +140,12 @@ def _build(
     now: datetime,
     force: bool,
     stamp_key: str | None,
+    existing: set[str],
 ) -> tuple[FeedBuildReport, list[str]]:
-    """The build itself; the report and the changed subscription feeds' URLs."""
+    """The build itself; the report and the changed subscription feeds' URLs.
+
+    :param existing: the files in the feed folder (:func:`~publisher.files.existing_files`).
+    """
     urls = Urls.from_settings(settings)
     out = settings.feeds.output_dir
     report = FeedBuildReport()
@@ -160,7 +164,6 @@ def _build(
             site, tag_specs, author_specs, stubs, settings.feeds.items, urls, salt
         )
         manifest = load_manifest(out)
-        existing = existing_files(out)
         todo = [
             plan
             for plan in plans

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..files import existing_files
 from .manifest import load_manifest, state_dir
 
 STAMP = "stamp.json"
@@ -226,27 +227,6 @@ def _closing(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         yield connection
     finally:
         connection.close()
-
-
-def existing_files(root: Path) -> set[str]:
-    """Paths of the files under ``root``, relative to it, ``/``-separated (one walk,
-    not a stat per file; as ``os.walk`` lists them: links to folders are neither
-    files nor followed)."""
-    found: set[str] = set()
-    pending = [(str(root), "")]
-    while pending:
-        folder, prefix = pending.pop()
-        try:
-            entries = os.scandir(folder)
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                if not entry.is_dir():
-                    found.add(prefix + entry.name)
-                elif not entry.is_symlink():
-                    pending.append((entry.path, f"{prefix}{entry.name}/"))
-    return found
 
 
 def utc_iso(when: datetime | None) -> str | None:

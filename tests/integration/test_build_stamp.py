@@ -178,7 +178,7 @@ def test_a_stamp_of_another_version_is_not_trusted(site: Site) -> None:
 def test_existing_files_lists_what_os_walk_lists(tmp_path: Path) -> None:
     import os
 
-    from publisher.feeds.stamp import existing_files
+    from publisher.files import existing_files
 
     for name in ("atom.xml", "tags/a/rss.xml", "tags/a/archive/atom-1.xml", "authors/b/feed.json"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
