@@ -9,6 +9,7 @@ and exit status 1 here, and nowhere else; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
@@ -64,5 +65,15 @@ def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
     ctx.obj = App(config_path, debug)
 
 
+#: the cyclic garbage collector's thresholds in a command (Python's: 700, 10, 10)
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
 def main() -> None:
+    # A command loads large libraries (SQLAlchemy, pydantic) and makes few reference
+    # cycles of its own; with Python's thresholds the collector walked the freshly
+    # loaded modules again and again: ~90 ms of the ~700 ms of CPU of a one-new-post
+    # `import --build` at 10,000 posts, ~25 ms with these. Cyclic garbage is still
+    # freed, after 20,000 allocations instead of 700.
+    gc.set_threshold(*GC_THRESHOLDS)
     cli(prog_name="publisher")
