@@ -136,7 +136,7 @@ def claim_run(
             session.flush()
             affixes = message_id_affixes(config.name, end, settings.site.domain)
             queries.insert_pending_deliveries(session, run.id, config.name, now, affixes)
-            return RunClaim.of(run, created=True)
+            made = RunClaim.of(run, created=True)
     except IntegrityError:
         # another sender made this period's run a moment ago: join it
         with factory() as session:
@@ -144,6 +144,9 @@ def claim_run(
             if run is None:
                 raise
             return RunClaim.of(run, created=False)
+    with transaction(factory) as session:
+        queries.analyze_deliveries(session)
+    return made
 
 
 def _sqlite_file(factory: sessionmaker[Session]) -> Path | None:

@@ -158,6 +158,16 @@ def insert_pending_deliveries(
     return session.connection().execute(statement).rowcount
 
 
+def analyze_deliveries(session: Session) -> None:
+    """PostgreSQL: refresh the planner's statistics of ``deliveries``, after a new run
+    added a row per subscriber in one statement. With the statistics of the emptier
+    table (none yet, or last run's deleted rows) the planner took a sequential scan for
+    the claim of each group: 150 ms a group at 100k. A user without the right is told
+    so by a warning, and the send goes on."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("ANALYZE deliveries")
+
+
 def fill_message_ids(session: Session, run_id: int, id_affixes: tuple[str, str]) -> int:
     """Give the run's deliveries that have none their Message-ID (runs made before
     deliveries were created with theirs); how many."""
