@@ -14,6 +14,11 @@ claimed beforehand (``claim`` is timed apart). smtp-source figures are medians
 of three; our 100,000 sends run once each (they take a minute).
 
     python bench/send.py [--subscribers 100000] [--small 10000] [--proxied 10000]
+                         [--baseline DIR]
+
+``--baseline DIR``: a checkout of another version (``git archive REV | tar -x
+-C DIR``); each send is made with its code as well, right after ours on the
+same list, and printed beside it: before and after from the same run.
 
 Needs /usr/sbin/smtp-sink and /usr/sbin/smtp-source (Debian: apt-get install
 postfix) and, for the PostgreSQL rows, PostgreSQL on 127.0.0.1:5432 (user
@@ -132,8 +137,8 @@ def run_child(config: str, url: str, schema: str | None) -> None:
     from publisher.mail.send import SendReport, send_run
 
     settings = load_settings(config)
-    options = {"connect_args": {"options": f"-csearch_path={schema}"}} if schema else {}
-    engine = db.make_engine(url, **options)
+    connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
+    engine = db.make_engine(url, connect_args=connect_args)
     factory = db.make_sessionmaker(engine)
     claim = claim_run(factory, settings, None, NOW)
     marks: list[tuple[float, int]] = []
@@ -198,10 +203,13 @@ def _stretch_rate(
 class Store:
     """A database with the sample posts and N subscribers; each send gets a fresh run."""
 
-    def __init__(self, kind: str, folder: Path) -> None:
+    def __init__(self, kind: str, folder: Path, config: Path, sample: Path) -> None:
         from publisher import db
+        from publisher.config import load_settings
 
         self.kind = kind
+        self.settings = load_settings(config)
+        self.sample = sample
         self.schema: str | None = None
         if kind == "sqlite":
             self.url = f"sqlite:///{folder / 'bench.db'}"
@@ -219,14 +227,14 @@ class Store:
         self.factory = db.make_sessionmaker(self.engine)
         self.count = 0
 
-    def load(self, settings: Any, sample: Path, subscribers: int) -> None:
+    def load(self, subscribers: int) -> None:
         from sqlalchemy import delete, insert, select
 
         from publisher.content.importer import import_target
         from publisher.models import Delivery, DigestRun, Subscriber, Subscription
 
         if self.count == 0:
-            import_target(self.factory, str(sample), settings, NOW)
+            import_target(self.factory, str(self.sample), self.settings, NOW)
         with self.factory.begin() as session:
             session.execute(delete(Delivery))
             session.execute(delete(DigestRun))
@@ -269,8 +277,12 @@ def write_config(folder: Path, port: int, connections: int) -> Path:
     return path
 
 
-def our_send(store: Store, config: Path) -> dict[str, Any]:
+def our_send(store: Store, config: Path, code: Path | None = None) -> dict[str, Any]:
+    """One send in a child process; ``code``: a checkout whose ``publisher`` it runs
+    (the baseline), else this one's."""
     env = {**os.environ, "PUBLISHER_SECRET_KEY": "bench-secret"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     args = [sys.executable, __file__, "--child", str(config), store.url, store.schema or ""]
     out = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -303,15 +315,89 @@ def source_rate(port: int, connections: int, messages: int, size: int, repeats: 
     return statistics.median(rates)
 
 
-def message_size(store: Store, settings: Any) -> int:
+def message_size(store: Store) -> int:
     from publisher.audience.recipients import Recipient
     from publisher.mail.compose import Editions, build_digest
 
+    settings = store.settings
     with store.factory() as session:
         digest = build_digest(session, settings.digests[0], settings, NOW)
     template = Editions(digest, settings.digests[0], settings, NOW, "k").template(())
     assert template is not None
     return len(template.render(Recipient("reader1@example.org", "Reader 1", 1), stuffed=True))
+
+
+HEAD = (
+    "database",
+    "code",
+    "path",
+    "conns",
+    "messages",
+    "ours msg/s",
+    "smtp-source msg/s",
+    "ratio",
+    "CPU ms/msg",
+    "peak MB",
+    "first 10% msg/s",
+    "last 10% msg/s",
+)
+
+
+class Bench:
+    """The sends of one run of the bench, their rows, and the goals they meet."""
+
+    def __init__(self, folder: Path, baseline: Path | None) -> None:
+        self.folder = folder
+        self.codes: list[tuple[str, Path | None]] = [("this", None)]
+        if baseline is not None:
+            self.codes.append(("baseline", baseline))
+        self.rows: list[tuple[str, ...]] = []
+        self.goals: list[tuple[str, bool]] = []
+
+    def send(
+        self, store: Store, subscribers: int, where: str, port: int, conns: int, floor: float
+    ) -> dict[str, dict[str, Any]]:
+        """The same send made by each code, side by side (the list loaded afresh for each)."""
+        found = {}
+        for label, code in self.codes:
+            store.load(subscribers)
+            started = time.perf_counter()
+            result = our_send(store, write_config(self.folder, port, conns), code)
+            result["rate"] = result["messages"] / result["elapsed"]
+            result["cpu_ms"] = 1000 * result["cpu"] / max(result["messages"], 1)
+            self.rows.append(
+                (
+                    store.kind,
+                    label,
+                    where,
+                    str(conns),
+                    f"{result['messages']:,}",
+                    f"{result['rate']:,.0f}",
+                    f"{floor:,.0f}",
+                    f"{result['rate'] / floor:.2f}",
+                    f"{result['cpu_ms']:.3f}",
+                    f"{result['maxrss_mb']:.0f}",
+                    f"{result['first10']:,.0f}",
+                    f"{result['last10']:,.0f}",
+                )
+            )
+            print(" | ".join(self.rows[-1]), f"({time.perf_counter() - started:.0f} s)")
+            found[label] = result
+        return found
+
+    def goal(self, text: str, met: bool) -> None:
+        self.goals.append((text, met))
+
+    def report(self) -> None:
+        rows = self.rows
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEAD)]
+        print()
+        print("  ".join(h.ljust(w) for h, w in zip(HEAD, widths, strict=True)))
+        for row in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        print()
+        for text, met in self.goals:
+            print(f"[{'met' if met else 'NOT met'}] {text}")
 
 
 def main() -> None:
@@ -324,12 +410,16 @@ def main() -> None:
     parser.add_argument("--proxied", type=int, default=10_000, help="messages through the proxy")
     parser.add_argument("--source-messages", type=int, default=20_000)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another version (git archive REV | tar -x -C DIR): each send "
+        "is made with its code too, side by side",
+    )
     args = parser.parse_args()
     for tool in (SINK, SOURCE):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: apt-get install postfix (it need not run)")
-
-    from publisher.config import load_settings
 
     folder = Path(tempfile.mkdtemp(prefix="bench-send-"))
     sink_port, proxy_port = free_port(), free_port()
@@ -340,157 +430,86 @@ def main() -> None:
     )
     wait_port(sink_port)
     wait_port(proxy_port)
-    rows: list[tuple[str, ...]] = []
-    goals: list[tuple[str, bool]] = []
-    memory: dict[str, dict[int, float]] = {}
+    bench = Bench(folder, args.baseline)
     try:
         with resources.as_file(resources.files("publisher") / "sample") as sample:
-            kinds = [args.only] if args.only else ["sqlite", "postgresql"]
-            size = 0
             floors: dict[tuple[str, int], float] = {}
-            for kind in kinds:
+            for kind in [args.only] if args.only else ["sqlite", "postgresql"]:
                 try:
-                    store = Store(kind, folder)
+                    store = Store(kind, folder, write_config(folder, sink_port, 4), sample)
                 except Exception as e:  # noqa: BLE001 - no PostgreSQL: say so, go on
                     print(f"{kind}: skipped ({e})")
                     continue
                 try:
-                    settings = load_settings(write_config(folder, sink_port, 4))
-                    store.load(settings, sample, args.small)
-                    if not size:
-                        size = message_size(store, settings)
+                    store.load(args.small)
+                    if not floors:
+                        size = message_size(store)
                         print(f"message size {size:,} bytes (smtp-source -l {size})")
-                    for where, port, n_source in (
-                        ("loopback", sink_port, args.source_messages),
-                        ("proxy +2.5 ms", proxy_port, max(1000, args.proxied // 5)),
-                    ):
-                        for conns in (1, 4):
-                            if (where, conns) not in floors:
+                        for where, port, n_source in (
+                            ("loopback", sink_port, args.source_messages),
+                            ("proxy +2.5 ms", proxy_port, max(1000, args.proxied // 5)),
+                        ):
+                            for conns in (1, 4):
                                 floors[(where, conns)] = source_rate(port, conns, n_source, size)
-                    # memory at the small list (4 connections, loopback)
-                    store.load(settings, sample, args.small)
-                    small = our_send(store, write_config(folder, sink_port, 4))
-                    memory.setdefault(kind, {})[args.small] = small["maxrss_mb"]
-                    for conns in (1, 4):
-                        listed = args.one_connection if conns == 1 else None
-                        store.load(settings, sample, listed or args.subscribers)
-                        started = time.perf_counter()
-                        result = our_send(store, write_config(folder, sink_port, conns))
-                        rate = result["messages"] / result["elapsed"]
-                        floor = floors[("loopback", conns)]
-                        cpu_ms = 1000 * result["cpu"] / max(result["messages"], 1)
-                        rows.append(
-                            (
-                                kind,
-                                "loopback",
-                                str(conns),
-                                f"{result['messages']:,}",
-                                f"{rate:,.0f}",
-                                f"{floor:,.0f}",
-                                f"{rate / floor:.2f}",
-                                f"{cpu_ms:.3f}",
-                                f"{result['maxrss_mb']:.0f}",
-                                f"{result['first10']:,.0f}",
-                                f"{result['last10']:,.0f}",
-                            )
-                        )
-                        print(" | ".join(rows[-1]), f"({time.perf_counter() - started:.0f} s)")
-                        if conns == 4:
-                            memory[kind][args.subscribers] = result["maxrss_mb"]
-                            goals.append(
-                                (
-                                    f"{kind}: loopback, 4 connections, at least 0.8 of "
-                                    f"smtp-source ({rate / floor:.2f})",
-                                    rate >= 0.8 * floor,
-                                )
-                            )
-                            goals.append(
-                                (
-                                    f"{kind}: CPU per message at most 0.25 ms ({cpu_ms:.3f} ms)",
-                                    cpu_ms <= 0.25,
-                                )
-                            )
-                            if kind == "postgresql":
-                                change = result["last10"] / result["first10"]
-                                goals.append(
-                                    (
-                                        f"postgresql: last 10% rate within 10% of the "
-                                        f"first 10% ({change:.2f})",
-                                        change >= 0.9,
-                                    )
-                                )
-                    for conns in (1, 4):
-                        store.load(settings, sample, args.proxied)
-                        result = our_send(store, write_config(folder, proxy_port, conns))
-                        rate = result["messages"] / result["elapsed"]
-                        floor = floors[("proxy +2.5 ms", conns)]
-                        cpu_ms = 1000 * result["cpu"] / max(result["messages"], 1)
-                        rows.append(
-                            (
-                                kind,
-                                "proxy +2.5 ms",
-                                str(conns),
-                                f"{result['messages']:,}",
-                                f"{rate:,.0f}",
-                                f"{floor:,.0f}",
-                                f"{rate / floor:.2f}",
-                                f"{cpu_ms:.3f}",
-                                f"{result['maxrss_mb']:.0f}",
-                                f"{result['first10']:,.0f}",
-                                f"{result['last10']:,.0f}",
-                            )
-                        )
-                        print(" | ".join(rows[-1]))
-                        goals.append(
-                            (
-                                f"{kind}: through the proxy at {conns} connection(s), at "
-                                f"least smtp-source's rate ({rate / floor:.2f})",
-                                rate >= floor,
-                            )
-                        )
-                    small_mb, big_mb = memory[kind][args.small], memory[kind][args.subscribers]
-                    goals.append(
-                        (
-                            f"{kind}: peak memory under 150 MB ({big_mb:.0f} MB at "
-                            f"{args.subscribers:,})",
-                            big_mb < 150,
-                        )
-                    )
-                    goals.append(
-                        (
-                            f"{kind}: memory flat in the list size ({small_mb:.0f} MB at "
-                            f"{args.small:,}, {big_mb:.0f} MB at {args.subscribers:,})",
-                            big_mb <= small_mb * 1.2 + 5,
-                        )
-                    )
+                    measure(bench, store, args, floors, sink_port, proxy_port)
                 finally:
                     store.close()
     finally:
         proxy.terminate()
         sink.terminate()
         shutil.rmtree(folder, ignore_errors=True)
+    bench.report()
 
-    head = (
-        "database",
-        "path",
-        "conns",
-        "messages",
-        "ours msg/s",
-        "smtp-source msg/s",
-        "ratio",
-        "CPU ms/msg",
-        "peak MB",
-        "first 10% msg/s",
-        "last 10% msg/s",
+
+def measure(
+    bench: Bench,
+    store: Store,
+    args: argparse.Namespace,
+    floors: dict[tuple[str, int], float],
+    sink_port: int,
+    proxy_port: int,
+) -> None:
+    """Every send of the bench on one database, and the goals they meet (ours)."""
+    kind, loopback = store.kind, floors[("loopback", 4)]
+    # peak memory at the small list and at the big one (4 connections, loopback)
+    small = bench.send(store, args.small, "loopback", sink_port, 4, loopback)["this"]
+    one = args.one_connection or args.subscribers
+    bench.send(store, one, "loopback", sink_port, 1, floors[("loopback", 1)])
+    ours = bench.send(store, args.subscribers, "loopback", sink_port, 4, loopback)["this"]
+    for conns in (1, 4):
+        floor = floors[("proxy +2.5 ms", conns)]
+        found = bench.send(store, args.proxied, "proxy +2.5 ms", proxy_port, conns, floor)
+        rate = found["this"]["rate"]
+        bench.goal(
+            f"{kind}: through the proxy at {conns} connection(s), at least smtp-source's "
+            f"rate ({rate / floor:.2f})",
+            rate >= floor,
+        )
+    bench.goal(
+        f"{kind}: loopback, 4 connections, at least 0.8 of smtp-source "
+        f"({ours['rate'] / loopback:.2f})",
+        ours["rate"] >= 0.8 * loopback,
     )
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)] if rows else []
-    print()
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    print()
-    for text, met in goals:
-        print(f"[{'met' if met else 'NOT met'}] {text}")
+    bench.goal(
+        f"{kind}: CPU per message at most 0.25 ms ({ours['cpu_ms']:.3f} ms)",
+        ours["cpu_ms"] <= 0.25,
+    )
+    if kind == "postgresql":
+        change = ours["last10"] / ours["first10"]
+        bench.goal(
+            f"postgresql: last 10% rate within 10% of the first 10% ({change:.2f})",
+            change >= 0.9,
+        )
+    small_mb, big_mb = small["maxrss_mb"], ours["maxrss_mb"]
+    bench.goal(
+        f"{kind}: peak memory under 150 MB ({big_mb:.0f} MB at {args.subscribers:,})",
+        big_mb < 150,
+    )
+    bench.goal(
+        f"{kind}: memory flat in the list size ({small_mb:.0f} MB at {args.small:,}, "
+        f"{big_mb:.0f} MB at {args.subscribers:,})",
+        big_mb <= small_mb * 1.2 + 5,
+    )
 
 
 if __name__ == "__main__":
