@@ -76,7 +76,7 @@ class MarkdownError(ValueError):
 # so that they can be named and refused), and it has the video container. A
 # text that may hold such a link, or a directive the placeholders below cannot
 # stand in for, goes to the reference renderer.
-_REFUSED_SCHEME = re.compile(r"(?:javascript|vbscript|file|data):")
+_REFUSED_SCHEMES = ("javascript:", "vbscript:", "file:", "data:")
 _MARKER_LINE = re.compile(r"^( *)(:{3,})(.*)$")
 # where a ::: line might not start a block of its own: fenced code, and the HTML
 # blocks that run on across blank lines (CommonMark 4.6, kinds 1-5)
@@ -121,7 +121,8 @@ def _with_placeholders(text: str) -> tuple[str, list[tuple[int, str]]] | None:
 
 def _render_fast(text: str) -> str | None:
     """The compiled renderer's HTML for ``text``, or None where only the reference will do."""
-    if _REFUSED_SCHEME.search(html.unescape(text).lower().replace("\\", "")):
+    revealed = html.unescape(text).lower().replace("\\", "")
+    if any(scheme in revealed for scheme in _REFUSED_SCHEMES):  # (faster than a regex)
         return None
     if ":::" not in text:
         return str(_compiled().render(text))

@@ -218,3 +218,13 @@ def test_file_names_in_any_script_get_a_slug() -> None:
     assert parse("---\ntitle: Иван Петров\n---\n", "posts/🎉.md").slug == "ivan-petrov"
     with pytest.raises(ContentError, match="slug"):
         parse("---\ntitle: 🎉\n---\n", "posts/🎉.md")
+
+
+# A draft travels from a parse worker to the importer pickled (as the tuple of
+# its fields): it arrives equal, every field included.
+def test_a_draft_survives_pickling() -> None:
+    import pickle
+
+    draft = parse_post_file(GOOD.encode(), "strategy.md", BERLIN)
+    assert draft.author is not None and draft.attachments and draft.published_at
+    assert pickle.loads(pickle.dumps(draft)) == draft
