@@ -74,6 +74,8 @@ def parse_yaml(text: str, first_line: int = 1) -> YamlDocument:
         data = _construct_plain(loader, node) if node is not None else None
     except YamlSyntaxError:
         raise
+    except RecursionError:
+        raise YamlSyntaxError("values are nested too deeply", None) from None
     except (ValueError, OverflowError) as e:
         # a value YAML recognises but Python cannot hold, e.g. the date 2019-02-30
         bad = _unconstructable(node) if node is not None else None
@@ -145,14 +147,25 @@ def _plain(loader: yaml.SafeLoader, node: yaml.Node, seen: set[int]) -> Any:
 
 
 def _refuse_duplicate_keys(node: yaml.Node, first_line: int) -> None:
-    """A key written twice in one mapping is an error naming both lines.
+    """A key written twice in one mapping is an error naming both lines; so is an
+    alias inside the value it names (``a: &x [*x]``), a loop no post or config needs.
 
     YAML 1.2 requires keys to be unique; PyYAML keeps the last value silently,
     so a second ``title:`` further down would win without a word.
     """
-    pending = [node]
-    while pending:
-        current = pending.pop()
+    checked: set[int] = set()
+    inside: set[int] = set()  # the nodes on the path from the root to the current one
+
+    def walk(current: yaml.Node) -> None:
+        if id(current) in inside:
+            raise YamlSyntaxError(
+                "an alias stands inside the value it names (a loop); write the value out",
+                current.start_mark.line + first_line,
+            )
+        if id(current) in checked:  # an alias of a value checked already
+            return
+        checked.add(id(current))
+        children: list[yaml.Node] = []
         if isinstance(current, yaml.MappingNode):
             seen: dict[str, yaml.Node] = {}
             for key, value in current.value:
@@ -165,9 +178,15 @@ def _refuse_duplicate_keys(node: yaml.Node, first_line: int) -> None:
                             f"key {key.value!r} is written twice (lines {one} and {two}); keep one",
                             two,
                         )
-                pending.append(value)
+                children.append(value)
         elif isinstance(current, yaml.SequenceNode):
-            pending.extend(current.value)
+            children = current.value
+        inside.add(id(current))
+        for child in children:
+            walk(child)
+        inside.discard(id(current))
+
+    walk(node)
 
 
 def _unconstructable(node: yaml.Node) -> yaml.ScalarNode | None:

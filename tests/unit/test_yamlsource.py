@@ -74,3 +74,23 @@ def test_errors_are_the_same(text: str) -> None:
     with pytest.raises((ValueError, yaml.YAMLError)):
         yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506
     assert ours.value.args
+
+
+# An alias inside the value it names would make a value that contains itself:
+# refused with its line, where reading it used to loop for ever.
+@pytest.mark.parametrize("text", ["a: &a [*a]\n", "a: &a\n  b: [1, *a]\n"])
+def test_an_alias_inside_its_own_value_is_refused(text: str) -> None:
+    from publisher.yamlsource import YamlSyntaxError
+
+    with pytest.raises(YamlSyntaxError, match="a loop") as refused:
+        parse_yaml(text, first_line=2)
+    assert refused.value.line == 2
+
+
+# libyaml refuses 1,000 levels; below that, Python's recursion limit came first
+@pytest.mark.parametrize("depth", [900, 5000])
+def test_deep_nesting_is_an_error_not_a_crash(depth: int) -> None:
+    from publisher.yamlsource import YamlSyntaxError
+
+    with pytest.raises(YamlSyntaxError, match="nested too deeply|maximum nesting depth"):
+        parse_yaml("a: " + "[" * depth + "]" * depth + "\n")
