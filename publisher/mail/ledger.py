@@ -23,9 +23,9 @@ from ..errors import PublisherError
 from ..models import DeliveryStatus, EventKind
 from ..queries import Claimed
 from .compose import TemplateSource
-from .message import dot_stuff
+from .message import MessageTemplate
+from .renderer import Job, Made
 from .report import SendReport
-from .signing import DkimSigner
 from .transport import BatchResult, Outcome, Outgoing, Verdict, envelope_address
 
 #: the first retry of a 4xx waits this long; each next one twice as long, at most an hour
@@ -45,12 +45,10 @@ class Ledger:
         self,
         settings: Settings,
         editions: TemplateSource,
-        dkim: DkimSigner | None,
         report: SendReport,
     ) -> None:
         self.settings = settings
         self.editions = editions
-        self.dkim = dkim
         self.report = report
         self.horizon = timedelta(hours=settings.email.retry_hours)
         self.records: list[dict[str, Any]] = []
@@ -63,6 +61,10 @@ class Ledger:
         self.error: PublisherError | None = None
         #: delivery id → (message id, attempts so far, retry until, subscriber id, address)
         self.claimed: dict[int, tuple[str, int, datetime | None, int, str]] = {}
+        #: delivery id → claimed row, between plan and made
+        self.rows: dict[int, Claimed] = {}
+        #: the editions the planned jobs use, by their topics
+        self.templates: dict[frozenset[str], MessageTemplate] = {}
 
     def _record(
         self,
@@ -88,11 +90,10 @@ class Ledger:
             }
         )
 
-    def prepare(
-        self, rows: Sequence[Claimed], suppressed: set[str], now: datetime
-    ) -> list[Outgoing]:
-        """Each claimed row's message; a row that cannot have one is recorded now."""
-        outgoing = []
+    def plan(self, rows: Sequence[Claimed], suppressed: set[str], now: datetime) -> list[Job]:
+        """The message each claimed row needs (see :meth:`made`); a row that cannot have
+        one is recorded now. ``self.templates`` holds the editions the jobs use."""
+        jobs = []
         report = self.report
         for row in rows:
             if not row.receiving or row.email in suppressed:
@@ -100,7 +101,6 @@ class Ledger:
                 why = "suppressed" if row.email in suppressed else "unsubscribed meanwhile"
                 self._record(row.id, DeliveryStatus.SKIPPED, now, error=why)
                 continue
-            recipient = Recipient(row.email, row.name, row.subscriber_id, row.topics)
             template = self.editions.template(row.topics)
             if template is None:
                 report.skipped += 1
@@ -108,19 +108,9 @@ class Ledger:
                     row.id, DeliveryStatus.SKIPPED, now, error="no post about their topics"
                 )
                 continue
+            self.templates[frozenset(row.topics)] = template
+            recipient = Recipient(row.email, row.name, row.subscriber_id, row.topics)
             message_id = template.message_id(recipient)
-            try:
-                if self.dkim is None:
-                    data = template.render(recipient, stuffed=True)
-                else:
-                    data = dot_stuff(self.dkim.sign(template.render(recipient)))
-                address = envelope_address(row.email)
-            except Exception as e:  # noqa: BLE001 - whatever the encoder says, one delivery fails
-                report.failed += 1
-                why = f"not sent, the message cannot be written: {e}"
-                self._record(row.id, DeliveryStatus.FAILED, now, message_id, why, row.attempts)
-                report.errors = [*report.errors[-4:], f"{row.email}: {why}"]
-                continue
             self.claimed[row.id] = (
                 message_id,
                 row.attempts,
@@ -128,8 +118,32 @@ class Ledger:
                 row.subscriber_id,
                 row.email,
             )
-            outgoing.append(Outgoing(row.id, address, data))
+            self.rows[row.id] = row
+            jobs.append(Job(row.id, row.topics, row.email, row.name, row.subscriber_id))
+        return jobs
+
+    def made(self, messages: Sequence[Made], now: datetime) -> list[Outgoing]:
+        """The messages made for :meth:`plan`'s jobs, ready for the wire; one that could
+        not be written fails its delivery, with the reason."""
+        outgoing = []
+        for made in messages:
+            row = self.rows.pop(made.delivery_id)
+            try:
+                if made.data is None:
+                    raise ValueError(made.error)
+                address = envelope_address(row.email)
+            except ValueError as e:
+                message_id = self.claimed.pop(made.delivery_id)[0]
+                self._cannot_write(row, message_id, str(e), now)
+                continue
+            outgoing.append(Outgoing(made.delivery_id, address, made.data))
         return outgoing
+
+    def _cannot_write(self, row: Claimed, message_id: str, error: str, now: datetime) -> None:
+        self.report.failed += 1
+        why = f"not sent, the message cannot be written: {error}"
+        self._record(row.id, DeliveryStatus.FAILED, now, message_id, why, row.attempts)
+        self.report.errors = [*self.report.errors[-4:], f"{row.email}: {why}"]
 
     def take(self, result: BatchResult, now: datetime) -> None:
         """Record a connection's answers."""
@@ -198,6 +212,11 @@ class Ledger:
             min(now + gap, until),
             until,
         )
+
+    @property
+    def pending(self) -> bool:
+        """Is anything taken and not yet saved?"""
+        return bool(self.records or self.sent or self.unsent or self.bounces)
 
     def save(self, session: Session) -> None:
         """The checkpoint: every answer so far, in the caller's transaction."""

@@ -5,27 +5,33 @@ Each connection works in a thread of its own (a *lane*,
 two groups of half that, one on the wire and one queued behind it. The main
 thread keeps the store: when lanes have answered groups, it records every
 answer and claims the rows for the free groups in one transaction (marking
-them ``sending``), renders each recipient's message from the compiled edition,
-and hands the groups over. A row is never handed to SMTP while the database
-says ``pending``, and never ``sent`` before the server answered; a row's answer
-and its replacement's claim commit together. So after any crash only
-``sending`` rows are uncertain, at most ``connections × batch`` of them, and
-they are resent with the same Message-ID.
+them ``sending``); the renderer, a process of its own
+(:mod:`~publisher.mail.renderer`), makes their messages while that commit waits
+for the disk; and only once it is done are the groups handed over. A row is
+never handed to SMTP while the database says ``pending``, and never ``sent``
+before the server answered; a row's answer and its replacement's claim commit
+together. So after any crash only ``sending`` rows are uncertain, at most
+``connections × batch`` of them, and they are resent with the same
+Message-ID.
 
 Entry points: :func:`send_digest` (claim the run, lock on SQLite, send; what
 ``publisher digest send`` and the scheduler call), :func:`send_run` (one
 claimed run, see :mod:`~publisher.mail.runs`). Beside it: the book of
-messages and answers (:mod:`~publisher.mail.ledger`), the rate limit
+messages and answers (:mod:`~publisher.mail.ledger`), the run's stored
+editions (:mod:`~publisher.mail.snapshot`), the rate limit
 (:mod:`~publisher.mail.ratelimit`), ``--dry-run`` (:mod:`~publisher.mail.plan`)
 and ``test-send`` (:mod:`~publisher.mail.testsend`).
 
-Threads, not asyncio: each connection is a thread blocked in socket I/O
-(which releases the GIL). Measured on two cores, see ``bench/send.py`` and
-the README.
+Threads for the connections, not asyncio: each is blocked in socket I/O most
+of the time (which releases the GIL). One process more for making the
+messages: the store's work and the messages' each cost about half of a
+message's CPU, and threads of one process take turns with the interpreter.
+Measured on two cores, see ``bench/send.py`` and the README.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,11 +52,11 @@ from .lanes import DEPTH, Lanes
 from .ledger import Ledger, suppressed_of
 from .messageids import message_id_affixes
 from .ratelimit import RateLimiter
+from .renderer import Made, Renderer
 from .report import SendReport
 from .runs import Clock, RunClaim, SystemClock, claim_run, sender_lock, stale_after
-from .signing import DkimSigner
 from .snapshot import RunEditions
-from .transport import Connection, Outgoing
+from .transport import Connection
 from .window import digest_settings
 
 __all__ = ["ConnectionFactory", "SendReport", "send_digest", "send_run"]
@@ -135,8 +141,7 @@ def send_run(
     everyone = editions.template(())
     assert everyone is not None  # everyone's edition holds every post (or the note)
     report.subject = everyone.rendered.subject
-    dkim = DkimSigner(settings.email.dkim, settings.source) if settings.email.dkim else None
-    work = Ledger(settings, editions, dkim, report)
+    work = Ledger(settings, editions, report)
 
     with factory() as session:
         salt = suppression.load_salt(session)
@@ -144,13 +149,16 @@ def send_run(
     # each connection holds at most ``batch`` claimed messages: two groups, one on the
     # wire and one queued behind it (see mail/lanes)
     group = max(1, smtp.batch // DEPTH)
-    lanes = Lanes(
-        [connect() for _ in range(smtp.connections)], limiter.acquire if limiter else None
-    )
-    committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
     cursor = 0  # the last delivery id claimed: each claim starts past it
     dry = False  # nothing was due at the last claim: claim again once the lanes are empty
+    # forked before the loop's threads start (it takes the editions compiled so far)
+    renderer = Renderer(settings, editions.compiled(), claim.started_at, editions.key)
+    committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
+    lanes = Lanes([], None)
     try:
+        lanes = Lanes(
+            [connect() for _ in range(smtp.connections)], limiter.acquire if limiter else None
+        )
         with factory() as session:
             while True:
                 # wait for an answer when no lane can take a group (or there is none to give)
@@ -183,11 +191,13 @@ def send_run(
                 except BaseException:
                     session.rollback()
                     raise
-                # the messages are made while the commit waits for the disk; none is
-                # handed over before it is done
-                ready = _commit_while(
-                    session, committer, partial(work.prepare, rows, suppressed, now)
+                # the messages are made (in the renderer) while the commit waits for the
+                # disk; none is handed over before it is done
+                jobs = work.plan(rows, suppressed, now)
+                made = _commit_while(
+                    session, committer, partial(renderer.render, jobs, work.templates)
                 )
+                ready = work.made(made, now)
                 if wanted:
                     dry = len(rows) < len(wanted) * group
                     for n, lane in enumerate(wanted):
@@ -204,14 +214,18 @@ def send_run(
                 dry = False
     finally:
         committer.shutdown()
-        for result in lanes.close():  # only after an unexpected error: keep what is known
+        renderer.close()
+        for result in lanes.close():  # after an unexpected error: the answers in flight
             work.take(result, clock.now())
+        if work.pending:  # record them if the store still can (the error goes on)
+            with contextlib.suppress(Exception), transaction(factory) as session:
+                work.save(session)
     return report
 
 
 def _commit_while(
-    session: Session, committer: ThreadPoolExecutor, work: Callable[[], list[Outgoing]]
-) -> list[Outgoing]:
+    session: Session, committer: ThreadPoolExecutor, work: Callable[[], list[Made]]
+) -> list[Made]:
     """Commit ``session``'s transaction in the committer's thread while ``work`` runs in
     this one; ``work``'s result, once both are done (a failed commit raises)."""
     committed = committer.submit(session.commit)

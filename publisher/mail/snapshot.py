@@ -65,6 +65,10 @@ class RunEditions:
         for topics in sorted(sets):
             self.template(topics)
 
+    def compiled(self) -> dict[frozenset[str], MessageTemplate]:
+        """The editions compiled so far, by their topics (those with a message)."""
+        return {t: m for t, m in self._templates.items() if m is not None}
+
     def template(self, topics: tuple[str, ...]) -> MessageTemplate | None:
         """The compiled edition for ``topics``; None when no post of the run is about them."""
         wanted = frozenset(topics)

@@ -375,6 +375,9 @@ class Connection:
             handed.remove(message)
 
 
+_NOT_IN_ENVELOPE = re.compile("[<>\r\n \t]")
+
+
 def envelope_address(address: str) -> str:
     """``address`` as it may stand in ``RCPT TO``, or ValueError saying why not."""
     if not address.isascii():
@@ -382,6 +385,6 @@ def envelope_address(address: str) -> str:
             "has non-ASCII characters, which need SMTPUTF8 (RFC 6531); this sender writes "
             "ASCII envelopes only"
         )
-    if any(c in address for c in "<>\r\n \t"):
+    if _NOT_IN_ENVELOPE.search(address):
         raise ValueError("contains a character an SMTP envelope cannot carry")
     return address

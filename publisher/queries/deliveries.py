@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, bindparam, column, text, update
 from sqlalchemy.orm import Session
@@ -87,8 +86,7 @@ def _db_time(session: Session, when: datetime) -> Any:
 _UTC = UTCDateTime()
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
+class Claimed(NamedTuple):
     """A delivery claimed for sending, with its subscriber as they stand now."""
 
     id: int
@@ -138,27 +136,32 @@ def claim_deliveries(
     if stale_before is not None:
         params["stale_before"] = _db_time(session, stale_before)
     statement = _CLAIMS[("postgresql" if dialect == "postgresql" else "sqlite", bool(stale_before))]
+    active = SubscriberStatus.ACTIVE
     claimed = [
         Claimed(
-            row.id,
-            row.subscriber_id,
-            row.attempts,
-            row.retry_until,
-            row.email,
-            row.name,
-            row.receives is not None and row.subscriber_status == SubscriberStatus.ACTIVE,
-            tuple(sorted(_names(row.topics))),
+            id_,
+            subscriber_id,
+            attempts,
+            retry_until,
+            email,
+            name,
+            receives is not None and status == active,
+            _names(topics),
         )
-        for row in session.connection().execute(statement, params)
+        for id_, subscriber_id, attempts, retry_until, email, name, status, receives, topics in (
+            session.connection().execute(statement, params)
+        )
     ]
-    return sorted(claimed, key=lambda c: c.id)
+    return sorted(claimed)
 
 
-def _names(topics: str | list[str | None] | None) -> list[str]:
-    """An aggregate of tag names: SQLite's JSON text, PostgreSQL's decoded list (None
-    when there is none)."""
-    names = json.loads(topics) if isinstance(topics, str) else topics or []
-    return [n for n in names if n is not None]
+def _names(topics: str | list[str | None] | None) -> tuple[str, ...]:
+    """An aggregate of tag names, sorted: SQLite's JSON text, PostgreSQL's decoded list
+    (None when there is none)."""
+    if not topics or topics == "[]":
+        return ()
+    names = json.loads(topics) if isinstance(topics, str) else topics
+    return tuple(sorted(n for n in names if n is not None))
 
 
 _RECORD_SENT = text(

@@ -310,3 +310,44 @@ def test_three_senders_on_postgresql_share_one_run(
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _sender_with_a_renderer(config: str, pipe: Any) -> None:  # in the child
+    from publisher.mail.renderer import Renderer
+
+    renderer = Renderer(load_settings(config), {}, NOW, "a key")
+    pipe.send(renderer.pid)
+    time.sleep(60)
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its exit status left (a zombie nobody reaped yet)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status
+
+
+# The process that makes the messages ends with its sender, however the sender dies
+# (SIGKILL leaves it no time to say so), and Ctrl-C or SIGTERM meant for the sender
+# do not stop it before the sender has finished with it.
+def test_the_renderer_dies_with_its_sender(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG_TEXT)
+    ours, theirs = fork.Pipe()
+    sender = fork.Process(target=_sender_with_a_renderer, args=(str(config), theirs))
+    sender.start()
+    renderer = ours.recv()
+    os.kill(renderer, signal.SIGTERM)
+    os.kill(renderer, signal.SIGINT)
+    time.sleep(0.2)
+    assert not _gone(renderer), "the sender's signals are not the renderer's"
+    sender.kill()
+    sender.join()
+    deadline = time.monotonic() + 5
+    while not _gone(renderer) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(renderer)
