@@ -38,7 +38,7 @@ pytestmark = [
 ]
 
 DATA = Path(__file__).parents[1] / "data" / "bounces"
-#: reports captured from real servers (see the README there)
+#: reports made by real mail software (see the README there)
 REAL = Path(__file__).parents[1] / "data" / "real-bounces"
 NOW = datetime(2019, 12, 6, 9, 0, tzinfo=UTC)
 #: in this order, so their ids are those the samples name (1, 2, 3, 4)
@@ -129,6 +129,29 @@ def test_a_real_hard_bounce_suppresses_and_the_next_send_skips_it(
     (sent,) = send_digest(audience, with_smtp(settings, server.port), NOW, clock=FakeClock(NOW))
     assert sent.finished
     assert sorted(server.by_recipient()) == sorted(PEOPLE)
+
+
+# A complaint as a real feedback-loop generator writes it (Dovecot's Pigeonhole,
+# whose Sieve ``report`` action is what a Dovecot provider's "report spam" button
+# runs) is read as a complaint about the recipient it names: that address is
+# suppressed and the next send skips it.
+def test_a_real_complaint_suppresses_and_the_next_send_skips_it(
+    audience: sessionmaker[Session],
+    settings: Settings,
+    server: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sample = REAL / "arf-dovecot-pigeonhole-abuse.eml"
+    report = read_report(sample.read_bytes())
+    assert (report.kind, report.addresses) == (Kind.COMPLAINT, ("no.thanks@example.com",))
+    done = ingest(audience, settings, sample, NOW)
+    assert (done.messages, done.complaints, done.unmatched) == (1, 1, [])
+    assert status(audience, "no.thanks@example.com") is SubscriberStatus.COMPLAINED
+
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
+    (sent,) = send_digest(audience, with_smtp(settings, server.port), NOW, clock=FakeClock(NOW))
+    assert sent.finished
+    assert sorted(server.by_recipient()) == sorted(set(PEOPLE) - {"no.thanks@example.com"})
 
 
 def renamed(path: Path, number: int) -> bytes:
