@@ -173,4 +173,5 @@ def print_rows(
     for row in rows:
         table.add_row(*row)
         count += 1
+    app.console.print(table)
     app.console.print(f"{count} {noun}{'' if count == 1 else 's'}")
