@@ -38,9 +38,9 @@ from .stamp import (
 from .websub import ping_hub
 
 #: from this many entries to serialise on, a build may spread over idle cores: a
-#: worker costs ~0.5 s of CPU to start (interpreter, feed stack, its own reads)
-#: and ~0.5 ms an entry is what it can save
-PARALLEL_ENTRIES = 5000
+#: forked worker costs ~20 ms to start and its own reads of the store, and saves
+#: ~0.4 ms an entry it serialises instead of this process
+PARALLEL_ENTRIES = 1000
 
 
 @dataclass
@@ -206,14 +206,31 @@ def choose_workers(entries: int) -> int:
 
     Measured with bench/feeds.py on a 2-core machine that others kept busy (load
     ~10): at 10,000 posts a second process made the build 1.9x slower and took
-    70% more CPU; a worker only pays on a core nobody else wants. So the load
-    average decides how many cores are free.
+    70% more CPU; a worker only pays on a core nobody else wants. So what other
+    processes keep busy (:func:`busy_cores`) decides how many cores are free.
     """
     if entries < PARALLEL_ENTRIES:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    idle = (cores or 1) - os.getloadavg()[0]
+    idle = (cores or 1) - busy_cores()
     return max(1, min(cores or 1, 1 + int(idle)))
+
+
+def busy_cores(loadavg: str = "/proc/loadavg") -> float:
+    """How many cores other processes keep busy: the lesser of the 1-minute load
+    average and the tasks runnable right now, this one apart.
+
+    The load average alone lags by a minute: right after a parallel import it
+    still counts the import's processes, which are gone. Where there is no
+    ``/proc/loadavg``, the load average alone.
+    """
+    load = os.getloadavg()[0]
+    try:
+        with open(loadavg) as handle:
+            runnable = int(handle.read().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        return load
+    return min(load, max(runnable, 0))
 
 
 def _sqlite_file(session: Session) -> str | None:

@@ -3,13 +3,16 @@ once per format, assemble the documents from those parts, write the files.
 
 The part of the build that loads feedgen and lxml: :mod:`build` imports this
 module only when some document changed, so a build with nothing to do loads
-neither. It is also where the build's worker processes start: a spawned worker
-imports this module (and what it needs), not the command line.
+neither. It is also where the build's worker processes start: a worker is forked
+from the build with this module loaded, or, where it is spawned, imports this
+module (and what it needs), not the command line.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,8 @@ from .plan import DocPlan, Stub
 
 #: posts loaded from the database at a time while building feeds
 CHUNK = 500
+#: documents made and waiting for the writer thread, at most
+WRITE_AHEAD = 16
 
 
 @dataclass
@@ -43,14 +48,15 @@ class Rendered:
         self.entries += other.entries
 
 
-def render_document(out: Path, plan: DocPlan, entries: list[EntryParts]) -> list[str]:
-    """Write one document in every format; the paths whose bytes changed."""
+def render_document(plan: DocPlan, entries: list[EntryParts]) -> list[tuple[str, bytes]]:
+    """One document in every format: each path with its bytes."""
     document = Document(plan.spec.meta, entries, plan.is_archive, plan.links)
-    return [
-        path
-        for kind, path in plan.paths.items()
-        if write_if_changed(out / path, RENDERERS[kind](document))
-    ]
+    return [(path, RENDERERS[kind](document)) for kind, path in plan.paths.items()]
+
+
+def write_files(out: Path, files: list[tuple[str, bytes]]) -> list[str]:
+    """Write ``files`` under ``out``; the paths whose bytes changed."""
+    return [path for path, data in files if write_if_changed(out / path, data)]
 
 
 def render_plans(
@@ -61,11 +67,23 @@ def render_plans(
     urls: Urls,
     settings: Settings,
 ) -> Rendered:
-    """Render ``plans`` from the store, each entry serialised once."""
+    """Render ``plans`` from the store, each entry serialised once.
+
+    Files are written by a thread of their own while the next documents are
+    made: writing a new file is mostly the kernel's work (on some disks about
+    as long as making the document), and that runs while this thread
+    serialises. At most WRITE_AHEAD documents wait to be written.
+    """
     out = settings.feeds.output_dir
     rendered = Rendered()
-    for plan, entries in _assemble(session, plans, stubs, names, urls, settings, rendered):
-        rendered.written += render_document(out, plan, entries)
+    waiting: deque[Future[list[str]]] = deque()
+    with ThreadPoolExecutor(1, thread_name_prefix="feed-writer") as writer:
+        for plan, entries in _assemble(session, plans, stubs, names, urls, settings, rendered):
+            waiting.append(writer.submit(write_files, out, render_document(plan, entries)))
+            while len(waiting) > WRITE_AHEAD or (waiting and waiting[0].done()):
+                rendered.written += waiting.popleft().result()
+        while waiting:
+            rendered.written += waiting.popleft().result()
     return rendered
 
 
@@ -151,9 +169,9 @@ def render_in_parallel(
 
     Shares are runs of consecutive posts of about equal size, so each process
     streams one stretch of the archive and no post body crosses a process
-    boundary. Workers are spawned, not forked, so none inherits a database
-    connection; each opens its own from ``url``. They die with this process
-    (:mod:`workers`).
+    boundary. Each worker opens its own database connection from ``url`` (a
+    forked one never uses the connection it inherits). They die with this
+    process (:mod:`workers`).
     """
     position = {stub.id: index for index, stub in enumerate(stubs)}
     ordered = sorted(plans, key=lambda p: min((position[i] for i in p.post_ids), default=0))

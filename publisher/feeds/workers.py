@@ -25,16 +25,27 @@ _WATCH_INTERVAL = 0.5
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes that end when this process ends.
+    """A pool of ``workers`` processes that end when this process ends.
 
-    Spawned, not forked, so none inherits a database connection.
+    Forked where that is safe (Linux, and no other thread that could hold a
+    lock at the fork): a forked worker starts in milliseconds with the feed
+    stack already loaded, where a spawned one spends ~0.4 s of CPU importing
+    it. A worker opens its own database connection and never touches the one
+    it inherits. Elsewhere, or from a threaded process (the scheduler's
+    jobs), workers are spawned.
     """
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=multiprocessing.get_context(start_method()),
         initializer=die_with_parent,
         initargs=(os.getpid(),),
     )
+
+
+def start_method() -> str:
+    """``fork`` on Linux from a process with one thread, else ``spawn``."""
+    single = threading.active_count() == 1
+    return "fork" if sys.platform.startswith("linux") and single else "spawn"
 
 
 def die_with_parent(parent: int) -> None:
