@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
+from .plainyaml import plain_mapping
 
 
 @dataclass(frozen=True)
@@ -21,9 +24,23 @@ class YamlDocument:
     """Parsed YAML plus its node tree, for line look-ups."""
 
     data: Any
-    node: yaml.Node | None
+    text: str
     #: line of the document's first line in the file (front matter starts at 2)
     first_line: int = 1
+    #: the node tree, when the text was read the long way (None: empty, or not yet)
+    composed: yaml.Node | None = None
+
+    @cached_property
+    def node(self) -> yaml.Node | None:
+        """The node tree; composed only now when the text was read the short way
+        (:mod:`.plainyaml`): only a problem to report needs it."""
+        if self.composed is not None:
+            return self.composed
+        loader = _Loader(self.text)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
 
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """1-based file line of the value at ``loc``, or of its nearest parent."""
@@ -66,6 +83,15 @@ def parse_yaml(text: str, first_line: int = 1) -> YamlDocument:
     :param first_line: where the text starts in its file, for messages.
     :raises YamlSyntaxError: with the line of the problem.
     """
+    plain = plain_mapping(text)
+    if plain is not None:  # one-line keys and values: the short way (no node tree)
+        return YamlDocument(data=plain, text=text, first_line=first_line)
+    return parse_located(text, first_line)
+
+
+def parse_located(text: str, first_line: int = 1) -> YamlDocument:
+    """:func:`parse_yaml` the long way, whatever the text: libyaml's node tree,
+    checked for keys written twice and loops, and the data built from it."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -93,7 +119,7 @@ def parse_yaml(text: str, first_line: int = 1) -> YamlDocument:
         raise YamlSyntaxError(str(e), None) from e
     finally:
         loader.dispose()
-    return YamlDocument(data=data, node=node, first_line=first_line)
+    return YamlDocument(data=data, text=text, first_line=first_line, composed=node)
 
 
 _STR = "tag:yaml.org,2002:str"

@@ -236,7 +236,10 @@ def parse_post_file(
     if not isinstance(doc.data, dict):
         raise ContentError(source, "front matter must be 'key: value' lines", line=2)
     try:
-        fields = FrontMatter.model_validate(_xml_safe_strings(doc.data))
+        # the text is XML-safe already: only a YAML escape ("\\x00") can make a character
+        # XML forbids (the one-line reading of the front matter needs no walk over it)
+        data = _xml_safe_strings(doc.data) if "\\" in head else doc.data
+        fields = FrontMatter.model_validate(data)
     except ValidationError as e:
         problem = describe_errors(e, doc, FrontMatter)[0]
         raise ContentError(source, problem.message, problem.key, problem.line) from e

@@ -228,3 +228,17 @@ def test_a_draft_survives_pickling() -> None:
     draft = parse_post_file(GOOD.encode(), "strategy.md", BERLIN)
     assert draft.author is not None and draft.attachments and draft.published_at
     assert pickle.loads(pickle.dumps(draft)) == draft
+
+
+# Invariant: a YAML escape cannot put a character XML forbids into a post, whichever
+# way the front matter is read (one-line keys the short way, nested ones the long way).
+@pytest.mark.parametrize(
+    "head",
+    [
+        'title: "a\\u0000b\\bc\\fd"\ntags: ["x\\by"]\n',
+        'title: "a\\x00b\\ec\\fd"\ntags:\n  - "x\\by"\n',
+    ],
+)
+def test_escaped_characters_xml_forbids_are_dropped(head: str) -> None:
+    draft = parse(f"---\n{head}---\nBody.\n")
+    assert (draft.title, draft.tags) == ("abcd", ("xy",))
