@@ -27,7 +27,7 @@ from .entries import build_entry
 from .formats import RENDERERS, serialise_entry
 from .model import Document, EntryParts
 from .names import Names
-from .plan import DocPlan, Stub
+from .plan import DocPlan, Stub, split_shares
 
 #: posts loaded from the database at a time while building feeds
 CHUNK = 500
@@ -167,20 +167,13 @@ def render_in_parallel(
 ) -> Rendered:
     """Render on ``workers`` processes: this one and ``workers - 1`` others each take a share.
 
-    Shares are runs of consecutive posts of about equal size, so each process
-    streams one stretch of the archive and no post body crosses a process
-    boundary. Each worker opens its own database connection from ``url`` (a
-    forked one never uses the connection it inherits). They die with this
-    process (:mod:`workers`).
+    Shares are of about equal cost (:func:`~.plan.split_shares`), and each
+    process reads its own posts, so no post body crosses a process boundary.
+    Each worker opens its own database connection from ``url`` (a forked one
+    never uses the connection it inherits). They die with this process
+    (:mod:`workers`).
     """
-    position = {stub.id: index for index, stub in enumerate(stubs)}
-    ordered = sorted(plans, key=lambda p: min((position[i] for i in p.post_ids), default=0))
-    total = sum(len(p.post_ids) for p in ordered) or 1
-    shares: list[list[DocPlan]] = [[] for _ in range(workers)]
-    done = 0
-    for plan in ordered:
-        shares[min(done * workers // total, workers - 1)].append(plan)
-        done += len(plan.post_ids)
+    shares = split_shares(plans, stubs, workers)
 
     def stubs_of(share: list[DocPlan]) -> list[Stub]:
         wanted = {i for plan in share for i in plan.post_ids}

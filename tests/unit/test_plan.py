@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from publisher.feeds.model import FeedMeta
-from publisher.feeds.plan import DocPlan, FeedSpec, Stub, document_paths, plan_documents, plan_feed
+from publisher.feeds.plan import (
+    DOCUMENT_COST,
+    ENTRY_COST,
+    DocPlan,
+    FeedSpec,
+    Stub,
+    document_paths,
+    plan_documents,
+    plan_feed,
+    split_shares,
+)
 from publisher.urls import Urls
 
 URLS = Urls(base="https://example.org/", feeds="https://example.org/feeds/")
@@ -95,3 +109,50 @@ def test_every_tag_and_author_with_a_visible_post_gets_a_feed() -> None:
         ("tags/events/", None, (3, 1)),
         ("authors/ana/", None, (4, 3, 2)),
     ]
+
+
+def _cost(share: list[DocPlan]) -> int:
+    return len({i for p in share for i in p.post_ids}) * ENTRY_COST + len(share) * DOCUMENT_COST
+
+
+def _tagged_site(count: int) -> list[DocPlan]:
+    """A site of ``count`` posts with 3 of 40 tags each and 5 authors, every feed planned."""
+    rng = random.Random(5)
+    tags = [f"t{n}" for n in range(40)]
+    posts = [Stub(n, f"v{n}", f"a{n % 5}", tuple(rng.sample(tags, 3))) for n in range(1, count + 1)]
+
+    def spec(folder: str) -> FeedSpec:
+        return FeedSpec(
+            folder, FeedMeta(id=FEEDS + folder + "atom.xml", title=folder, home=URLS.base)
+        )
+
+    return plan_documents(
+        SITE,
+        {t: spec(f"tags/{t}/") for t in tags},
+        {f"a{n}": spec(f"authors/a{n}/") for n in range(5)},
+        posts,
+        10,
+        URLS,
+    )
+
+
+# A parallel build gives every document to exactly one process, and the processes
+# about equal work: the build takes as long as its slowest share.
+@pytest.mark.parametrize("shares", [1, 2, 3])
+def test_shares_hold_every_document_once_at_about_equal_cost(shares: int) -> None:
+    plans = _tagged_site(2000)
+    posts = [Stub(n, f"v{n}") for n in range(1, 2001)]
+    split = split_shares(plans, posts, shares)
+    assert len(split) == shares
+    assert sorted(id(p) for share in split for p in share) == sorted(id(p) for p in plans)
+    costs = [_cost(share) for share in split]
+    assert max(costs) <= 1.2 * min(costs)
+    # an entry is made in more than one process only rarely
+    whole = _cost(plans)
+    assert sum(costs) <= 1.05 * whole + (shares - 1) * 100
+
+
+def test_more_shares_than_documents_leaves_some_empty() -> None:
+    plans = plan_feed(SITE, stubs(3), 10, URLS)
+    split = split_shares(plans, stubs(3), 3)
+    assert [len(share) for share in split] == [1, 0, 0]
