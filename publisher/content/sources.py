@@ -103,12 +103,17 @@ def _read(path: str | Path, limit: int) -> bytes:
     Asks for as many bytes as the file has (``read(limit + 1)`` would set aside
     a buffer of the limit, a megabyte, for each of thousands of small files).
     """
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        data = handle.read(min(size, limit) + 1)
-        if size < len(data) <= limit:  # the file grew meanwhile: read on, to the limit
-            data += handle.read(limit + 1 - len(data))
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # (open() adds ioctl, lseek and fstat)
+    try:
+        data = os.read(fd, min(os.fstat(fd).st_size, limit) + 1)
+        while len(data) <= limit:  # to the end (or the limit), should the file have grown
+            more = os.read(fd, limit + 1 - len(data))
+            if not more:
+                break
+            data += more
         return data
+    finally:
+        os.close(fd)
 
 
 def _read_one(source: Source, zone_key: str) -> Parsed:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from bench.corpus import generate
 from publisher.content.markup import (
     MarkdownError,
     _render_fast,
+    may_hold_refused_scheme,
     render_markdown,
     render_markdown_html,
 )
@@ -171,3 +174,25 @@ def test_compiled_renderer_writes_what_markdown_it_py_writes_on_real_posts(
         assert _render_fast(body) is not None, "the compiled renderer takes every such post"
         reference, compiled = both_renderers(body)
         assert compiled == reference
+
+
+#: pieces of text near a scheme: its letters in both cases, character references,
+#: backslashes, the characters that lower to ASCII letters (Kelvin sign, dotted I)
+SCHEME_PIECES = st.sampled_from(
+    list("javscriptbfledJAVSCRIPTBFLED:\\&#;x ")
+    + ["\u212a", "\u0130", "\u03a3", "é", "–"]
+    + ["&#106;", "&#x4A;", "&colon;", "&#58;", "&amp;", "&#0000083;", "javascript", "data"]
+    + ["vbScript", "FILE", "fil", "jav", "ascript", "dat", ":", ":"]
+)
+
+
+# Invariant: the compiled renderer is passed over wherever the text, unescaped and
+# lowered as a whole, holds a refused scheme (the check as it was written first).
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(SCHEME_PIECES, max_size=30).map("".join))
+@example("[x](JAVA&#83;CRIPT:x)")
+@example("[x](java\\script:x) [y](\u212aile:x) [z](\u0130le:) da\u0130ta:")
+def test_the_scheme_check_finds_what_lowering_the_whole_text_finds(text: str) -> None:
+    revealed = html.unescape(text).lower().replace("\\", "")
+    whole = any(scheme in revealed for scheme in ("javascript:", "vbscript:", "file:", "data:"))
+    assert may_hold_refused_scheme(text) == whole

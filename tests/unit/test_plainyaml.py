@@ -49,9 +49,21 @@ KEYS = mostly(
     st.one_of(st.sampled_from(["yes", "on", "null", "Off", "1", "~", "<<"]), text(3)),
 )
 QUOTED_PARTS = st.lists(mostly(text(3), ESCAPES), max_size=4)
+#: front-matter dates and times, some that do not exist (a 30 February, hour 24)
+DATETIMES = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}".format,
+    st.integers(0, 9999),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 25),
+    st.integers(0, 60),
+    st.integers(0, 61),
+    st.sampled_from(["Z", "+00:00", "-00:00", "+01:00", "-05:30", "+14:59", "+99:99", "", "z"]),
+)
 SCALARS = st.one_of(
     text(12),
     st.sampled_from(TYPED),
+    DATETIMES,
     QUOTED_PARTS.map(lambda parts: '"' + "".join(parts) + '"'),
     text(8).map(lambda inner: "'" + inner.replace("'", "''") + "'"),
     text(8).map(lambda inner: "'" + inner + "'"),
