@@ -14,7 +14,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator, Set
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -155,7 +155,7 @@ def split_unchanged(
         if fingerprint in known_hashes:
             unchanged.append(source.label)
         else:
-            todo.append(replace(source, fingerprint=fingerprint))
+            todo.append(Source(source.label, source.raw, False, fingerprint))  # (replace(): ~4 us)
     return unchanged, todo
 
 
