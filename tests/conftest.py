@@ -107,7 +107,10 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     admin = db.make_engine(url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = db.make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    # the schema in the URL itself, so a process that reopens the database by its
+    # URL (a parallel build's workers) lands in the same schema
+    joiner = "&" if "?" in url else "?"
+    eng = db.make_engine(f"{url}{joiner}options=-csearch_path%3D{schema}")
     try:
         db.upgrade(eng)
         yield eng
