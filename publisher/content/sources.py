@@ -20,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..errors import ContentError, ImportFailed, PublisherError
+from ..processes import start_method
 from .drafts import PostDraft
 from .limits import MAX_FEED_BYTES, MAX_POST_BYTES, check_draft
 from .postfile import parse_post_file, source_hash
@@ -169,13 +170,14 @@ def read_all(todo: list[Source], zone: ZoneInfo) -> Iterator[Parsed]:
         # the first source is read here: that loads the parsers (Markdown, nh3,
         # the front matter's validator) once, before the pool forks its workers
         yield _read_one(todo[0], zone.key)
-        # The workers are forked (not spawned: they import nothing, and start with the
-        # parsers loaded), so every object of this process is theirs too. Frozen,
-        # their collector passes them over instead of walking them (and copying each
-        # page it touches): ~25 us less CPU a post in the workers at 10,000 posts.
+        # The workers are forked where that is safe (they import nothing, and start
+        # with the parsers loaded), so every object of this process is theirs too.
+        # Frozen, their collector passes them over instead of walking them (and
+        # copying each page it touches): ~25 us less CPU a post at 10,000 posts.
         gc.freeze()
+        context = multiprocessing.get_context(start_method())
         try:
-            with ProcessPoolExecutor(mp_context=multiprocessing.get_context("fork")) as pool:
+            with ProcessPoolExecutor(mp_context=context) as pool:
                 yield from pool.map(_read_one, todo[1:], repeat(zone.key), chunksize=32)
         finally:
             gc.unfreeze()

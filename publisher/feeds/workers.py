@@ -18,6 +18,8 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from ..processes import start_method
+
 #: <linux/prctl.h>
 _PR_SET_PDEATHSIG = 1
 #: seconds between a worker's looks at its parent
@@ -27,12 +29,9 @@ _WATCH_INTERVAL = 0.5
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes that end when this process ends.
 
-    Forked where that is safe (Linux, and no other thread that could hold a
-    lock at the fork): a forked worker starts in milliseconds with the feed
-    stack already loaded, where a spawned one spends ~0.4 s of CPU importing
-    it. A worker opens its own database connection and never touches the one
-    it inherits. Elsewhere, or from a threaded process (the scheduler's
-    jobs), workers are spawned.
+    Forked where that is safe (:func:`~publisher.processes.start_method`): a
+    forked worker starts with the feed stack loaded. A worker opens its own
+    database connection and never touches the one it inherits.
     """
     return ProcessPoolExecutor(
         max_workers=workers,
@@ -40,12 +39,6 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
         initializer=die_with_parent,
         initargs=(os.getpid(),),
     )
-
-
-def start_method() -> str:
-    """``fork`` on Linux from a process with one thread, else ``spawn``."""
-    single = threading.active_count() == 1
-    return "fork" if sys.platform.startswith("linux") and single else "spawn"
 
 
 def die_with_parent(parent: int) -> None:

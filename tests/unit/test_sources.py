@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from publisher.content import sources
 from publisher.content.sources import _post_files, _read, collect_sources
 
 
@@ -43,3 +48,29 @@ def test_a_file_is_read_to_one_byte_past_the_limit(tmp_path: Path) -> None:
     assert _read(small, 50) == b"x" * 10
     assert _read(large, 50) == b"y" * 51
     assert _read(large, 100) == b"y" * 100
+
+
+# An import started from a thread (where a fork could copy a lock another thread
+# holds) parses in spawned workers, and gets the same drafts, in source order.
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_parallel_import_reads_every_post_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threaded: bool
+) -> None:
+    for n in range(6):
+        (tmp_path / f"post-{n}.md").write_text(
+            f"---\ntitle: Post {n}\ndate: 2019-12-0{n + 1}\nstatus: published\n---\nBody {n}.\n"
+        )
+    monkeypatch.setattr(sources, "PARALLEL_THRESHOLD", 3)
+    zone = ZoneInfo("Europe/Berlin")
+    found: list[sources.Drafts] = []
+
+    def read() -> None:
+        found.append(sources.read_drafts(collect_sources(str(tmp_path)), zone))
+
+    if threaded:
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    else:
+        read()
+    assert [d.title for d in found[0].drafts] == [f"Post {n}" for n in range(6)]
