@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher import db
 from publisher.config import Settings
 from publisher.content.importer import import_target
+from publisher.errors import OutputError
 from publisher.feeds import render as render_module
 from publisher.feeds.build import publish_feeds
 from publisher.feeds.manifest import state_dir
@@ -48,6 +49,25 @@ def test_the_manifest_is_not_in_the_served_folder(built: Path) -> None:
     assert not (built / ".manifest.json").exists()
     assert (state_dir(built) / "manifest.json").is_file()
     assert not state_dir(built).is_relative_to(built)
+
+
+# A file the build cannot write (written by the writer thread) fails the build
+# with an error that names it, and the build is not recorded: the next build,
+# once the way is clear, writes everything.
+def test_a_file_that_cannot_be_written_fails_the_build_and_the_next_one_mends_it(
+    sessions: sessionmaker[Session], settings: Settings, sample_dir: Path
+) -> None:
+    import_target(sessions, str(sample_dir), settings, NOW)
+    out = settings.feeds.output_dir
+    blocker = out / "rss.xml"
+    blocker.mkdir(parents=True)  # a folder where the site's RSS feed goes
+    with pytest.raises(OutputError, match="rss.xml"):
+        publish_feeds(sessions, settings, NOW)
+    assert not (state_dir(out) / "manifest.json").exists()
+    blocker.rmdir()
+    report = publish_feeds(sessions, settings, NOW)
+    assert "rss.xml" in report.written
+    parse_ok((out / "rss.xml").read_bytes())
 
 
 # Whatever a manifest says, a build deletes only generated files inside the
