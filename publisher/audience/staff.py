@@ -214,9 +214,7 @@ def _row(session: Session, table: Table, subscriber_id: int, column: str) -> Any
 def erase_person(factory: sessionmaker[Session], address: str, now: datetime) -> bool:
     """Delete everything held about ``address``; keep its salted hash on the suppression list.
 
-    Every row referring to the subscriber goes with them (the foreign keys
-    cascade; the rows are deleted explicitly too, so a table added later
-    without a cascade is not left holding them).
+    Every row referring to the subscriber goes with them (:func:`delete_subscribers`).
 
     :returns: whether there was a subscriber to delete (the hash is kept either way,
         so an import cannot add them later).
@@ -227,11 +225,19 @@ def erase_person(factory: sessionmaker[Session], address: str, now: datetime) ->
         subscriber = queries.subscriber_by_email(session, email)
         if subscriber is None:
             return False
-        subscriber_id = subscriber.id
         session.expunge(subscriber)
-        for table in reversed(_referring_tables()):
-            for fk in table.foreign_keys:
-                if fk.column.table.name == "subscribers":
-                    session.execute(delete(table).where(fk.parent == subscriber_id))
-        session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
+        delete_subscribers(session, [subscriber.id])
         return True
+
+
+def delete_subscribers(session: Session, ids: list[int]) -> None:
+    """Delete the subscribers ``ids`` and every row that refers to them.
+
+    The foreign keys cascade; the rows are deleted explicitly too, so a table
+    added later without a cascade is not left holding them.
+    """
+    for table in reversed(_referring_tables()):
+        for fk in table.foreign_keys:
+            if fk.column.table.name == "subscribers":
+                session.execute(delete(table).where(fk.parent.in_(ids)))
+    session.execute(delete(Subscriber).where(Subscriber.id.in_(ids)))

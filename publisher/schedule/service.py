@@ -3,7 +3,9 @@
 Jobs (fixed ids, ``coalesce=True``, ``max_instances=1``, the site's zone):
 
 - ``build-feeds``: every ``feeds.build_every_minutes`` (and at start): build the
-  feeds, then check every newsletter (resume open sends, catch up).
+  feeds, forget subscription requests whose link expired unconfirmed
+  (:mod:`publisher.audience.expiry`), then check every newsletter (resume open
+  sends, catch up).
 - ``post-due-<time>``: a date trigger at each moment an upcoming post becomes
   visible, so it is in the feeds then, not at the next periodic build.
   Re-planned every minute (``tick``, which catches posts imported or
@@ -34,6 +36,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import queries
+from ..audience.expiry import forget_unconfirmed
 from ..config import DigestSettings, Settings
 from ..errors import PublisherError
 from ..feeds.build import publish_feeds
@@ -116,6 +119,22 @@ class Service:
             )
         self.plan_posts()
 
+    def forget_expired_requests(self) -> None:
+        """Delete what subscription requests left once their links expired unconfirmed."""
+        try:
+            gone = forget_unconfirmed(self.factory, self.settings, self.clock())
+        except Exception as e:  # never in the way of the newsletters: again next time
+            emit("forget-failed", f"subscribers: forgetting failed: {e}", logging.ERROR)
+            return
+        if gone.subscribers or gone.requests:
+            emit(
+                "forgotten",
+                f"subscribers: forgot {gone.subscribers} never confirmed, and "
+                f"{gone.requests} unconfirmed requests of others (their links expired)",
+                subscribers=gone.subscribers,
+                requests=gone.requests,
+            )
+
     def check(self, config: DigestSettings) -> None:
         """Deal with whatever of this newsletter is due or unfinished."""
         lock = self._locks[config.name]
@@ -141,8 +160,9 @@ class Service:
         self.failures += outcomes.count("failed")
 
     def periodic(self) -> None:
-        """The interval job: the feeds, then every newsletter."""
+        """The interval job: the feeds, expired requests, then every newsletter."""
         self.build_feeds()
+        self.forget_expired_requests()
         for config in self.settings.digests:
             if not self.halt.is_set():
                 self.check(config)
@@ -241,6 +261,7 @@ class Service:
         self._fresh = {config.name for config in self.settings.digests}
         try:
             self.build_feeds()
+            self.forget_expired_requests()
             for config in self.settings.digests:
                 self.check(config)
             self.touch_health("once")
