@@ -78,7 +78,7 @@ def serve(app: App, host: str | None, port: int | None) -> None:
 
     The same app runs under any WSGI server as publisher.web.wsgi:app.
     """
-    from ..web.app import public_app
+    from ..web.app import finish_sending, public_app
     from ..web.server import serve as serve_app
 
     web = app.settings.web
@@ -93,3 +93,13 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     wsgi = public_app(app.settings)
     app.console.print(f"Serving {app.settings.feeds.output_dir}/ on http://{host}:{port}/")
     serve_app(wsgi, web, host, port)
+    # stopped (Ctrl-C, SIGTERM): the confirmations still queued go out before the exit
+    from ..web.confirmation import DRAIN_SECONDS
+
+    left = finish_sending(wsgi, DRAIN_SECONDS)
+    if left:
+        app.console.print(
+            f"{left} confirmation emails were not sent within {DRAIN_SECONDS:.0f} s; "
+            "those readers can ask again on the subscribe form",
+            style="yellow",
+        )

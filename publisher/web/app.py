@@ -228,6 +228,13 @@ def public_app(settings: Settings) -> Flask:
     return create_app(settings, db.make_sessionmaker(engine), settings.web.secret_key)
 
 
+def finish_sending(app: Flask, timeout: float) -> int:
+    """After serving: wait up to ``timeout`` seconds for the confirmation emails
+    still queued; how many were not sent by then."""
+    outbox = app.extensions["publisher"].outbox
+    return 0 if outbox is None else outbox.join(timeout)
+
+
 def message_page(
     title: str,
     message: str,

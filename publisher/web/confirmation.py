@@ -9,8 +9,10 @@ The subscribe form does not wait for SMTP: it puts the email in an
 :class:`Outbox`, whose one thread renders and sends in the background over
 one reused connection. So the form answers as fast for a known address as
 for a new one (no timing tells them apart), and a slow mail server slows no
-page. A confirmation still queued when the process stops is lost; the
-reader asks again (the form says the link may take a few minutes).
+page. ``publisher serve`` sends what is queued before it exits (on Ctrl-C
+and SIGTERM, for up to :data:`DRAIN_SECONDS`); a confirmation still queued
+when the process is killed is lost, and the reader asks again (the form
+says the link may take a few minutes).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ QUEUE_SIZE = 10_000
 CRLF = b"\r\n"
 #: seconds an idle SMTP connection is kept open
 IDLE_SECONDS = 5.0
+#: how long a stopping server waits for the queued confirmations to go out
+DRAIN_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,9 @@ class Outbox:
                     if not self._unfinished:
                         self._finished.notify_all()
 
-    def join(self) -> None:
-        """Wait until every queued confirmation was sent or given up (tests, shutdown)."""
+    def join(self, timeout: float | None = None) -> int:
+        """Wait until every queued confirmation was sent or given up (tests, shutdown),
+        or ``timeout`` seconds; how many are left."""
         with self._finished:
-            self._finished.wait_for(lambda: not self._unfinished)
+            self._finished.wait_for(lambda: not self._unfinished, timeout)
+            return self._unfinished

@@ -11,7 +11,9 @@ development server.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+from types import FrameType
 from typing import Any
 
 import waitress
@@ -41,8 +43,21 @@ def server_options(web: WebSettings) -> dict[str, Any]:
 
 
 def serve(app: Any, web: WebSettings, host: str, port: int) -> None:
-    """Serve ``app`` until interrupted."""
-    waitress.serve(app, host=host, port=port, **server_options(web))
+    """Serve ``app`` until Ctrl-C or SIGTERM; then close the sockets and return.
+
+    SIGTERM (what service managers and ``docker stop`` send) ends the server
+    as Ctrl-C does, so the caller can finish its work (the confirmation
+    emails still queued) instead of the process dying mid-send.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)  # waitress's loop catches it, closes its sockets and returns
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        waitress.serve(app, host=host, port=port, **server_options(web))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class ServerThread:
