@@ -5,7 +5,7 @@ Prints medians of R rounds over N posts, with and without each check, side
 by side with their ratio:
 - out: ``public_post`` (what every feed entry and digest post goes through),
   with the body sanitised again (today) and without (trusting the store);
-- in: ``render_markdown`` with ``refuse_unsafe_links`` (the import's check) and without.
+- in: ``render_markdown`` with ``refuse_unsafe`` (the import's check) and without.
 
     python bench/safety.py [--posts N] [--rounds R]
 """

@@ -14,7 +14,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..links import revealed_scheme
-from .sanitize import describe_unsafe_link, sanitize_html, unsafe_links
+from .sanitize import (
+    describe_dropped_element,
+    describe_unsafe_link,
+    dropped_element,
+    sanitize_html,
+    unsafe_links,
+)
 from .video import VIDEO_END, video_figure
 
 if TYPE_CHECKING:
@@ -184,19 +190,24 @@ def render_markdown_html(text: str, reference: bool = False) -> str:
     return rendered
 
 
-def render_markdown(text: str, refuse_unsafe_links: bool = False) -> str:
+def render_markdown(text: str, refuse_unsafe: bool = False) -> str:
     """Markdown → sanitised HTML.
 
-    :param refuse_unsafe_links: raise for a link or image whose scheme is not
-        http, https or mailto, instead of only removing it.
+    :param refuse_unsafe: raise for a link or image whose scheme is not http,
+        https or mailto, and for an element sanitising would drop with what it
+        holds (an iframe, a script, a style sheet), instead of only removing them.
     :raises MarkdownError: for a bad directive (e.g. an unknown video URL), or
-        an unsafe link when asked to refuse them.
+        what is unsafe when asked to refuse it.
     """
     rendered = render_markdown_html(text)
-    if refuse_unsafe_links:
+    if refuse_unsafe:
         bad = unsafe_links(rendered)
         if bad:
             raise MarkdownError(_line_of(text, bad[0]), describe_unsafe_link(bad[0]))
+        dropped = dropped_element(rendered)
+        if dropped:
+            line = text.count("\n", 0, max(0, text.lower().find("<" + dropped)))
+            raise MarkdownError(line, describe_dropped_element(dropped))
     return sanitize_html(rendered)
 
 

@@ -257,7 +257,7 @@ def parse_post_file(
         raise ContentError(source, "is before the date", "updated", doc.line_of(["updated"]))
 
     try:
-        body_html = render_markdown(body, refuse_unsafe_links=True)
+        body_html = render_markdown(body, refuse_unsafe=True)
     except MarkdownError as e:
         raise ContentError(source, str(e), "body", body_line + e.line) from e
 

@@ -5,7 +5,9 @@ Pure functions. Everything a post says goes through :func:`sanitize_html`
 (nh3, an allow-list), so stored ``body_html`` is safe to put in a feed, an
 email or a web page as it is: no script, no event handlers, no
 ``javascript:`` URLs. :func:`unsafe_links` finds the links nh3 would drop,
-so that an import can refuse them by name instead of losing them silently.
+and :func:`dropped_element` the elements it would drop with what they hold
+(an iframe, a style sheet), so that an import can refuse them by name
+instead of losing them silently.
 """
 
 from __future__ import annotations
@@ -75,6 +77,46 @@ def unsafe_links(fragment: str) -> list[str]:
         if name is not None and name[1].lower() in _URL_ATTRIBUTES:
             found.append(html.unescape(value))
     return found
+
+
+#: elements the allow-list drops together with what they do or hold: an embed, a
+#: script, a style sheet, a form. (Tags it merely unwraps, such as ``<font>``,
+#: keep their text and are left to it.)
+_DROPPED = (
+    frozenset(
+        "script style iframe frame frameset object embed applet video audio canvas svg math "
+        "form input button select textarea noscript template".split()
+    )
+    - ALLOWED_TAGS
+)
+_START_TAG = re.compile(r"<(" + "|".join(sorted(_DROPPED)) + r")(?=[\s/>])", re.IGNORECASE)
+_EMBEDS = frozenset("iframe frame frameset object embed applet video audio".split())
+
+
+def dropped_element(fragment: str) -> str | None:
+    """The first element of an HTML fragment that sanitising would remove with
+    what it does or holds (``iframe``, ``script``, ``style``…), or None.
+
+    Text is escaped in rendered Markdown (``&lt;iframe``), so only elements
+    written as HTML are found, not ones shown in code.
+    """
+    match = _START_TAG.search(fragment)
+    return match[1].lower() if match else None
+
+
+def describe_dropped_element(name: str) -> str:
+    if name in _EMBEDS:
+        advice = (
+            "for a YouTube or Vimeo video write `::: video URL` on a line of its own "
+            "(and `:::` after its caption); for anything else, link to it"
+        )
+    elif name == "style":
+        advice = "posts take their look from the site's and the email's templates"
+    elif name == "script":
+        advice = "nothing runs in feeds or email"
+    else:
+        advice = "feeds and email cannot carry it; link to a page that has it"
+    return f"<{name}> would be removed from the post, with what it holds: {advice}"
 
 
 def describe_unsafe_link(url: str) -> str:

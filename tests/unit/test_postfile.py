@@ -173,6 +173,37 @@ def test_unsafe_links_in_the_body_are_refused_with_their_line(body: str) -> None
     assert "only http, https and mailto" in str(error)
 
 
+# An element the sanitiser would drop with what it holds (an embed, a script, a
+# style sheet) is refused with its line, and the editor is told what to do
+# instead, rather than vanishing from the post without a word.
+@pytest.mark.parametrize(
+    ("body", "advice"),
+    [
+        ('<iframe src="https://www.youtube.com/embed/x"></iframe>', "::: video URL"),
+        ("<IFRAME\nsrc=https://maps.example.org/></iframe>", "::: video URL"),
+        ("<style>p { color: red }</style>", "templates"),
+        ("Text <script>alert(1)</script> more", "nothing runs"),
+        ('<form action="https://x.example/"><input name="q"></form>', "link to a page"),
+    ],
+)
+def test_elements_the_sanitiser_would_drop_are_refused_with_their_line(
+    body: str, advice: str
+) -> None:
+    error = error_of(f"---\ntitle: T\n---\nIntro\n\n{body}\n")
+    assert error.field == "body"
+    assert error.line == 6
+    assert "would be removed" in str(error) and advice in str(error)
+
+
+# Shown as code, the same markup is text, and kept as text.
+@pytest.mark.parametrize(
+    "body", ["`<iframe src=x>`", "```html\n<script>alert(1)</script>\n```", "&lt;style&gt;"]
+)
+def test_markup_shown_as_code_is_not_refused(body: str) -> None:
+    draft = parse(f"---\ntitle: T\n---\n{body}\n")
+    assert "&lt;" in draft.body_html
+
+
 @pytest.mark.parametrize("date", ["9999-12-31T23:00:00-05:00", "0001-01-01", "1899-12-31"])
 def test_dates_outside_1900_to_2200_are_refused_with_the_field(date: str) -> None:
     error = error_of(f"---\ntitle: T\nstatus: published\ndate: {date}\n---\n")
