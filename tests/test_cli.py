@@ -70,6 +70,26 @@ def test_import_then_build_in_one_command(config: Path, sample_dir: Path) -> Non
     assert ", 0 rendered, 0 files written, 0 removed." in again.output
 
 
+# Migrating a feed whose entries embed players: the posts are imported, and the
+# editor is told which entry lost what, by name.
+def test_a_feed_migration_names_the_entries_that_lost_an_embed(
+    config: Path, tmp_path: Path
+) -> None:
+    run(config, "init")
+    feed = tmp_path / "old.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Old</title>'
+        "<id>urn:old</id><updated>2019-12-05T12:00:00Z</updated>"
+        '<entry><id>urn:e1</id><title>Talk</title><link href="https://old.example.org/talk"/>'
+        '<updated>2019-01-01T00:00:00Z</updated><content type="html">&lt;p&gt;Watch&lt;/p&gt;'
+        '&lt;iframe src="https://player.example/1"&gt;&lt;/iframe&gt;</content></entry></feed>'
+    )
+    result = run(config, "import", str(feed))
+    assert result.exit_code == 0, result.output
+    assert "1 new" in result.output
+    assert f"{feed}#entry-1: <iframe> removed" in result.output.replace("\n", "")
+
+
 def test_errors_are_one_line_without_traceback(config: Path, tmp_path: Path) -> None:
     run(config, "init")
     bad = tmp_path / "bad.md"

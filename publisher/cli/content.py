@@ -94,6 +94,8 @@ def _run_import(app: App, target: str, force: bool) -> None:
         f"Imported {report.total} posts from {target}: {len(report.created)} new, "
         f"{len(report.updated)} updated, {len(report.unchanged)} unchanged."
     )
+    for note in report.notes:
+        app.console.print(f"  {note}", style="yellow", markup=False, highlight=False)
 
 
 @click.group()

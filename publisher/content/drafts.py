@@ -57,6 +57,8 @@ class PostDraft:
     image_url: str | None = None
     image_alt: str | None = None
     canonical_url: str | None = None
+    #: what the import should tell the editor about this post (it is written anyway)
+    notes: tuple[str, ...] = ()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A large import sends every draft from a parse worker to the main process:

@@ -24,7 +24,13 @@ from ..links import WEB_SCHEMES, UnsafeUrl, check_url, revealed_scheme
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
 from .limits import MAX_FEED_BYTES, MAX_POST_BYTES
 from .markup import RENDER_VERSION
-from .sanitize import describe_unsafe_link, html_to_text, sanitize_html, unsafe_links
+from .sanitize import (
+    describe_unsafe_link,
+    dropped_element,
+    html_to_text,
+    sanitize_html,
+    unsafe_links,
+)
 from .slugs import slugify
 from .text import xml_safe
 from .values import PostStatus, SourceFormat
@@ -183,6 +189,7 @@ def _entry(entry: Any, index: int, source: str) -> PostDraft:
         source_format=SourceFormat.HTML,
         body_source=body,
         body_html=sanitize_html(body),
+        notes=_dropped_notes(body),
         source_hash=digest,
         status=PostStatus.PUBLISHED,
         published_at=published,
@@ -193,6 +200,15 @@ def _entry(entry: Any, index: int, source: str) -> PostDraft:
         image_url=image,
         canonical_url=link,
     )
+
+
+def _dropped_notes(body: str) -> tuple[str, ...]:
+    """What sanitising removed from an entry's HTML with what it held (an embedded
+    player, a script): a migrated site is imported all the same, and told."""
+    name = dropped_element(body)
+    if name is None:
+        return ()
+    return (f"<{name}> removed, with what it held: feeds and email cannot carry it",)
 
 
 def _slug(link: str | None, title: str, uid: str | None) -> str:

@@ -40,6 +40,8 @@ class ImportReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: what the editor should know of the posts written ("source: what happened")
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -209,6 +211,7 @@ class Saver:
             self.report.unchanged.append(draft.source)
             return
         self.pending.append((draft, key.id if key else None))
+        self.report.notes += [f"{draft.source}: {note}" for note in draft.notes]
         if write and not self.conflicts and len(self.pending) >= BATCH:
             self._learn_all()
             self.flush()

@@ -143,3 +143,17 @@ def test_entry_without_a_sluggable_link_or_title_gets_a_slug_from_its_id() -> No
     feed = _entry_feed("").replace(b"<title>Bad one</title>", b"<title>\xf0\x9f\x8e\x89</title>")
     slug = parse_feed(feed, "old.xml")[1].slug
     assert slug.startswith("post-") and len(slug) == 15
+
+
+# A migrated entry keeps what it can: an embedded player or a script is removed
+# (feeds and email cannot carry it), the entry is imported all the same, and the
+# import says which entry lost what. An entry with nothing removed says nothing.
+def test_a_migrated_entry_that_loses_an_embed_says_so() -> None:
+    (draft,) = parse_feed(ATOM, "old.xml")
+    assert draft.notes == ("<script> removed, with what it held: feeds and email cannot carry it",)
+    embed = '<content type="html">&lt;p&gt;Watch&lt;/p&gt;&lt;iframe src="https://player.example/1"&gt;&lt;/iframe&gt;</content>'
+    bad = parse_feed(_entry_feed(embed), "old.xml")[1]
+    assert "<iframe" not in bad.body_html and "Watch" in bad.body_html
+    assert bad.notes and bad.notes[0].startswith("<iframe> removed")
+    (plain,) = parse_feed(RSS, "old.rss")
+    assert plain.notes == ()
