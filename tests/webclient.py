@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +25,18 @@ class Answer:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8")
+
+
+def wait_until_served(url: str, seconds: float = 10.0) -> bool:
+    """Whether ``url`` answered within ``seconds`` (a server process starting up)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,17 +62,10 @@ def forget_unconfirmed(
         ids = list(session.scalars(pending))
         if ids:
             delete_subscribers(session, ids)
-        requests = _delete(
-            session,
-            delete(Consent).where(
-                Consent.method == ConsentMethod.FORM,
-                Consent.confirmed_at.is_(None),
-                Consent.at < expired,
-            ),
+        unconfirmed = delete(Consent).where(
+            Consent.method == ConsentMethod.FORM,
+            Consent.confirmed_at.is_(None),
+            Consent.at < expired,
         )
+        requests = session.connection().execute(unconfirmed).rowcount
     return Forgotten(len(ids), requests)
-
-
-def _delete(session: Session, statement: Any) -> int:
-    """Run a DELETE; how many rows it removed."""
-    return int(session.connection().execute(statement).rowcount or 0)

@@ -9,19 +9,14 @@ well (every platform, and the moment between spawn and ``prctl``).
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from ..processes import start_method
+from ..processes import kill_with_parent, start_method
 
-#: <linux/prctl.h>
-_PR_SET_PDEATHSIG = 1
 #: seconds between a worker's looks at its parent
 _WATCH_INTERVAL = 0.5
 
@@ -43,12 +38,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 def die_with_parent(parent: int) -> None:
     """In a worker: arrange to end as soon as process ``parent`` is gone."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - no usable libc
-            pass
+    kill_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 

@@ -18,11 +18,9 @@ Linux the kernel kills it then, ``PR_SET_PDEATHSIG``).
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,14 +30,13 @@ from typing import Any, NamedTuple
 from ..audience.recipients import Recipient
 from ..config import Settings
 from ..errors import PublisherError
+from ..processes import kill_with_parent
 from .compose import compile_edition
 from .digest import Digest
 from .message import MessageTemplate, dot_stuff
 from .render import Placeholders, RenderedDigest
 from .signing import DkimSigner
 
-#: <linux/prctl.h>
-_PR_SET_PDEATHSIG = 1
 #: the sender's to act on (finish what is in flight), not the renderer's
 _STOPS = {signal.SIGINT, signal.SIGTERM}
 
@@ -172,7 +169,7 @@ def _serve(
 ) -> None:
     """The renderer's loop (in the forked process)."""
     senders_end.close()  # so that the sender's death reads as the end of the pipe
-    _die_with_parent()
+    kill_with_parent()
     for stop in _STOPS:
         signal.signal(stop, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
@@ -208,12 +205,3 @@ def _make(
     except Exception as e:  # noqa: BLE001 - whatever the encoder says, one delivery fails
         return Made(job.delivery_id, None, str(e) or type(e).__name__)
     return Made(job.delivery_id, data)
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - no usable libc
-            pass

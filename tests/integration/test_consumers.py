@@ -10,27 +10,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration.smtp_recorder import free_port
+from tests.webclient import wait_until_served
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHER = [sys.executable, "-m", "publisher"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def served(site: Path) -> Iterator[str]:
     """``publisher serve`` as an operator starts it, in its own process."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PUBLISHER_CONFIG": str(site / "config.yaml")}
     server = subprocess.Popen(
         [*PUBLISHER, "serve", "--port", str(port)],
@@ -59,13 +53,7 @@ def served(site: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{base}/feeds/atom.xml", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
+        if not wait_until_served(f"{base}/feeds/atom.xml"):
             pytest.fail("publisher serve did not answer within 10 s")
         yield base
     finally:

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.integration.smtp_recorder import Recorder, RecordingServer
-from tests.webclient import Browser
+from tests.integration.smtp_recorder import Recorder, RecordingServer, free_port
+from tests.webclient import Browser, wait_until_served
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +31,6 @@ digests:
     schedule: "0 9 * * MON"
 web: {{secure_cookies: false}}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # Stopping the server while a confirmation is on its way (the mail server takes
@@ -60,7 +51,7 @@ def test_a_stopped_server_sends_the_queued_confirmation_first(
         subprocess.run(
             [*PUBLISHER, "init", "--sample"], cwd=tmp_path, env=env, check=True, capture_output=True
         )
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [*PUBLISHER, "serve", "--port", str(port)],
             cwd=tmp_path,
@@ -71,12 +62,7 @@ def test_a_stopped_server_sends_the_queued_confirmation_first(
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"{base}/subscribe", timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            assert wait_until_served(f"{base}/subscribe"), "publisher serve did not start"
             answer = Browser(base).submit(
                 "/subscribe", {"address": "new@example.org", "newsletter": ["weekly"]}
             )
