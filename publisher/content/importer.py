@@ -20,7 +20,7 @@ from .. import queries
 from ..config import Settings
 from ..db import transaction
 from ..errors import ImportFailed
-from .sources import Checks, collect_sources, read_all, split_unchanged
+from .sources import Checks, collect_sources, read_all
 from .writer import ImportReport, Saver
 
 
@@ -43,10 +43,13 @@ def import_target(
     zone = settings.site.zone
     with transaction(factory) as session:
         known = set() if force else queries.source_hashes(session)
-        unchanged, todo = split_unchanged(sources, zone, known)
         checks = Checks()
         saver = Saver(session, settings.site.domain, now, force, os.path.isfile)
-        for result in read_all(todo, zone):
+        unchanged: list[str] = []
+        for source, result in read_all(sources, zone, known):
+            if result is None:
+                unchanged.append(source.label)
+                continue
             for draft in checks.add(result):
                 saver.add(draft, write=not checks.failed)
         checks.raise_problems()  # leaving the block rolls back what was written

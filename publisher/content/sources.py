@@ -3,8 +3,9 @@
 Every source is read and validated (pure, :mod:`postfile` / :mod:`feedimport`)
 and all problems are gathered, in source order, so they can be reported
 together. Nothing here touches the store. Files whose fingerprint is already
-stored are skipped unread; large imports parse in a pool of processes, and
-the results arrive in source order while the pool parses the rest.
+stored are not parsed again; large imports read, fingerprint and parse in a
+pool of processes, and the results arrive in source order while the pool
+works on the rest.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ PARALLEL_THRESHOLD = 200
 
 @dataclass(frozen=True)
 class Source:
-    """One thing to import: a label for messages and its bytes."""
+    """One thing to import: a label for messages and its bytes.
+
+    The files of a folder are not read when they are listed (``raw`` is None):
+    each is read where it is parsed, by the pool's workers in a large import.
+    """
 
     label: str
-    raw: bytes
+    raw: bytes | None
     is_feed: bool
-    #: a post file's :func:`~.postfile.source_hash`, once it has been worked out
-    fingerprint: str | None = None
 
 
 #: what reading one source gives: its drafts, and every problem found in it
 Parsed = tuple[list[PostDraft], list[ContentError]]
+#: a source with what reading it gave, or None for a post file whose fingerprint
+#: is already stored (imported before as it is: not parsed again)
+Read = tuple[Source, Parsed | None]
 
 
 def collect_sources(target: str) -> list[Source]:
@@ -63,7 +69,7 @@ def collect_sources(target: str) -> list[Source]:
         files = _post_files(str(path))
         if not files:
             raise PublisherError(f"{target}: no *.md post files in this folder")
-        return [Source(name, _read(name, MAX_POST_BYTES), is_feed=False) for name in files]
+        return [Source(name, None, is_feed=False) for name in files]
     try:
         raw = _read(path, MAX_FEED_BYTES)
     except FileNotFoundError:
@@ -117,19 +123,42 @@ def _read(path: str | Path, limit: int) -> bytes:
         os.close(fd)
 
 
-def _read_one(source: Source, zone_key: str) -> Parsed:
-    """One source's drafts and problems (in a worker process, for large imports)."""
+def _read_one(source: Source, zone_key: str, known_hashes: Set[str]) -> Parsed | None:
+    """One source's drafts and problems, or None for a post file imported before
+    as it is (its fingerprint is in ``known_hashes``)."""
     try:
         if source.is_feed:
+            assert source.raw is not None, "a feed is read to tell it is one"
             from .feedimport import parse_feed  # feedparser: only for feeds
 
             drafts = parse_feed(source.raw, source.label)
         else:
+            raw = source.raw if source.raw is not None else _read(source.label, MAX_POST_BYTES)
             zone = ZoneInfo(zone_key)
-            drafts = [parse_post_file(source.raw, source.label, zone, source.fingerprint)]
+            fingerprint = source_hash(raw, source.label, zone)
+            if fingerprint in known_hashes:
+                return None
+            drafts = [parse_post_file(raw, source.label, zone, fingerprint)]
     except ContentError as e:
         return [], [e]
+    except OSError as e:  # listed, then gone or unreadable before its turn came
+        return [], [ContentError(source.label, f"cannot be read: {e.strerror}")]
     return drafts, [problem for draft in drafts for problem in check_draft(draft)]
+
+
+#: in a pool's worker: the fingerprints already stored (set once, when it starts)
+_known_in_worker: Set[str] = frozenset()
+
+
+def _know(known_hashes: Set[str]) -> None:
+    """A pool worker's initializer: remember the stored fingerprints (a forked
+    worker inherits them; a spawned one receives them once, not with each file)."""
+    global _known_in_worker
+    _known_in_worker = known_hashes
+
+
+def _read_in_worker(source: Source, zone_key: str) -> Parsed | None:
+    return _read_one(source, zone_key, _known_in_worker)
 
 
 @dataclass(frozen=True)
@@ -141,35 +170,20 @@ class Drafts:
     unchanged: list[str]
 
 
-def split_unchanged(
-    sources: list[Source], zone: ZoneInfo, known_hashes: Set[str]
-) -> tuple[list[str], list[Source]]:
-    """Labels of the files imported before as they are (skipped unread), and the rest
-    (post files with their fingerprint, so that it is worked out once)."""
-    unchanged: list[str] = []
-    todo: list[Source] = []
-    for source in sources:
-        if source.is_feed:
-            todo.append(source)
-            continue
-        fingerprint = source_hash(source.raw, source.label, zone)
-        if fingerprint in known_hashes:
-            unchanged.append(source.label)
-        else:
-            todo.append(Source(source.label, source.raw, False, fingerprint))  # (replace(): ~4 us)
-    return unchanged, todo
+def read_all(
+    sources: list[Source], zone: ZoneInfo, known_hashes: Set[str] = frozenset()
+) -> Iterator[Read]:
+    """Each source with its drafts and problems (None if it is unchanged since it
+    was imported), in source order, as soon as they are ready.
 
-
-def read_all(todo: list[Source], zone: ZoneInfo) -> Iterator[Parsed]:
-    """Each source's drafts and problems, in source order, as soon as they are ready.
-
-    Large imports parse in a pool of processes; the caller works on the
-    results that arrived while the pool parses the rest.
+    Large imports read, fingerprint and parse in a pool of processes, and this
+    one only lists the files: the caller works on the results that arrived
+    while the pool works on the rest.
     """
-    if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+    if len(sources) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
         # the first source is read here: that loads the parsers (Markdown, nh3,
         # the front matter's validator) once, before the pool forks its workers
-        yield _read_one(todo[0], zone.key)
+        yield sources[0], _read_one(sources[0], zone.key, known_hashes)
         # The workers are forked where that is safe (they import nothing, and start
         # with the parsers loaded), so every object of this process is theirs too.
         # Frozen, their collector passes them over instead of walking them (and
@@ -177,13 +191,17 @@ def read_all(todo: list[Source], zone: ZoneInfo) -> Iterator[Parsed]:
         gc.freeze()
         context = multiprocessing.get_context(start_method())
         try:
-            with ProcessPoolExecutor(mp_context=context) as pool:
-                yield from pool.map(_read_one, todo[1:], repeat(zone.key), chunksize=32)
+            with ProcessPoolExecutor(
+                mp_context=context, initializer=_know, initargs=(known_hashes,)
+            ) as pool:
+                rest = sources[1:]
+                results = pool.map(_read_in_worker, rest, repeat(zone.key), chunksize=32)
+                yield from zip(rest, results, strict=True)
         finally:
             gc.unfreeze()
     else:
-        for source in todo:
-            yield _read_one(source, zone.key)
+        for source in sources:
+            yield source, _read_one(source, zone.key, known_hashes)
 
 
 def read_drafts(
@@ -192,13 +210,18 @@ def read_drafts(
     """Validate and render every new or changed source (nothing is written).
 
     Files whose fingerprint is in ``known_hashes`` were imported as they are
-    before, so they are skipped unread. Large imports use a pool of processes.
+    before, so they are not parsed again. Large imports use a pool of processes.
 
     :raises ImportFailed: listing every problem found, in source order.
     """
-    unchanged, todo = split_unchanged(sources, zone, known_hashes)
     checks = Checks()
-    drafts = [draft for result in read_all(todo, zone) for draft in checks.add(result)]
+    drafts: list[PostDraft] = []
+    unchanged: list[str] = []
+    for source, result in read_all(sources, zone, known_hashes):
+        if result is None:
+            unchanged.append(source.label)
+        else:
+            drafts += checks.add(result)
     checks.raise_problems()
     return Drafts(drafts, unchanged)
 

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher.content import sources
+from publisher.content.postfile import source_hash
 from publisher.content.sources import _post_files, _read, collect_sources
+from publisher.errors import ImportFailed
 
 
 def make_tree(root: Path) -> None:
@@ -74,3 +76,56 @@ def test_a_parallel_import_reads_every_post_in_order(
     else:
         read()
     assert [d.title for d in found[0].drafts] == [f"Post {n}" for n in range(6)]
+
+
+def write_posts(folder: Path, count: int) -> list[Path]:
+    paths = []
+    for n in range(count):
+        path = folder / f"post-{n}.md"
+        path.write_text(f"---\ntitle: Post {n}\ndate: 2019-12-0{n + 1}\n---\nBody {n}.\n")
+        paths.append(path)
+    return paths
+
+
+# Files whose fingerprint is stored are not parsed again, whether this process
+# reads them or the pool's workers do (forked, or spawned from a thread: the
+# fingerprints reach them either way); the rest are parsed, in source order.
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("threshold", [3, 1000])
+def test_files_imported_before_as_they_are_are_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threaded: bool, threshold: int
+) -> None:
+    paths = write_posts(tmp_path, 6)
+    zone = ZoneInfo("Europe/Berlin")
+    known = {source_hash(paths[n].read_bytes(), str(paths[n]), zone) for n in (0, 2, 3)}
+    monkeypatch.setattr(sources, "PARALLEL_THRESHOLD", threshold)
+    found: list[sources.Drafts] = []
+
+    def read() -> None:
+        found.append(sources.read_drafts(collect_sources(str(tmp_path)), zone, known))
+
+    if threaded:
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    else:
+        read()
+    assert found[0].unchanged == [str(paths[n]) for n in (0, 2, 3)]
+    assert [d.title for d in found[0].drafts] == ["Post 1", "Post 4", "Post 5"]
+
+
+# A file listed and then gone (or unreadable) before its turn is a problem named
+# after it, like a bad post: nothing is imported, and no traceback.
+@pytest.mark.parametrize("threshold", [3, 1000])
+def test_a_file_gone_before_it_is_read_is_a_problem_named_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int
+) -> None:
+    paths = write_posts(tmp_path, 5)
+    monkeypatch.setattr(sources, "PARALLEL_THRESHOLD", threshold)
+    listed = collect_sources(str(tmp_path))
+    paths[3].unlink()
+    with pytest.raises(ImportFailed) as failed:
+        sources.read_drafts(listed, ZoneInfo("Europe/Berlin"))
+    [problem] = failed.value.errors
+    assert problem.source == str(paths[3])
+    assert "cannot be read" in problem.message
