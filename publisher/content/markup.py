@@ -201,14 +201,24 @@ def render_markdown(text: str, refuse_unsafe: bool = False) -> str:
     """
     rendered = render_markdown_html(text)
     if refuse_unsafe:
-        bad = unsafe_links(rendered)
-        if bad:
-            raise MarkdownError(_line_of(text, bad[0]), describe_unsafe_link(bad[0]))
-        dropped = dropped_element(rendered)
-        if dropped:
-            line = text.count("\n", 0, max(0, text.lower().find("<" + dropped)))
-            raise MarkdownError(line, describe_dropped_element(dropped))
+        refuse_unsafe_html(text, rendered)
     return sanitize_html(rendered)
+
+
+def refuse_unsafe_html(text: str, rendered: str) -> None:
+    """Raise for what sanitising ``rendered`` (the HTML of the Markdown ``text``)
+    would remove that its author should hear of: a link or image whose scheme is
+    not http, https or mailto, an element dropped with what it holds.
+
+    :raises MarkdownError: naming the first one and its line in ``text``.
+    """
+    bad = unsafe_links(rendered)
+    if bad:
+        raise MarkdownError(_line_of(text, bad[0]), describe_unsafe_link(bad[0]))
+    dropped = dropped_element(rendered)
+    if dropped:
+        line = text.count("\n", 0, max(0, text.lower().find("<" + dropped)))
+        raise MarkdownError(line, describe_dropped_element(dropped))
 
 
 def _line_of(text: str, url: str) -> int:

@@ -4,10 +4,11 @@ Pure. The feeds and the digest both start here, so a post's links, image and
 downloads are made absolute the same way (and text loses the characters XML
 forbids) wherever it goes out.
 
-It is also the second check of what entered: the importer refuses unsafe
-links, but a row written by another tool was never imported, so here every
-link is checked again (:func:`~publisher.links.safe_url`) and the body is
-sanitised again. A bad link is dropped (a bad canonical URL falls back to the
+It is also the check of what leaves: the importer refuses unsafe links, but
+a row written by another tool was never imported, so here every link is
+checked again (:func:`~publisher.links.safe_url`) and the body is sanitised
+(the store keeps a Markdown post's body as rendered: this is where it is
+sanitised). A bad link is dropped (a bad canonical URL falls back to the
 post's own page), never passed on.
 """
 

@@ -1,13 +1,16 @@
-"""Sanitising: the one allow-list every stored post body passes through, and
-the check that names the links it would remove.
+"""Sanitising: the one allow-list every post body passes through on its way
+out, and the checks that name what it would remove.
 
 Pure functions. Everything a post says goes through :func:`sanitize_html`
-(nh3, an allow-list), so stored ``body_html`` is safe to put in a feed, an
-email or a web page as it is: no script, no event handlers, no
-``javascript:`` URLs. :func:`unsafe_links` finds the links nh3 would drop,
-and :func:`dropped_element` the elements it would drop with what they hold
-(an iframe, a style sheet), so that an import can refuse them by name
-instead of losing them silently.
+(nh3, an allow-list) before it reaches a feed, an email or a web page
+(:mod:`~publisher.content.public`, the one way out of the store): no script,
+no event handlers, no ``javascript:`` URLs. A Markdown post's ``body_html``
+is stored as rendered, not sanitised: the store is not trusted (another tool
+may write it), so sanitising on the way in as well only cost time.
+:func:`unsafe_links` finds the links nh3 would drop, and
+:func:`dropped_element` the elements it would drop with what they hold (an
+iframe, a style sheet), so that an import can refuse them by name instead of
+losing them silently.
 """
 
 from __future__ import annotations

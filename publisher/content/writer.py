@@ -23,6 +23,7 @@ from ..db import insert_many
 from ..errors import ContentError, ImportFailed
 from ..models import Attachment, Author, Post, Tag, post_tags
 from .drafts import AuthorDraft, PostDraft
+from .sanitize import sanitize_html
 from .slugs import slugify, unique_slug
 
 #: new posts written at a time (three INSERT statements a batch)
@@ -113,7 +114,7 @@ class _Writer:
     def fill(self, post: Post, draft: PostDraft, is_new: bool) -> None:
         content_changed = not is_new and (
             post.title != draft.title
-            or post.body_html != draft.body_html
+            or _shown_differently(post.body_html, draft.body_html)
             or post.summary != draft.summary
         )
         post.slug = draft.slug
@@ -144,6 +145,13 @@ class _Writer:
         post.canonical_url = draft.canonical_url
         post.source_path = draft.source
         post.source_hash = draft.source_hash
+
+
+def _shown_differently(stored: str, drafted: str) -> bool:
+    """Whether readers would see another body: bodies are stored as rendered and
+    sanitised on their way out, and a row of an earlier version holds its body
+    sanitised, which a re-render changes without changing what is shown."""
+    return stored != drafted and sanitize_html(stored) != sanitize_html(drafted)
 
 
 class Saver:

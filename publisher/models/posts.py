@@ -78,7 +78,8 @@ class Post(Base):
     )
     #: what the author wrote (Markdown, or HTML for posts migrated from a feed)
     body_source: Mapped[str] = mapped_column(Text)
-    #: sanitised HTML rendered from body_source; safe to embed anywhere
+    #: HTML rendered from body_source, not sanitised (a feed import's is, and so
+    #: are rows of earlier versions): only content.public's sanitised copy leaves
     body_html: Mapped[str] = mapped_column(Text)
     status: Mapped[PostStatus] = mapped_column(
         Enum(PostStatus, name="post_status", values_callable=lambda e: [m.value for m in e]),
