@@ -50,6 +50,10 @@ def test_init_sample_then_list_show_publish(config: Path) -> None:
     shown = run(config, "posts", "show", "our-strategy-2019-2021")
     assert "Our strategy 2019 – 2021" in shown.output
     assert "application/pdf" in shown.output
+    # the body as it goes out: stored as rendered, shown sanitised (nh3 marks links)
+    slug = "a-new-playbook-for-international-civil-society-to-put-into-action-solidarity"
+    links = run(config, "posts", "show", slug).output
+    assert 'rel="noopener noreferrer"' in links
 
     assert "draft" in run(config, "posts", "unpublish", "our-strategy-2019-2021").output
     assert len(run(config, "posts", "list", "--status", "published").output.splitlines()) == 10

@@ -162,7 +162,7 @@ def _get_post(session: Session, slug: str) -> Post:
 @pass_app
 @friendly_errors
 def show(app: App, slug: str) -> None:
-    """Show one post: its fields and rendered HTML."""
+    """Show one post: its fields and its HTML, as it goes out."""
     with app.sessions()() as session:
         post = _get_post(session, slug)
         rows: list[tuple[str, Any]] = [
@@ -184,7 +184,9 @@ def show(app: App, slug: str) -> None:
         for name, value in rows:
             click.echo(f"{name:>12}: {value}")
         click.echo()
-        click.echo(post.body_html)
+        from ..content.sanitize import sanitize_html
+
+        click.echo(sanitize_html(post.body_html))  # as readers get it (stored as rendered)
 
 
 @posts.command()
