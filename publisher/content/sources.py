@@ -181,8 +181,9 @@ def read_all(
     while the pool works on the rest.
     """
     if len(sources) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
-        # the first source is read here: that loads the parsers (Markdown, nh3,
-        # the front matter's validator) once, before the pool forks its workers
+        # the first source is read here: that readies the parsers (the compiled
+        # Markdown renderer) once, before the pool forks its workers (unless that
+        # source is unchanged: then a worker readies them if it has to parse)
         yield sources[0], _read_one(sources[0], zone.key, known_hashes)
         # The workers are forked where that is safe (they import nothing, and start
         # with the parsers loaded), so every object of this process is theirs too.
