@@ -134,10 +134,10 @@ def claim_deliveries(
     ``stale_before``, left ``sending`` before then by a sender that died. On
     PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so concurrent
     senders never claim the same row. ``after_id``: only rows past it (a sender's
-    cursor). An index scan from the start of the run would step over the entries of
-    every row already sent (an update leaves its old index entry until VACUUM, longer
-    while any transaction is open), so a send would slow as it goes; the cursor keeps
-    each claim reading only the rows it takes (``ix_deliveries_claim``).
+    cursor). ``ix_deliveries_claim`` holds no status (so that a status change touches no
+    index): a scan from the start of the run would read every row already sent, and a
+    send would slow as it goes; the cursor keeps each claim reading only the rows it
+    takes. (From the start only at the end of the run: retries, released rows.)
     """
     dialect = session.get_bind().dialect
     at = _db_time(session, now)
