@@ -86,35 +86,49 @@ def wait_port(port: int) -> None:
 
 
 async def _pipe(reader: Any, writer: Any, delay: float) -> None:
+    """Copy ``reader`` to ``writer``, each chunk ``delay`` seconds late; a reset
+    connection ends the copy as its end of stream would (a sender's connection is
+    dropped when it is done, or killed mid-send)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
     async def pump() -> None:
         while True:
-            data = await reader.read(65536)
+            try:
+                data = await reader.read(65536)
+            except ConnectionError:
+                data = b""
             queue.put_nowait((loop.time() + delay, data))
             if not data:
                 return
 
     task = asyncio.create_task(pump())
-    while True:
-        due, data = await queue.get()
-        wait = due - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        if not data:
-            writer.close()
-            break
-        writer.write(data)
-        await writer.drain()
-    await task
+    try:
+        while True:
+            due, data = await queue.get()
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+        task.cancel()
 
 
 def run_proxy(listen: int, upstream: int, delay: float) -> None:
     """Forward 127.0.0.1:listen to :upstream, each direction ``delay`` seconds late."""
 
     async def handle(client_r: Any, client_w: Any) -> None:
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", upstream)
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", upstream)
+        except OSError:
+            client_w.close()
+            return
         await asyncio.gather(
             _pipe(client_r, server_w, delay),
             _pipe(server_r, client_w, delay),
