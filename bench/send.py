@@ -19,7 +19,8 @@ of three; our 100,000 sends run once each (they take a minute).
 
 ``--baseline DIR``: a checkout of another version (``git archive REV | tar -x
 -C DIR``); each send is made with its code as well, right after ours on the
-same list, and printed beside it: before and after from the same run.
+same list, in a database its own migrations made (so that a change of index or
+table options counts), and printed beside it: before and after from the same run.
 
 Needs /usr/sbin/smtp-sink and /usr/sbin/smtp-source (Debian: apt-get install
 postfix) and, for the PostgreSQL rows, PostgreSQL on 127.0.0.1:5432 (user
@@ -143,6 +144,17 @@ def run_proxy(listen: int, upstream: int, delay: float) -> None:
     asyncio.run(main())
 
 
+def migrate(url: str, schema: str | None) -> None:
+    """In a child process: make the schema with the migrations of the ``publisher``
+    on the path (a baseline's)."""
+    from publisher import db
+
+    connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
+    engine = db.make_engine(url, connect_args=connect_args)
+    db.upgrade(engine)
+    engine.dispose()
+
+
 # -- one send, in a child process ------------------------------------------------------
 
 
@@ -254,9 +266,16 @@ def _stretch_rate(
 
 
 class Store:
-    """A database with the sample posts and N subscribers; each send gets a fresh run."""
+    """A database with the sample posts and N subscribers; each send gets a fresh run.
 
-    def __init__(self, kind: str, folder: Path, config: Path, sample: Path) -> None:
+    Its schema is made by the migrations of ``code`` (a baseline's checkout) when
+    given, else by this checkout's: each version sends on the schema it ships, so
+    a change of index or table options is measured too.
+    """
+
+    def __init__(
+        self, kind: str, folder: Path, config: Path, sample: Path, code: Path | None = None
+    ) -> None:
         from publisher import db
         from publisher.config import load_settings
 
@@ -265,7 +284,8 @@ class Store:
         self.sample = sample
         self.schema: str | None = None
         if kind == "sqlite":
-            self.url = f"sqlite:///{folder / 'bench.db'}"
+            name = f"bench-{uuid.uuid4().hex[:8]}.db"
+            self.url = f"sqlite:///{folder / name}"
             self.engine = db.make_engine(self.url)
         else:
             self.url = PG
@@ -276,7 +296,12 @@ class Store:
             self.engine = db.make_engine(
                 PG, connect_args={"options": f"-csearch_path={self.schema}"}
             )
-        db.upgrade(self.engine)
+        if code is None:
+            db.upgrade(self.engine)
+        else:
+            env = {**os.environ, "PYTHONPATH": str(code)}
+            args = [sys.executable, __file__, "--migrate", self.url, self.schema or ""]
+            subprocess.run(args, check=True, env=env)
         self.factory = db.make_sessionmaker(self.engine)
         self.count = 0
 
@@ -408,11 +433,19 @@ class Bench:
         self.goals: list[tuple[str, bool]] = []
 
     def send(
-        self, store: Store, subscribers: int, where: str, port: int, conns: int, floor: float
+        self,
+        stores: dict[str, Store],
+        subscribers: int,
+        where: str,
+        port: int,
+        conns: int,
+        floor: float,
     ) -> dict[str, dict[str, Any]]:
-        """The same send made by each code, side by side (the list loaded afresh for each)."""
+        """The same send made by each code on its own store, side by side (the list
+        loaded afresh for each)."""
         found = {}
         for label, code in self.codes:
+            store = stores[label]
             store.load(subscribers)
             started = time.perf_counter()
             result = our_send(store, write_config(self.folder, port, conns), code)
@@ -488,11 +521,17 @@ def main() -> None:
         with resources.as_file(resources.files("publisher") / "sample") as sample:
             floors: dict[tuple[str, int], float] = {}
             for kind in [args.only] if args.only else ["sqlite", "postgresql"]:
+                config = write_config(folder, sink_port, 4)
+                stores: dict[str, Store] = {}
                 try:
-                    store = Store(kind, folder, write_config(folder, sink_port, 4), sample)
+                    for label, code in bench.codes:
+                        stores[label] = Store(kind, folder, config, sample, code)
                 except Exception as e:  # noqa: BLE001 - no PostgreSQL: say so, go on
                     print(f"{kind}: skipped ({e})")
+                    for made in stores.values():
+                        made.close()
                     continue
+                store = stores["this"]
                 try:
                     store.load(args.small)
                     if not floors:
@@ -504,9 +543,10 @@ def main() -> None:
                         ):
                             for conns in (1, 4):
                                 floors[(where, conns)] = source_rate(port, conns, n_source, size)
-                    measure(bench, store, args, floors, sink_port, proxy_port)
+                    measure(bench, stores, args, floors, sink_port, proxy_port)
                 finally:
-                    store.close()
+                    for made in stores.values():
+                        made.close()
     finally:
         proxy.terminate()
         sink.terminate()
@@ -516,22 +556,22 @@ def main() -> None:
 
 def measure(
     bench: Bench,
-    store: Store,
+    stores: dict[str, Store],
     args: argparse.Namespace,
     floors: dict[tuple[str, int], float],
     sink_port: int,
     proxy_port: int,
 ) -> None:
     """Every send of the bench on one database, and the goals they meet (ours)."""
-    kind, loopback = store.kind, floors[("loopback", 4)]
+    kind, loopback = stores["this"].kind, floors[("loopback", 4)]
     # peak memory at the small list and at the big one (4 connections, loopback)
-    small = bench.send(store, args.small, "loopback", sink_port, 4, loopback)["this"]
+    small = bench.send(stores, args.small, "loopback", sink_port, 4, loopback)["this"]
     one = args.one_connection or args.subscribers
-    bench.send(store, one, "loopback", sink_port, 1, floors[("loopback", 1)])
-    ours = bench.send(store, args.subscribers, "loopback", sink_port, 4, loopback)["this"]
+    bench.send(stores, one, "loopback", sink_port, 1, floors[("loopback", 1)])
+    ours = bench.send(stores, args.subscribers, "loopback", sink_port, 4, loopback)["this"]
     for conns in (1, 4):
         floor = floors[("proxy +2.5 ms", conns)]
-        found = bench.send(store, args.proxied, "proxy +2.5 ms", proxy_port, conns, floor)
+        found = bench.send(stores, args.proxied, "proxy +2.5 ms", proxy_port, conns, floor)
         rate = found["this"]["rate"]
         bench.goal(
             f"{kind}: through the proxy at {conns} connection(s), at least smtp-source's "
@@ -568,6 +608,8 @@ def measure(
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         run_child(sys.argv[2], sys.argv[3], sys.argv[4] or None)
+    elif len(sys.argv) > 1 and sys.argv[1] == "--migrate":
+        migrate(sys.argv[2], sys.argv[3] or None)
     elif len(sys.argv) > 1 and sys.argv[1] == "--proxy":
         run_proxy(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     else:
