@@ -158,6 +158,7 @@ def _know(known_hashes: Set[str]) -> None:
 
 
 def _read_in_worker(source: Source, zone_key: str) -> Parsed | None:
+    """In a pool's worker: :func:`_read_one`, against the fingerprints it started with."""
     return _read_one(source, zone_key, _known_in_worker)
 
 
