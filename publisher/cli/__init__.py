@@ -80,7 +80,7 @@ def main() -> None:
         cli(prog_name="publisher")
     finally:
         # Leaving, Python's last collection walks every object still alive (the
-        # loaded libraries): 85 ms of a no-change `import` of 10,000 posts, 140 ms
+        # loaded libraries): 85 ms of a no-change `import` of 10,000 posts, 150 ms
         # after `import --build`. Frozen, they are passed over; they are freed all
         # the same, and exit handlers (database connections, threads) still run.
         gc.freeze()

@@ -52,22 +52,26 @@ def test_a_file_is_read_to_one_byte_past_the_limit(tmp_path: Path) -> None:
     assert _read(large, 100) == b"y" * 100
 
 
-# An import started from a thread (where a fork could copy a lock another thread
-# holds) parses in spawned workers, and gets the same drafts, in source order.
-@pytest.mark.parametrize("threaded", [False, True])
-def test_a_parallel_import_reads_every_post_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threaded: bool
-) -> None:
-    for n in range(6):
-        (tmp_path / f"post-{n}.md").write_text(
+def write_posts(folder: Path, count: int) -> list[Path]:
+    paths = []
+    for n in range(count):
+        path = folder / f"post-{n}.md"
+        path.write_text(
             f"---\ntitle: Post {n}\ndate: 2019-12-0{n + 1}\nstatus: published\n---\nBody {n}.\n"
         )
-    monkeypatch.setattr(sources, "PARALLEL_THRESHOLD", 3)
-    zone = ZoneInfo("Europe/Berlin")
+        paths.append(path)
+    return paths
+
+
+def read_folder(
+    folder: Path, zone: ZoneInfo, known: frozenset[str] = frozenset(), threaded: bool = False
+) -> sources.Drafts:
+    """``read_drafts`` of every post in ``folder``, here or from a thread of its own
+    (where the pool's workers are spawned, not forked)."""
     found: list[sources.Drafts] = []
 
     def read() -> None:
-        found.append(sources.read_drafts(collect_sources(str(tmp_path)), zone))
+        found.append(sources.read_drafts(collect_sources(str(folder)), zone, known))
 
     if threaded:
         thread = threading.Thread(target=read)
@@ -75,16 +79,19 @@ def test_a_parallel_import_reads_every_post_in_order(
         thread.join()
     else:
         read()
-    assert [d.title for d in found[0].drafts] == [f"Post {n}" for n in range(6)]
+    return found[0]
 
 
-def write_posts(folder: Path, count: int) -> list[Path]:
-    paths = []
-    for n in range(count):
-        path = folder / f"post-{n}.md"
-        path.write_text(f"---\ntitle: Post {n}\ndate: 2019-12-0{n + 1}\n---\nBody {n}.\n")
-        paths.append(path)
-    return paths
+# An import started from a thread (where a fork could copy a lock another thread
+# holds) parses in spawned workers, and gets the same drafts, in source order.
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_parallel_import_reads_every_post_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threaded: bool
+) -> None:
+    write_posts(tmp_path, 6)
+    monkeypatch.setattr(sources, "PARALLEL_THRESHOLD", 3)
+    found = read_folder(tmp_path, ZoneInfo("Europe/Berlin"), threaded=threaded)
+    assert [d.title for d in found.drafts] == [f"Post {n}" for n in range(6)]
 
 
 # Files whose fingerprint is stored are not parsed again, whether this process
@@ -97,21 +104,11 @@ def test_files_imported_before_as_they_are_are_not_parsed_again(
 ) -> None:
     paths = write_posts(tmp_path, 6)
     zone = ZoneInfo("Europe/Berlin")
-    known = {source_hash(paths[n].read_bytes(), str(paths[n]), zone) for n in (0, 2, 3)}
+    known = frozenset(source_hash(paths[n].read_bytes(), str(paths[n]), zone) for n in (0, 2, 3))
     monkeypatch.setattr(sources, "PARALLEL_THRESHOLD", threshold)
-    found: list[sources.Drafts] = []
-
-    def read() -> None:
-        found.append(sources.read_drafts(collect_sources(str(tmp_path)), zone, known))
-
-    if threaded:
-        thread = threading.Thread(target=read)
-        thread.start()
-        thread.join()
-    else:
-        read()
-    assert found[0].unchanged == [str(paths[n]) for n in (0, 2, 3)]
-    assert [d.title for d in found[0].drafts] == ["Post 1", "Post 4", "Post 5"]
+    found = read_folder(tmp_path, zone, known, threaded)
+    assert found.unchanged == [str(paths[n]) for n in (0, 2, 3)]
+    assert [d.title for d in found.drafts] == ["Post 1", "Post 4", "Post 5"]
 
 
 # A file listed and then gone (or unreadable) before its turn is a problem named
