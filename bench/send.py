@@ -6,9 +6,11 @@ minimal C client gets from the same sink). For SQLite and PostgreSQL, at 1
 and 4 connections, on loopback and through a proxy on 127.0.0.1 that adds
 2.5 ms of round trip (as a relay on the next machine would), it prints
 messages/s, the ratio to smtp-source, CPU per message (the sender's and its
-renderer's), peak memory (PSS of both, at 10,000 and 100,000 subscribers),
-and on PostgreSQL the rate of the last 10% of the send against the first 10%.
-Then every goal of the issue, met or not.
+renderer's; the database server's, all its processes, when it runs on this
+machine; smtp-sink's), peak memory (PSS of both, at 10,000 and 100,000
+subscribers), and on PostgreSQL the rate of the last 10% of the send against
+the first 10%. Then what the cores allow when all three share them (their CPU
+per message together), and every goal of the issue, met or not.
 
 Each send runs in a child process (so its peak memory is its own); the run is
 claimed beforehand (``claim`` is timed apart). smtp-source figures are medians
@@ -169,6 +171,7 @@ def run_child(config: str, url: str, schema: str | None) -> None:
     engine = db.make_engine(url, connect_args=connect_args)
     factory = db.make_sessionmaker(engine)
     claim = claim_run(factory, settings, None, NOW)
+    server = DatabaseServer.of(engine)  # after the run is made: only the send is counted
     marks: list[tuple[float, int]] = []
 
     def progress(report: SendReport) -> None:
@@ -180,6 +183,7 @@ def run_child(config: str, url: str, schema: str | None) -> None:
     report = send_run(factory, settings, claim, progress=progress)
     elapsed = time.perf_counter() - start
     cpu = _cpu() - cpu0  # the renderer's too: it has ended and been waited for
+    server_cpu = server.cpu() - server.start if server else None
     peak.stop()
     total = report.sent + report.failed
     print(
@@ -190,6 +194,7 @@ def run_child(config: str, url: str, schema: str | None) -> None:
                 "stopped": report.stopped,
                 "elapsed": elapsed,
                 "cpu": cpu,
+                "db_cpu": server_cpu,
                 "maxrss_mb": peak.mb,
                 "startup": (marks[0][0] - start) if marks else 0.0,
                 "first10": _stretch_rate(marks, start, 0.0, 0.1, total),
@@ -208,11 +213,55 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
 
 
+def process_cpu(pid: int, ended_children: bool = False) -> float:
+    """CPU seconds of process ``pid`` (and of its children that have ended, if asked)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if ended_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class DatabaseServer:
+    """The CPU a local PostgreSQL spends, all its processes together (the backends,
+    the WAL writer, autovacuum): the postmaster's children that have ended and those
+    still running. None where the server is not a process of this machine (or the
+    database is SQLite, whose work is the sender's own)."""
+
+    def __init__(self, postmaster: int) -> None:
+        self.postmaster = postmaster
+        self.start = self.cpu()
+
+    @classmethod
+    def of(cls, engine: Any) -> DatabaseServer | None:
+        if engine.dialect.name != "postgresql":
+            return None
+        with engine.connect() as conn:
+            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        try:
+            stat = Path(f"/proc/{backend}/stat").read_text()
+            return cls(int(stat.rsplit(")", 1)[1].split()[1]))
+        except (OSError, ValueError):
+            return None
+
+    def cpu(self) -> float:
+        total = process_cpu(self.postmaster, ended_children=True)
+        children = Path(f"/proc/{self.postmaster}/task/{self.postmaster}/children")
+        for child in children.read_text().split():
+            try:
+                total += process_cpu(int(child))
+            except OSError:  # ended meanwhile: counted with the ended ones next time
+                continue
+        return total
+
+
 class MemoryWatch:
     """The peak memory of this process and its children (the renderer), as their
     proportional set size (PSS: pages they share counted once between them), sampled
-    every 0.2 s. Not ru_maxrss: on Linux it survives exec, so a child would report the
-    bench parent's size at the fork (the parent holds the list it loaded)."""
+    every 0.5 s: reading smaps makes the kernel walk each process's pages, and every
+    0.2 s that cost ~5 µs of CPU per message, counted as the sender's. Not ru_maxrss:
+    on Linux it survives exec, so a child would report the bench parent's size at the
+    fork (the parent holds the list it loaded)."""
 
     def __init__(self) -> None:
         self.mb = 0.0
@@ -221,7 +270,7 @@ class MemoryWatch:
         self._thread.start()
 
     def _watch(self) -> None:
-        while not self._done.wait(0.2):
+        while not self._done.wait(0.5):
             self.sample()
 
     def sample(self) -> None:
@@ -415,6 +464,8 @@ HEAD = (
     "smtp-source msg/s",
     "ratio",
     "CPU ms/msg",
+    "database CPU",
+    "mail server CPU",
     "peak MB (PSS)",
     "first 10% msg/s",
     "last 10% msg/s",
@@ -424,13 +475,16 @@ HEAD = (
 class Bench:
     """The sends of one run of the bench, their rows, and the goals they meet."""
 
-    def __init__(self, folder: Path, baseline: Path | None) -> None:
+    def __init__(self, folder: Path, baseline: Path | None, sink: int) -> None:
         self.folder = folder
+        #: the smtp-sink process: the mail server's CPU per message is printed too
+        self.sink = sink
         self.codes: list[tuple[str, Path | None]] = [("this", None)]
         if baseline is not None:
             self.codes.append(("baseline", baseline))
         self.rows: list[tuple[str, ...]] = []
         self.goals: list[tuple[str, bool]] = []
+        self.notes: list[str] = []
 
     def send(
         self,
@@ -448,9 +502,14 @@ class Bench:
             store = stores[label]
             store.load(subscribers)
             started = time.perf_counter()
+            sink_cpu = process_cpu(self.sink)
             result = our_send(store, write_config(self.folder, port, conns), code)
+            messages = max(result["messages"], 1)
             result["rate"] = result["messages"] / result["elapsed"]
-            result["cpu_ms"] = 1000 * result["cpu"] / max(result["messages"], 1)
+            result["cpu_ms"] = 1000 * result["cpu"] / messages
+            result["sink_ms"] = 1000 * (process_cpu(self.sink) - sink_cpu) / messages
+            db_cpu = result["db_cpu"]
+            result["db_ms"] = 0.0 if db_cpu is None else 1000 * db_cpu / messages
             self.rows.append(
                 (
                     store.kind,
@@ -462,6 +521,8 @@ class Bench:
                     f"{floor:,.0f}",
                     f"{result['rate'] / floor:.2f}",
                     f"{result['cpu_ms']:.3f}",
+                    "-" if db_cpu is None else f"{result['db_ms']:.3f}",
+                    f"{result['sink_ms']:.3f}",
                     f"{result['maxrss_mb']:.0f}",
                     f"{result['first10']:,.0f}",
                     f"{result['last10']:,.0f}",
@@ -474,6 +535,20 @@ class Bench:
     def goal(self, text: str, met: bool) -> None:
         self.goals.append((text, met))
 
+    def ceiling(self, kind: str, result: dict[str, Any], floor: float) -> None:
+        """What the machine's cores allow when the sender, the database server and the
+        mail server share them: the CPU of a message, all of them together."""
+        cores = len(os.sched_getaffinity(0))
+        total = result["cpu_ms"] + result["db_ms"] + result["sink_ms"]
+        most = cores * 1000 / total
+        self.notes.append(
+            f"{kind}: a message costs {total:.3f} ms of CPU in all (sender "
+            f"{result['cpu_ms']:.3f}, database server {result['db_ms']:.3f}, mail server "
+            f"{result['sink_ms']:.3f}): {cores} cores allow at most {most:,.0f} msg/s, "
+            f"{most / floor:.2f} of smtp-source; this send used "
+            f"{result['rate'] * total / 1000:.2f} of them"
+        )
+
     def report(self) -> None:
         rows = self.rows
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEAD)]
@@ -481,6 +556,9 @@ class Bench:
         print("  ".join(h.ljust(w) for h, w in zip(HEAD, widths, strict=True)))
         for row in rows:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        print()
+        for text in self.notes:
+            print(text)
         print()
         for text, met in self.goals:
             print(f"[{'met' if met else 'NOT met'}] {text}")
@@ -516,7 +594,7 @@ def main() -> None:
     )
     wait_port(sink_port)
     wait_port(proxy_port)
-    bench = Bench(folder, args.baseline)
+    bench = Bench(folder, args.baseline, sink.pid)
     try:
         with resources.as_file(resources.files("publisher") / "sample") as sample:
             floors: dict[tuple[str, int], float] = {}
@@ -578,6 +656,7 @@ def measure(
             f"rate ({rate / floor:.2f})",
             rate >= floor,
         )
+    bench.ceiling(kind, ours, loopback)
     bench.goal(
         f"{kind}: loopback, 4 connections, at least 0.8 of smtp-source "
         f"({ours['rate'] / loopback:.2f})",
