@@ -24,7 +24,8 @@ DEPTH = 2
 
 
 class Lanes:
-    """One thread per connection; ``held[i]``: groups lane ``i`` has and has not answered.
+    """One thread per connection; ``held[i]``: groups lane ``i`` has and has not answered,
+    and places reserved in it for groups being made.
 
     :param pace: called before each message is handed over (a rate limit), if set.
     """
@@ -80,10 +81,19 @@ class Lanes:
     def busy(self) -> bool:
         return any(self.held)
 
+    def reserve(self, lanes: Sequence[int]) -> None:
+        """Hold a place in each of ``lanes`` for a group being made (see :meth:`hand`)."""
+        for lane in lanes:
+            assert self.held[lane] < DEPTH
+            self.held[lane] += 1
+
     def hand(self, lane: int, group: list[Outgoing]) -> None:
-        assert self.held[lane] < DEPTH
-        self.held[lane] += 1
-        self._inboxes[lane].put(group)
+        """Give a lane the group its reserved place was for (an empty one frees it)."""
+        assert self.held[lane] > 0
+        if group:
+            self._inboxes[lane].put(group)
+        else:
+            self.held[lane] -= 1
 
     def answers(self, block: bool) -> list[BatchResult]:
         """The answers the lanes have given (waiting for one first, if ``block``)."""

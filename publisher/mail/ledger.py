@@ -218,6 +218,26 @@ class Ledger:
         """Is anything taken and not yet saved?"""
         return bool(self.records or self.sent or self.unsent or self.bounces)
 
+    def not_handed(self, delivery_ids: Sequence[int]) -> None:
+        """Claimed deliveries that never reached SMTP (the send ended while their
+        messages were made): back to ``pending`` at the next save."""
+        self.unsent.extend(delivery_ids)
+        for delivery_id in delivery_ids:
+            self.claimed.pop(delivery_id, None)
+            self.rows.pop(delivery_id, None)
+
+    def take_sent(self) -> tuple[datetime | None, list[int]]:
+        """The deliveries the server accepted since the last save, and when, for the
+        caller to record (:meth:`give_back_sent` if it could not)."""
+        taken = self.sent_at, self.sent
+        self.sent_at, self.sent = None, []
+        return taken
+
+    def give_back_sent(self, at: datetime | None, sent: list[int]) -> None:
+        """Deliveries :meth:`take_sent` gave that were not recorded: the next save will."""
+        self.sent = sent + self.sent
+        self.sent_at = self.sent_at or at
+
     def save(self, session: Session) -> None:
         """The checkpoint: every answer so far, in the caller's transaction."""
         if self.sent_at is not None:

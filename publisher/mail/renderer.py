@@ -6,9 +6,10 @@ edition, DKIM when configured) is most of a message's CPU, and threads of one
 process take turns with the interpreter. So the loop forks a renderer when it
 starts: it inherits the settings, the signing key and the editions compiled so
 far; an edition loaded later is sent to it once. The loop hands it a group's
-recipients while the commit that marks them ``sending`` waits for the disk,
-and gets their messages back (dot-stuffed for DATA), or why one cannot be
-written. Nothing is sent before that commit is done.
+recipients once the commit that marks them ``sending`` is done
+(:meth:`Renderer.submit`), keeps the store for the next group meanwhile, and
+then collects their messages (dot-stuffed for DATA), or why one cannot be
+written (:meth:`Renderer.collect`). One group at a time.
 
 The renderer never touches the store (the connections it inherited belong to
 the sender), ignores SIGINT and SIGTERM (the sender decides when to stop, and
@@ -92,6 +93,8 @@ class Renderer:
         context = multiprocessing.get_context("fork")
         self._pipe, theirs = context.Pipe()
         self._known = set(compiled)
+        #: a group was submitted and not yet collected
+        self._making = False
         self._process = context.Process(
             target=_serve,
             args=(theirs, self._pipe, settings, dict(compiled), date, key),
@@ -111,25 +114,34 @@ class Renderer:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def render(
-        self, jobs: Sequence[Job], templates: dict[frozenset[str], MessageTemplate]
-    ) -> list[Made]:
-        """Each job's message, in order; ``templates``: the editions the jobs use.
+    def submit(self, jobs: Sequence[Job], templates: dict[frozenset[str], MessageTemplate]) -> None:
+        """Start making each job's message (``templates``: the editions the jobs use);
+        :meth:`collect` gives them. One group at a time: collect it before the next.
 
         :raises PublisherError: when the renderer is gone.
         """
+        assert not self._making, "collect the group being made first"
         try:
             for topics, template in templates.items():
                 if topics not in self._known:
                     self._pipe.send(_edition(topics, template))
                     self._known.add(topics)
             self._pipe.send(list(jobs))
+        except OSError as e:
+            raise _stopped(e) from e
+        self._making = True
+
+    def collect(self) -> list[Made]:
+        """The messages of the group :meth:`submit` started, in order (waiting for them).
+
+        :raises PublisherError: when the renderer is gone.
+        """
+        assert self._making, "nothing is being made"
+        self._making = False
+        try:
             made: list[Made] = self._pipe.recv()
         except (EOFError, OSError) as e:
-            raise PublisherError(
-                f"the process that makes the messages stopped ({e!r}); the messages it "
-                "had are left `sending`: run `publisher digest send` again"
-            ) from e
+            raise _stopped(e) from e
         return made
 
     def close(self) -> None:
@@ -142,6 +154,13 @@ class Renderer:
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+
+
+def _stopped(error: BaseException) -> PublisherError:
+    return PublisherError(
+        f"the process that makes the messages stopped ({error!r}); the messages it had "
+        "are left `sending`: run `publisher digest send` again"
+    )
 
 
 def _edition(topics: frozenset[str], template: MessageTemplate) -> _Edition:
@@ -188,7 +207,11 @@ def _serve(
             )
             templates[message.topics] = compile_edition(rendered, settings, date, key)
             continue
-        pipe.send([_make(job, templates, dkim) for job in message])
+        made = [_make(job, templates, dkim) for job in message]
+        try:
+            pipe.send(made)
+        except OSError:  # the sender closed its end without collecting them (an error)
+            break
     os._exit(0)
 
 

@@ -5,14 +5,16 @@ Each connection works in a thread of its own (a *lane*,
 two groups of half that, one on the wire and one queued behind it. The main
 thread keeps the store: when lanes have answered groups, it records every
 answer and claims the rows for the free groups in one transaction (marking
-them ``sending``); the renderer, a process of its own
-(:mod:`~publisher.mail.renderer`), makes their messages while that commit waits
-for the disk; and only once it is done are the groups handed over. A row is
-never handed to SMTP while the database says ``pending``, and never ``sent``
-before the server answered; a row's answer and its replacement's claim commit
-together. So after any crash only ``sending`` rows are uncertain, at most
-``connections × batch`` of them, and they are resent with the same
-Message-ID.
+them ``sending``). Once that is committed, the renderer, a process of its own
+(:mod:`~publisher.mail.renderer`), makes their messages while the main thread
+takes its next turn (records the answers that came meanwhile, claims for the
+lanes that freed up); at the end of that turn it hands the made groups to the
+places their lanes kept for them. So the store's work and the messages' run
+side by side rather than in turn. A row is never handed to SMTP while the
+database says ``pending``, and never ``sent`` before the server answered; a
+row's answer and its replacement's claim commit together. So after any crash
+only ``sending`` rows are uncertain, at most ``connections × batch`` of them,
+and they are resent with the same Message-ID.
 
 Entry points: :func:`send_digest` (claim the run, lock on SQLite, send; what
 ``publisher digest send`` and the scheduler call), :func:`send_run` (one
@@ -34,11 +36,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import Connection as StoreConnection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import queries
@@ -52,7 +53,7 @@ from .lanes import DEPTH, Lanes
 from .ledger import Ledger, suppressed_of
 from .messageids import message_id_affixes
 from .ratelimit import RateLimiter
-from .renderer import Made, Renderer
+from .renderer import Renderer
 from .report import SendReport
 from .runs import Clock, RunClaim, SystemClock, claim_run, sender_lock, stale_after
 from .snapshot import RunEditions
@@ -153,17 +154,22 @@ def send_run(
     dry = False  # nothing was due at the last claim: claim again once the lanes are empty
     # forked before the loop's threads start (it takes the editions compiled so far)
     renderer = Renderer(settings, editions.compiled(), claim.started_at, editions.key)
-    committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
     lanes = Lanes([], None)
+    #: the lanes whose reserved places the group being made goes to (None: none is)
+    making: list[int] | None = None
+    being_made: list[int] = []  # its deliveries
+    claiming = _Claiming(settings, claim, report, alone, salt)
     try:
         lanes = Lanes(
             [connect() for _ in range(smtp.connections)], limiter.acquire if limiter else None
         )
-        with factory() as session:
+        with factory() as session, contextlib.ExitStack() as stack:
+            fast = _autocommit(session, stack)
             while True:
-                # wait for an answer when no lane can take a group (or there is none to give)
+                # wait for an answer when no lane can take a group (or there is none to
+                # give), unless a group is being made: it goes out as soon as it is
                 idle = _halt(work, report, settings, stop) or dry or not lanes.room
-                for result in lanes.answers(block=lanes.busy and idle):
+                for result in lanes.answers(block=lanes.busy and idle and making is None):
                     work.take(result, clock.now())
                 halt = _halt(work, report, settings, stop)
                 if halt:
@@ -173,39 +179,33 @@ def send_run(
                 # one transaction: every answer so far, and the rows for the free groups
                 rows: list[queries.Claimed] = []
                 suppressed: set[str] = set()
-                session.begin()
-                try:
-                    work.save(session)
-                    if wanted:
-                        rows, cursor = _claim(
-                            session,
-                            settings,
-                            claim,
-                            report,
-                            now,
-                            len(wanted) * group,
-                            cursor,
-                            alone,
-                        )
-                        suppressed = suppressed_of(session, rows, salt)
-                except BaseException:
-                    session.rollback()
-                    raise
-                # the messages are made (in the renderer) while the commit waits for the
-                # disk; none is handed over before it is done
-                jobs = work.plan(rows, suppressed, now)
-                made = _commit_while(
-                    session, committer, partial(renderer.render, jobs, work.templates)
-                )
-                ready = work.made(made, now)
+                if wanted or work.pending:
+                    rows, cursor, suppressed = _save_and_claim(
+                        session,
+                        fast,
+                        work,
+                        claiming,
+                        now,
+                        len(wanted) * group,
+                        cursor,
+                    )
                 if wanted:
                     dry = len(rows) < len(wanted) * group
-                    for n, lane in enumerate(wanted):
-                        if ready[n * group : (n + 1) * group]:
-                            lanes.hand(lane, ready[n * group : (n + 1) * group])
+                jobs = work.plan(rows, suppressed, now)
+                if making is not None:
+                    # made while this thread kept the store; their claim was committed on
+                    # the turn before: hand them over
+                    ready = work.made(renderer.collect(), now)
+                    for n, lane in enumerate(making):
+                        lanes.hand(lane, ready[n * group : (n + 1) * group])
+                    making, being_made = None, []
+                if jobs:  # committed: made by the renderer while the next turn runs
+                    renderer.submit(jobs, work.templates)
+                    making, being_made = wanted, [job.delivery_id for job in jobs]
+                    lanes.reserve(wanted)
                 if progress is not None:
                     progress(report)
-                if lanes.busy or (wanted and not dry):
+                if lanes.busy or making is not None or (wanted and not dry):
                     continue
                 if halt:
                     break
@@ -213,54 +213,113 @@ def send_run(
                     break
                 dry = False
     finally:
-        committer.shutdown()
         renderer.close()
         for result in lanes.close():  # after an unexpected error: the answers in flight
             work.take(result, clock.now())
+        work.not_handed(being_made)  # (an error): never handed to SMTP, so not uncertain
         if work.pending:  # record them if the store still can (the error goes on)
             with contextlib.suppress(Exception), transaction(factory) as session:
                 work.save(session)
     return report
 
 
-def _commit_while(
-    session: Session, committer: ThreadPoolExecutor, work: Callable[[], list[Made]]
-) -> list[Made]:
-    """Commit ``session``'s transaction in the committer's thread while ``work`` runs in
-    this one; ``work``'s result, once both are done (a failed commit raises)."""
-    committed = committer.submit(session.commit)
+class _Claiming(NamedTuple):
+    """What a claim needs to know besides the moment and how many."""
+
+    settings: Settings
+    claim: RunClaim
+    report: SendReport
+    #: no other sender can be at work (SQLite, under the lock)
+    alone: bool
+    #: of the suppression list's hashes
+    salt: str
+
+
+def _autocommit(
+    session: Session, stack: contextlib.ExitStack[bool | None]
+) -> StoreConnection | None:
+    """On PostgreSQL, a connection of its own in autocommit for the usual turn's one
+    statement (see :func:`_save_and_claim`); None elsewhere."""
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        return None
+    assert isinstance(engine, Engine)
+    return stack.enter_context(engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
+
+
+def _save_and_claim(
+    session: Session,
+    fast: StoreConnection | None,
+    work: Ledger,
+    claiming: _Claiming,
+    now: datetime,
+    limit: int,
+    cursor: int,
+) -> tuple[list[queries.Claimed], int, set[str]]:
+    """Every answer so far recorded, and up to ``limit`` due rows claimed (``sending``)
+    for the free groups; the addresses among them on the suppression list, and the
+    cursor past them.
+
+    An answer and the claim of its row's replacement commit together. On SQLite, and
+    when nothing is claimed, in one transaction. On PostgreSQL (``fast``: a connection
+    in autocommit) the usual turn is one statement, one round trip: the deliveries the
+    server accepted recorded and the next rows claimed
+    (:func:`~publisher.queries.record_sent_and_claim`); the rarer answers (refusals,
+    deferrals, unsent, bounces) are recorded before it, in a transaction of their own.
+    (Its five round trips took 2.8 ms of a 6.9 ms turn before: README, Sending.)
+    """
+    if fast is None or not limit:
+        with session.begin():
+            work.save(session)
+            if not limit:
+                return [], cursor, set()
+            rows, cursor = _claim(session, claiming, now, limit, cursor)
+            return rows, cursor, suppressed_of(session, rows, claiming.salt)
+    sent_at, sent = work.take_sent()
     try:
-        return work()
-    finally:
-        committed.result()
+        if work.pending:
+            with session.begin():
+                work.save(session)
+        first, anyone = queries.record_sent_and_claim(
+            fast, claiming.claim.run_id, claiming.claim.name, now, limit, cursor, sent_at, sent
+        )
+    except BaseException:
+        work.give_back_sent(sent_at, sent)  # recorded by the next save (or the last one)
+        raise
+    if len(first) == limit and not anyone:
+        return first, first[-1].id, set()
+    with session.begin():  # the end of the run, or someone is on the suppression list
+        rows, cursor = _claim(session, claiming, now, limit, cursor, first)
+        return rows, cursor, suppressed_of(session, rows, claiming.salt) if anyone else set()
 
 
 def _claim(
     session: Session,
-    settings: Settings,
-    claim: RunClaim,
-    report: SendReport,
+    claiming: _Claiming,
     now: datetime,
     limit: int,
     cursor: int,
-    alone: bool,
+    first: list[queries.Claimed] | None = None,
 ) -> tuple[list[queries.Claimed], int]:
     """Up to ``limit`` due rows, marked ``sending``; and the cursor past them.
 
-    The rows past the cursor first; then from the start of the run (4xx retries that
-    fell due, rows released unsent); then, when other senders may be at work,
-    ``sending`` rows a dead sender left (counted in ``report.retaken``).
+    The rows past the cursor first (``first``: claimed already); then from the start
+    of the run (4xx retries that fell due, rows released unsent); then, when other
+    senders may be at work, ``sending`` rows a dead sender left (counted in
+    ``report.retaken``).
     """
-    run, name = claim.run_id, claim.name
-    rows = queries.claim_deliveries(session, run, name, now, limit, None, cursor)
+    run, name = claiming.claim.run_id, claiming.claim.name
+    if first is None:
+        first = queries.claim_deliveries(session, run, name, now, limit, None, cursor)
+    rows = list(first)
     if rows:
         cursor = rows[-1].id
     if len(rows) < limit and cursor:
         rows += queries.claim_deliveries(session, run, name, now, limit - len(rows))
-    if len(rows) < limit and not alone:
-        old = now - stale_after(settings)
+    if len(rows) < limit and not claiming.alone:
+        old = now - stale_after(claiming.settings)
         retaken = queries.claim_deliveries(session, run, name, now, limit - len(rows), old)
-        report.retaken += len(retaken)
+        claiming.report.retaken += len(retaken)
         rows += retaken
     return rows, cursor
 

@@ -49,6 +49,7 @@ from .deliveries import (  # the send loop's statements, re-exported: one name s
     claim_deliveries as claim_deliveries,
     record_deliveries as record_deliveries,
     record_sent as record_sent,
+    record_sent_and_claim as record_sent_and_claim,
     release_deliveries as release_deliveries,
     reset_sending as reset_sending,
 )

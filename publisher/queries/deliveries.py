@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.orm import Session
 
 from ..models import Delivery, DeliveryStatus, SubscriberStatus, UTCDateTime
@@ -57,6 +57,22 @@ _CLAIM_POSTGRESQL = (
 )
 
 
+#: PostgreSQL, the send loop's usual turn in one statement (so one round trip, in
+#: autocommit: a statement is its own transaction): the deliveries the server accepted
+#: marked ``sent`` and the next ones claimed, together; and whether the suppression
+#: list holds anyone at all (most turns then need no look-up). Data-modifying CTEs
+#: all run, whether or not their rows are read.
+_RECORD_SENT_CTE = """WITH done AS (UPDATE deliveries
+        SET status = 'sent', error = NULL, at = :sent_at, next_attempt_at = NULL,
+            retry_until = NULL
+        WHERE id = ANY(CAST(:sent AS bigint[]))),
+    """
+_SENT_AND_CLAIM_POSTGRESQL = _RECORD_SENT_CTE + _CLAIM_POSTGRESQL.removeprefix("WITH ").replace(
+    "\n    FROM claimed",
+    ",\n    (SELECT 1 FROM suppressions LIMIT 1) AS anyone_suppressed\n    FROM claimed",
+)
+
+
 def _driver_sql(sql: str, dialect: str) -> str:
     """``sql`` with its ``:name`` parameters in the driver's style (psycopg: ``%(name)s``)."""
     if dialect != "postgresql":
@@ -69,6 +85,10 @@ def _claim_sql(dialect: str, stale: bool) -> str:
     pick = _PICK.format(due=_STALE if stale else _DUE)
     return _driver_sql(template.replace("{pick}", pick), dialect)
 
+
+_SENT_AND_CLAIM = _driver_sql(
+    _SENT_AND_CLAIM_POSTGRESQL.replace("{pick}", _PICK.format(due=_DUE)), "postgresql"
+)
 
 #: run on the driver's cursor: the statements of each group skip SQLAlchemy's
 #: execution (its statement cache, parameter and row processing: more than the
@@ -88,7 +108,10 @@ def _cursor(session: Session) -> Any:
 def _db_time(session: Session, when: datetime) -> Any:
     """``when`` as the UTCDateTime columns store it (SQLite: SQLAlchemy's text form),
     converted once for a whole statement rather than per row."""
-    dialect = session.get_bind().dialect
+    return _bind_time(session.get_bind().dialect, when)
+
+
+def _bind_time(dialect: Any, when: datetime) -> Any:
     process = _UTC.dialect_impl(dialect).bind_processor(dialect)
     return process(when) if process else when
 
@@ -156,6 +179,11 @@ def claim_deliveries(
     cursor.execute(_CLAIMS[(kind, stale_before is not None)], params)
     found = cursor.fetchall()
     cursor.close()
+    return _claimed(found, dialect)
+
+
+def _claimed(found: Sequence[Any], dialect: Any) -> list[Claimed]:
+    """Claimed rows as the claim statements return them, in order."""
     active = SubscriberStatus.ACTIVE.value
     to_time = _result_time(dialect)
     claimed = [
@@ -174,6 +202,41 @@ def claim_deliveries(
         )
     ]
     return sorted(claimed)
+
+
+def record_sent_and_claim(
+    connection: Connection,
+    run_id: int,
+    newsletter: str,
+    now: datetime,
+    limit: int,
+    after_id: int,
+    sent_at: datetime | None,
+    sent: Sequence[int],
+) -> tuple[list[Claimed], bool]:
+    """PostgreSQL: mark ``sent`` (the deliveries the server accepted, at ``sent_at``)
+    ``sent`` and claim up to ``limit`` due deliveries past ``after_id`` as
+    :func:`claim_deliveries` does, in one statement on ``connection`` (in autocommit:
+    the statement is its transaction). The claimed rows, and whether anyone at all is
+    on the suppression list."""
+    at = _bind_time(connection.dialect, now)
+    params = {
+        "run_id": run_id,
+        "newsletter": newsletter,
+        "at": at,
+        "now": at,
+        "after_id": after_id,
+        "limit": limit,
+        "sent_at": _bind_time(connection.dialect, sent_at or now),
+        # the array as text: psycopg adapts a list element by element
+        "sent": "{" + ",".join(map(str, sent)) + "}",
+    }
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(_SENT_AND_CLAIM, params)
+    found = cursor.fetchall()
+    cursor.close()
+    anyone = any(row[-1] is not None for row in found)
+    return _claimed([row[:-1] for row in found], connection.dialect), anyone
 
 
 def _names(topics: str | list[str | None] | None) -> tuple[str, ...]:

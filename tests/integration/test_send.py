@@ -167,6 +167,44 @@ def test_one_send_finishes_and_holds_the_bound(
     assert 0 < most[0] <= connections * batch
 
 
+# The send invariant, seen from the mail server: when a recipient reaches it, the
+# database already says `sending` for their delivery (never `pending`, never `sent`),
+# however the turns of the loop overlap (the messages of one group are made while the
+# next is claimed). Many small groups on two connections, so that turns interleave.
+def test_the_server_sees_only_sending_rows(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    readers = [f"bulk{n:03d}@example.org" for n in range(120)]
+    with sessions.begin() as session:
+        session.execute(
+            insert(Subscriber),
+            [{"email": a, "status": "active", "created_at": NOW} for a in readers],
+        )
+        ids = session.scalars(select(Subscriber.id).where(Subscriber.email.in_(readers)))
+        session.execute(
+            insert(Subscription),
+            [{"subscriber_id": i, "newsletter": "weekly", "created_at": NOW} for i in ids],
+        )
+    seen: dict[str, str] = {}
+
+    def check(step: str, address: str, times: int) -> None:
+        if step == "RCPT":
+            with sessions() as session:
+                seen[address] = session.execute(
+                    select(Delivery.status)
+                    .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                    .where(Subscriber.email == address)
+                ).scalar_one()
+
+    recorder = Recorder(script=check)
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port, connections=2, batch=4)
+        (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert report.finished and report.sent == 126
+    assert len(seen) == 126
+    assert set(seen.values()) == {DeliveryStatus.SENDING}
+
+
 # A run is claimed once per digest and period: a second claim joins it, and it holds
 # one pending delivery per active subscriber from the start.
 def test_a_second_claim_joins_the_run(
@@ -472,3 +510,70 @@ def test_a_resend_is_the_first_message_byte_for_byte(
     assert not any(b"Edited after the run began" in r.data for r in server.received)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(RunEdition)) >= stored
+
+
+# PostgreSQL's usual turn is one statement: the accepted deliveries marked `sent` and
+# the next ones claimed together; it also says whether anyone is suppressed at all.
+def test_sent_and_claimed_in_one_statement(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from publisher.audience import suppression
+    from publisher.queries import record_sent_and_claim
+
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's statement")
+    claim = claim_run(sessions, subscribed, None, NOW)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as fast:
+        first, anyone = record_sent_and_claim(fast, claim.run_id, claim.name, NOW, 3, 0, None, [])
+        assert len(first) == 3 and not anyone
+        later = NOW + timedelta(minutes=1)
+        ids = [r.id for r in first]
+        with sessions.begin() as session:
+            suppression.suppress(session, "someone@example.org", "complaint", NOW)
+        second, anyone = record_sent_and_claim(
+            fast, claim.run_id, claim.name, NOW, 3, ids[-1], later, ids
+        )
+        assert len(second) == 3 and anyone
+        assert min(r.id for r in second) > ids[-1]
+    with sessions() as session:
+        rows = {d.id: d for d in session.scalars(select(Delivery))}
+    assert all(rows[i].status == DeliveryStatus.SENT and rows[i].at == later for i in ids)
+    assert all(rows[r.id].status == DeliveryStatus.SENDING for r in second)
+
+
+# A turn whose statement fails loses no answer: the deliveries the server accepted
+# before it are recorded `sent` when the send ends on the error, so the next send
+# does not mail them again.
+def test_a_failed_turn_keeps_the_answers(
+    subscribed: Settings,
+    sessions: sessionmaker[Session],
+    server: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from publisher import queries
+
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's one-statement turn")
+    real = queries.record_sent_and_claim
+    calls = [0]
+
+    def fail_the_third(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "record_sent_and_claim", fail_the_third)
+    settings = with_smtp(subscribed, server.port, connections=1, batch=2)
+    with pytest.raises(RuntimeError):
+        send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    delivered = set(server.by_recipient())
+    assert delivered
+    got = statuses(sessions)
+    assert all(got[address] == "sent" for address in delivered)
+    monkeypatch.setattr(queries, "record_sent_and_claim", real)
+    (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert report.finished
+    assert all(len(m) == 1 for m in server.by_recipient().values())
+    assert sorted(server.by_recipient()) == sorted([*READERS, "sdgs@example.org"])
