@@ -131,6 +131,13 @@ class Renderer:
             raise _stopped(e) from e
         self._making = True
 
+    def ready(self) -> bool:
+        """Are the messages of the group being made there to collect (without waiting)?"""
+        try:
+            return self._making and self._pipe.poll()
+        except OSError:
+            return self._making  # gone: collect says so
+
     def collect(self) -> list[Made]:
         """The messages of the group :meth:`submit` started, in order (waiting for them).
 

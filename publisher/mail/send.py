@@ -171,6 +171,9 @@ def send_run(
                 idle = _halt(work, report, settings, stop) or dry or not lanes.room
                 for result in lanes.answers(block=lanes.busy and idle and making is None):
                     work.take(result, clock.now())
+                if making is not None and renderer.ready():  # made already: out it goes
+                    _hand_made(renderer, work, lanes, making, group, clock.now())
+                    making, being_made = None, []
                 halt = _halt(work, report, settings, stop)
                 if halt:
                     lanes.halted.set()
@@ -195,9 +198,7 @@ def send_run(
                 if making is not None:
                     # made while this thread kept the store; their claim was committed on
                     # the turn before: hand them over
-                    ready = work.made(renderer.collect(), now)
-                    for n, lane in enumerate(making):
-                        lanes.hand(lane, ready[n * group : (n + 1) * group])
+                    _hand_made(renderer, work, lanes, making, group, now)
                     making, being_made = None, []
                 if jobs:  # committed: made by the renderer while the next turn runs
                     renderer.submit(jobs, work.templates)
@@ -221,6 +222,16 @@ def send_run(
             with contextlib.suppress(Exception), transaction(factory) as session:
                 work.save(session)
     return report
+
+
+def _hand_made(
+    renderer: Renderer, work: Ledger, lanes: Lanes, making: list[int], group: int, now: datetime
+) -> None:
+    """The group the renderer made, a slice of ``group`` messages to each place kept for
+    it (``making``: their lanes, in order)."""
+    ready = work.made(renderer.collect(), now)
+    for n, lane in enumerate(making):
+        lanes.hand(lane, ready[n * group : (n + 1) * group])
 
 
 class _Claiming(NamedTuple):
