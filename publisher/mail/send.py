@@ -299,9 +299,11 @@ def _save_and_claim(
         raise
     if len(first) == limit and not anyone:
         return first, first[-1].id, set()
-    with session.begin():  # the end of the run, or someone is on the suppression list
+    # the end of the run (rows from its start, or left by a dead sender: the statement
+    # did not see them, nor so whether anyone is suppressed), or someone is suppressed
+    with session.begin():
         rows, cursor = _claim(session, claiming, now, limit, cursor, first)
-        return rows, cursor, suppressed_of(session, rows, claiming.salt) if anyone else set()
+        return rows, cursor, suppressed_of(session, rows, claiming.salt)
 
 
 def _claim(

@@ -294,6 +294,31 @@ def test_a_4xx_then_success_is_delivered_once(
     assert timedelta(minutes=3) <= clock.waited < timedelta(minutes=10)
 
 
+# An address put on the suppression list while its delivery waits for a retry gets
+# nothing when the retry falls due (a claim from the start of the run, at its end).
+def test_suppressed_before_the_retry_is_skipped(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from publisher.audience import suppression
+
+    def script(step: str, address: str, n: int) -> str | None:
+        if step == "RCPT" and address == "reader2@example.org":
+            if n == 1:
+                with sessions.begin() as session:
+                    suppression.suppress(session, address, "complaint", NOW)
+            return "451 4.7.1 greylisted, try later"
+        return None
+
+    recorder = Recorder(script=script)
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port)
+        (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert report.finished and report.sent == 5 and report.deferred == 1
+    assert "reader2@example.org" not in recorder.by_recipient()
+    assert recorder.seen[("RCPT", "reader2@example.org")] == 1
+    assert statuses(sessions)["reader2@example.org"] == "skipped"
+
+
 # An address that always answers 451 is given up after email.retry_hours (a controlled
 # clock), the run finishes, and the next period's digest goes out.
 def test_always_451_is_given_up_and_the_next_period_goes_out(
