@@ -165,8 +165,8 @@ class Renderer:
 
 def _stopped(error: BaseException) -> PublisherError:
     return PublisherError(
-        f"the process that makes the messages stopped ({error!r}); the messages it had "
-        "are left `sending`: run `publisher digest send` again"
+        f"the process that makes the messages stopped ({error!r}); the deliveries it was "
+        "making a message for were not sent: run `publisher digest send` again"
     )
 
 
