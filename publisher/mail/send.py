@@ -158,6 +158,8 @@ def send_run(
     #: the lanes whose reserved places the group being made goes to (None: none is)
     making: list[int] | None = None
     being_made: list[int] = []  # its deliveries
+    #: deliveries claimed this turn and not yet given to the renderer
+    just_claimed: list[int] = []
     claiming = _Claiming(settings, claim, report, alone, salt)
     try:
         lanes = Lanes(
@@ -192,6 +194,7 @@ def send_run(
                         len(wanted) * group,
                         cursor,
                     )
+                just_claimed = [row.id for row in rows]
                 if wanted:
                     dry = len(rows) < len(wanted) * group
                 jobs = work.plan(rows, suppressed, now)
@@ -201,9 +204,11 @@ def send_run(
                     _hand_made(renderer, work, lanes, making, group, now)
                     making, being_made = None, []
                 if jobs:  # committed: made by the renderer while the next turn runs
+                    being_made = [job.delivery_id for job in jobs]
                     renderer.submit(jobs, work.templates)
-                    making, being_made = wanted, [job.delivery_id for job in jobs]
+                    making = wanted
                     lanes.reserve(wanted)
+                just_claimed = []  # given to the renderer, or recorded (skipped)
                 if progress is not None:
                     progress(report)
                 if lanes.busy or making is not None or (wanted and not dry):
@@ -217,7 +222,8 @@ def send_run(
         renderer.close()
         for result in lanes.close():  # after an unexpected error: the answers in flight
             work.take(result, clock.now())
-        work.not_handed(being_made)  # (an error): never handed to SMTP, so not uncertain
+        # (an error): never handed to SMTP, so not uncertain
+        work.not_handed(being_made + just_claimed)
         if work.pending:  # record them if the store still can (the error goes on)
             with contextlib.suppress(Exception), transaction(factory) as session:
                 work.save(session)

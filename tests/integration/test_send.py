@@ -602,3 +602,63 @@ def test_a_failed_turn_keeps_the_answers(
     assert report.finished
     assert all(len(m) == 1 for m in server.by_recipient().values())
     assert sorted(server.by_recipient()) == sorted([*READERS, "sdgs@example.org"])
+
+
+def _children() -> list[int]:
+    """This process's child processes (Linux)."""
+    found = []
+    for task in Path("/proc/self/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+# The process that makes the messages dies mid-send: the send stops with an error
+# that says so, nothing is left `sending` (the deliveries it was making a message for
+# go back to `pending`, the connections' answers are recorded), and the next send
+# finishes with no duplicate.
+def test_a_dead_renderer_leaves_nothing_uncertain(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    import os
+    import signal
+    import sys
+
+    from publisher.errors import PublisherError
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    readers = [f"bulk{n:03d}@example.org" for n in range(60)]
+    with sessions.begin() as session:
+        session.execute(
+            insert(Subscriber),
+            [{"email": a, "status": "active", "created_at": NOW} for a in readers],
+        )
+        ids = session.scalars(select(Subscriber.id).where(Subscriber.email.in_(readers)))
+        session.execute(
+            insert(Subscription),
+            [{"subscriber_id": i, "newsletter": "weekly", "created_at": NOW} for i in ids],
+        )
+    before = set(_children())
+    killed: list[int] = []
+
+    def kill_the_renderer(report: Any) -> None:
+        if report.sent >= 10 and not killed:
+            for pid in set(_children()) - before:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    recorder = Recorder()
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port, connections=2, batch=4)
+        with pytest.raises(PublisherError, match="makes the messages stopped"):
+            send_digest(sessions, settings, NOW, clock=FakeClock(NOW), progress=kill_the_renderer)
+        assert killed
+        with sessions() as session:
+            sending = session.scalar(
+                select(func.count()).where(Delivery.status == DeliveryStatus.SENDING)
+            )
+        assert sending == 0
+        (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert report.finished
+    got = recorder.by_recipient()
+    assert len(got) == 66 and all(len(m) == 1 for m in got.values())
