@@ -181,7 +181,7 @@ def send_run(
                     lanes.halted.set()
                 wanted = [] if halt or dry else lanes.room
                 now = clock.now()
-                # one transaction: every answer so far, and the rows for the free groups
+                # every answer so far recorded, the rows for the free groups claimed
                 rows: list[queries.Claimed] = []
                 suppressed: set[str] = set()
                 if wanted or work.pending:
