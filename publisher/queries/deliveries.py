@@ -218,7 +218,7 @@ def record_sent_and_claim(
     ``sent`` and claim up to ``limit`` due deliveries past ``after_id`` as
     :func:`claim_deliveries` does, in one statement on ``connection`` (in autocommit:
     the statement is its transaction). The claimed rows, and whether anyone at all is
-    on the suppression list."""
+    on the suppression list: said on each claimed row, so False when none was claimed."""
     at = _bind_time(connection.dialect, now)
     params = {
         "run_id": run_id,
