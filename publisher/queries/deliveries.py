@@ -163,15 +163,7 @@ def claim_deliveries(
     takes. (From the start only at the end of the run: retries, released rows.)
     """
     dialect = session.get_bind().dialect
-    at = _db_time(session, now)
-    params = {
-        "run_id": run_id,
-        "newsletter": newsletter,
-        "at": at,
-        "now": at,
-        "after_id": after_id,
-        "limit": limit,
-    }
+    params = _claim_params(dialect, run_id, newsletter, now, limit, after_id)
     if stale_before is not None:
         params["stale_before"] = _db_time(session, stale_before)
     kind = "postgresql" if dialect.name == "postgresql" else "sqlite"
@@ -180,6 +172,22 @@ def claim_deliveries(
     found = cursor.fetchall()
     cursor.close()
     return _claimed(found, dialect)
+
+
+def _claim_params(
+    dialect: Any, run_id: int, newsletter: str, now: datetime, limit: int, after_id: int
+) -> dict[str, Any]:
+    """The parameters every claim statement takes (``now`` is both the claim's time
+    and the moment a retry must have fallen due by)."""
+    at = _bind_time(dialect, now)
+    return {
+        "run_id": run_id,
+        "newsletter": newsletter,
+        "at": at,
+        "now": at,
+        "after_id": after_id,
+        "limit": limit,
+    }
 
 
 def _claimed(found: Sequence[Any], dialect: Any) -> list[Claimed]:
@@ -219,18 +227,10 @@ def record_sent_and_claim(
     :func:`claim_deliveries` does, in one statement on ``connection`` (in autocommit:
     the statement is its transaction). The claimed rows, and whether anyone at all is
     on the suppression list: said on each claimed row, so False when none was claimed."""
-    at = _bind_time(connection.dialect, now)
-    params = {
-        "run_id": run_id,
-        "newsletter": newsletter,
-        "at": at,
-        "now": at,
-        "after_id": after_id,
-        "limit": limit,
-        "sent_at": _bind_time(connection.dialect, sent_at or now),
-        # the array as text: psycopg adapts a list element by element
-        "sent": "{" + ",".join(map(str, sent)) + "}",
-    }
+    params = _claim_params(connection.dialect, run_id, newsletter, now, limit, after_id)
+    params["sent_at"] = _bind_time(connection.dialect, sent_at or now)
+    # the array as text: psycopg adapts a list element by element
+    params["sent"] = "{" + ",".join(map(str, sent)) + "}"
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(_SENT_AND_CLAIM, params)
     found = cursor.fetchall()

@@ -91,6 +91,21 @@ def server() -> Iterator[Recorder]:
         yield recorder
 
 
+def add_readers(sessions: sessionmaker[Session], count: int) -> None:
+    """``count`` more active subscribers of the weekly digest, in bulk."""
+    readers = [f"bulk{n:03d}@example.org" for n in range(count)]
+    with sessions.begin() as session:
+        session.execute(
+            insert(Subscriber),
+            [{"email": a, "status": "active", "created_at": NOW} for a in readers],
+        )
+        ids = session.scalars(select(Subscriber.id).where(Subscriber.email.in_(readers)))
+        session.execute(
+            insert(Subscription),
+            [{"subscriber_id": i, "newsletter": "weekly", "created_at": NOW} for i in ids],
+        )
+
+
 def statuses(sessions: sessionmaker[Session]) -> dict[str, str]:
     with sessions() as session:
         rows = session.execute(
@@ -135,17 +150,7 @@ def test_everyone_active_gets_their_edition_once(
 def test_one_send_finishes_and_holds_the_bound(
     subscribed: Settings, sessions: sessionmaker[Session], connections: int, batch: int
 ) -> None:
-    readers = [f"bulk{n:03d}@example.org" for n in range(150)]
-    with sessions.begin() as session:
-        session.execute(
-            insert(Subscriber),
-            [{"email": a, "status": "active", "created_at": NOW} for a in readers],
-        )
-        ids = session.scalars(select(Subscriber.id).where(Subscriber.email.in_(readers)))
-        session.execute(
-            insert(Subscription),
-            [{"subscriber_id": i, "newsletter": "weekly", "created_at": NOW} for i in ids],
-        )
+    add_readers(sessions, 150)
     most = [0]
 
     def count_sending(report: object) -> None:
@@ -174,18 +179,8 @@ def test_one_send_finishes_and_holds_the_bound(
 def test_the_server_sees_only_sending_rows(
     subscribed: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    readers = [f"bulk{n:03d}@example.org" for n in range(120)]
-    with sessions.begin() as session:
-        session.execute(
-            insert(Subscriber),
-            [{"email": a, "status": "active", "created_at": NOW} for a in readers],
-        )
-        ids = session.scalars(select(Subscriber.id).where(Subscriber.email.in_(readers)))
-        session.execute(
-            insert(Subscription),
-            [{"subscriber_id": i, "newsletter": "weekly", "created_at": NOW} for i in ids],
-        )
-    seen: dict[str, str] = {}
+    add_readers(sessions, 120)
+    seen: dict[str, DeliveryStatus] = {}
 
     def check(step: str, address: str, times: int) -> None:
         if step == "RCPT":
@@ -627,17 +622,7 @@ def test_a_dead_renderer_leaves_nothing_uncertain(
 
     if not sys.platform.startswith("linux"):
         pytest.skip("reads /proc")
-    readers = [f"bulk{n:03d}@example.org" for n in range(60)]
-    with sessions.begin() as session:
-        session.execute(
-            insert(Subscriber),
-            [{"email": a, "status": "active", "created_at": NOW} for a in readers],
-        )
-        ids = session.scalars(select(Subscriber.id).where(Subscriber.email.in_(readers)))
-        session.execute(
-            insert(Subscription),
-            [{"subscriber_id": i, "newsletter": "weekly", "created_at": NOW} for i in ids],
-        )
+    add_readers(sessions, 60)
     before = set(_children())
     killed: list[int] = []
 
