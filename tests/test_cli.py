@@ -64,6 +64,22 @@ def test_init_sample_then_list_show_publish(config: Path) -> None:
 
 # import --build is import, then build: the same reports, the same feeds, and the
 # build's stamp, so that a build right after has nothing to do.
+# A command leaves everything in the SQLite database file itself: its connections
+# closed as it ends, the write-ahead log is merged back, so a copy (a backup) of the
+# file alone holds every post.
+def test_the_database_file_alone_holds_what_a_command_wrote(config: Path) -> None:
+    import contextlib
+    import shutil
+    import sqlite3
+
+    assert run(config, "init", "--sample").exit_code == 0
+    assert not (config.parent / "publisher.db-wal").exists()
+    shutil.copy(config.parent / "publisher.db", config.parent / "copy.db")
+    with contextlib.closing(sqlite3.connect(config.parent / "copy.db")) as copy:
+        (count,) = copy.execute("SELECT count(*) FROM posts").fetchone()
+    assert count == 10
+
+
 def test_import_then_build_in_one_command(config: Path, sample_dir: Path) -> None:
     run(config, "init")
     both = run(config, "import", str(sample_dir), "--build")

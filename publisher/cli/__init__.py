@@ -63,6 +63,7 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
     """Publish news posts as feeds and an email digest."""
     ctx.obj = App(config_path, debug)
+    ctx.call_on_close(ctx.obj.close)
 
 
 #: the cyclic garbage collector's thresholds in a command (Python's: 700, 10, 10)

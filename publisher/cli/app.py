@@ -75,6 +75,14 @@ class App:
             self._engine = db.make_engine(self.settings.database.url or "")
         return self._engine
 
+    def close(self) -> None:
+        """Close the database's connections: on SQLite the last one to close writes
+        the write-ahead log back into the database file, so that the file alone (a
+        copy, a backup) holds everything."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def sessions(self, check: bool = True) -> sessionmaker[Session]:
         """Sessions on a database that is at the newest schema."""
         from .. import db

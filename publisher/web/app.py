@@ -230,9 +230,15 @@ def public_app(settings: Settings) -> Flask:
 
 def finish_sending(app: Flask, timeout: float) -> int:
     """After serving: wait up to ``timeout`` seconds for the confirmation emails
-    still queued; how many were not sent by then."""
-    outbox = app.extensions["publisher"].outbox
-    return 0 if outbox is None else outbox.join(timeout)
+    still queued; how many were not sent by then. Then close the store's
+    connections (on SQLite the last one writes the log back into the database file)."""
+    context: WebContext = app.extensions["publisher"]
+    left = 0 if context.outbox is None else context.outbox.join(timeout)
+    if context.factory is not None:
+        bind = context.factory.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+    return left
 
 
 def message_page(

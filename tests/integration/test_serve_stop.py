@@ -4,8 +4,11 @@ who has just subscribed gets their link."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +38,9 @@ web: {{secure_cookies: false}}
 
 # Stopping the server while a confirmation is on its way (the mail server takes
 # its time) delays the exit until it is sent: the reader is not left without
-# their link. The process exits cleanly, on either signal.
+# their link. The process exits cleanly, on either signal, and leaves everything in
+# the SQLite database file itself (its write-ahead log merged back): a copy of that
+# file alone holds the new subscriber.
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_stopped_server_sends_the_queued_confirmation_first(
     tmp_path: Path, stop: signal.Signals
@@ -76,3 +81,7 @@ def test_a_stopped_server_sends_the_queued_confirmation_first(
         assert server.returncode == 0, output
         assert "Traceback" not in output
         assert [r.recipient for r in smtp.received] == ["new@example.org"]
+    shutil.copy(tmp_path / "publisher.db", tmp_path / "copy.db")
+    with contextlib.closing(sqlite3.connect(tmp_path / "copy.db")) as copy:
+        emails = [row[0] for row in copy.execute("SELECT email FROM subscribers")]
+    assert emails == ["new@example.org"]
