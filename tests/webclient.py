@@ -55,11 +55,15 @@ class Browser:
         )
 
     def request(
-        self, path: str, form: Form | None = None, headers: dict[str, str] | None = None
+        self,
+        path: str,
+        form: Form | None = None,
+        headers: dict[str, str] | None = None,
+        method: str | None = None,
     ) -> Answer:
         data = urllib.parse.urlencode(form, doseq=True).encode() if form is not None else None
         url = path if path.startswith("http") else self.base + path
-        request = urllib.request.Request(url, data=data, headers=headers or {})
+        request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
         try:
             with self.opener.open(request, timeout=10) as response:
                 return Answer(
@@ -70,6 +74,10 @@ class Browser:
 
     def get(self, path: str, **headers: str) -> Answer:
         return self.request(path, headers=headers)
+
+    def head(self, path: str, form: Form | None = None) -> Answer:
+        """A HEAD request (with a form body, as a careless or hostile client may send)."""
+        return self.request(path, form, method="HEAD")
 
     def post(self, path: str, form: Form, **headers: str) -> Answer:
         return self.request(path, form, headers)

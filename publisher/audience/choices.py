@@ -35,6 +35,12 @@ def newsletter_names(settings: Settings) -> list[str]:
     return [d.name for d in settings.digests]
 
 
+def display_name(newsletter: str) -> str:
+    """A newsletter as pages and emails name it to readers: ``weekly`` is "Weekly"
+    (the forms' labels, Jinja2's ``capitalize``)."""
+    return newsletter.capitalize()
+
+
 @dataclass(frozen=True)
 class TagRef:
     """A tag as plain values (for writers that use no ORM objects)."""

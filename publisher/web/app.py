@@ -162,7 +162,10 @@ def create_app(
     def _http_error(error: HTTPException) -> Any:
         if error.code is None or error.code < 400:
             return error
-        return message_page(error.name, error.description or "", error.code)
+        page, code = message_page(error.name, error.description or "", error.code)
+        # the exception's own headers kept: Allow on a 405 (RFC 9110 §15.5.6), Retry-After
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return page, code, headers
 
     @app.errorhandler(BadToken)
     def _bad_token(error: BadToken) -> tuple[str, int]:

@@ -29,6 +29,7 @@ from email.utils import format_datetime
 
 import jinja2
 
+from ..audience.choices import display_name
 from ..config import Settings
 from ..errors import DeliveryError, PublisherError, TemplateError
 from ..mail import headers
@@ -121,7 +122,7 @@ class ConfirmationWriter:
         values = {
             "site": settings.site,
             "name": confirmation.name or "",
-            "newsletters": confirmation.newsletters,
+            "newsletters": [display_name(n) for n in confirmation.newsletters],
             "confirm_url": confirmation.confirm_url,
             "days": settings.web.confirm_days,
         }

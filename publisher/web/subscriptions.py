@@ -33,7 +33,7 @@ from werkzeug.wrappers import Response
 
 from .. import queries
 from ..addresses import normalise_address
-from ..audience.choices import Choice, newsletter_names
+from ..audience.choices import Choice, display_name, newsletter_names
 from ..audience.consent import ConsentGiven
 from ..audience.links import (
     confirm_token,
@@ -169,7 +169,7 @@ def _sent(address: str) -> tuple[str, int]:
 def subscribe() -> tuple[str, int]:
     context = _ready()
     assert context.factory is not None and context.secret is not None
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (Flask's GET without the body)
         return _subscribe_page(context, SubscribeForm(), 200)
     if not context.throttle.hit(f"client:{request.remote_addr}"):
         raise TooManyRequests(
@@ -215,14 +215,14 @@ def confirm(token: str) -> tuple[str, int]:
     assert context.factory is not None and context.secret is not None
     days = context.settings.web.confirm_days
     consent_id = read_confirm_token(context.secret, token, days * 86400)
-    if request.method == "GET":
+    if request.method != "POST":  # a link checker's HEAD confirms nothing either
         with context.factory() as session:
             consent = session.get(Consent, consent_id)
             if consent is None:
                 raise NotFoundError("There is no such subscription request any more.")
             if consent.confirmed_at is not None:
                 raise BadToken("used", "This confirmation link has been used already.")
-            newsletters = sorted(consent.choices)
+            newsletters = [display_name(n) for n in sorted(consent.choices)]
         page = render_template("confirm.html", token=token, newsletters=newsletters)
         return page, 200
     confirmed = confirm_consent(context.factory, consent_id, _now())
@@ -233,7 +233,7 @@ def confirm(token: str) -> tuple[str, int]:
     return message_page(
         "You are subscribed",
         f"{confirmed.email} will receive "
-        + ", ".join(c.newsletter for c in confirmed.choices)
+        + ", ".join(display_name(c.newsletter) for c in confirmed.choices)
         + f" from {context.settings.site.title}.",
         200,
         links=[("Choose your newsletters and topics", preferences)],
@@ -277,8 +277,8 @@ def unsubscribe(token: str) -> tuple[str, int] | Response:
     context = _ready()
     assert context.factory is not None and context.secret is not None
     link = read_unsubscribe_token(context.secret, token)
-    what = link.newsletter or "every newsletter"
-    if request.method == "GET":
+    what = display_name(link.newsletter) if link.newsletter else "every newsletter"
+    if request.method != "POST":  # a link checker's HEAD unsubscribes no one either
         if profile(context.factory, link.subscriber_id) is None:
             raise NotFound(GONE)
         return render_template("unsubscribe.html", token=token, what=what), 200

@@ -160,6 +160,38 @@ def test_subscribe_then_confirm_makes_the_address_active(site: Site) -> None:
     assert [(c.newsletter, c.topics) for c in found.choices] == [("weekly", ("sdgs",))]
 
 
+# HEAD is GET without the body (RFC 9110 §9.3.2): a link checker or mail scanner that
+# sends HEAD to a confirmation or unsubscribe link, or to the form with fields and no
+# CSRF token, confirms, unsubscribes and subscribes no one, and sends no email.
+def test_head_changes_nothing(site: Site) -> None:
+    subscribe(site, "new@example.org")
+    (mail,) = site.mails()
+    browser = site.browser()
+    assert browser.head(confirm_path(mail)).status == 200
+    assert site.status("new@example.org") is SubscriberStatus.PENDING
+    token = unsubscribe_token(SECRET, str(site.id_of("zoe@example.org")), "weekly")
+    assert browser.head(f"/unsubscribe/{token}").status == 200
+    zoe = site.subscriber("zoe@example.org")
+    assert zoe is not None and {c.newsletter for c in zoe.choices} == {"weekly", "monthly"}
+    form = {"address": "robot@example.org", "newsletter": ["weekly"]}
+    assert browser.head("/subscribe", form).status == 200
+    assert site.status("robot@example.org") is None
+    assert len(site.mails()) == 1
+
+
+# A method a page does not take is answered 405 with the methods it does (RFC 9110
+# §15.5.6), in our error page.
+def test_a_wrong_method_says_which_are_allowed(site: Site) -> None:
+    answer = site.browser().request("/subscribe", {"address": "x@example.org"}, method="PUT")
+    assert answer.status == 405 and "Method Not Allowed" in answer.text
+    assert set(answer.headers["Allow"].replace(" ", "").split(",")) == {
+        "GET",
+        "HEAD",
+        "OPTIONS",
+        "POST",
+    }
+
+
 # A confirmation link works once, and not after web.confirm_days.
 def test_a_used_or_expired_confirmation_is_refused(site: Site) -> None:
     subscribe(site, "new@example.org")
@@ -248,7 +280,7 @@ def test_get_changes_nothing_and_one_click_post_leaves_that_newsletter(site: Sit
     token = unsubscribe_token(SECRET, str(site.id_of("zoe@example.org")), "weekly")
     browser = site.browser()
     page = browser.get(f"/unsubscribe/{token}")
-    assert page.status == 200 and "Stop weekly" in page.text
+    assert page.status == 200 and "Stop Weekly" in page.text
     before = site.subscriber("zoe@example.org")
     assert before is not None and {c.newsletter for c in before.choices} == {"weekly", "monthly"}
     answer = browser.post(f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"})
