@@ -43,7 +43,7 @@ def server_options(web: WebSettings) -> dict[str, Any]:
 
 
 def serve(app: Any, web: WebSettings, host: str, port: int) -> None:
-    """Serve ``app`` until Ctrl-C or SIGTERM; then close the sockets and return.
+    """Serve ``app`` until Ctrl-C (SIGINT) or SIGTERM; then close the sockets and return.
 
     SIGTERM (what service managers and ``docker stop`` send) ends the server
     as Ctrl-C does, so the caller can finish its work (the confirmation
@@ -53,11 +53,16 @@ def serve(app: Any, web: WebSettings, host: str, port: int) -> None:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(0)  # waitress's loop catches it, closes its sockets and returns
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    # SIGINT too, explicitly (as `publisher digest send` and `run` do): a process a
+    # shell without job control starts in the background (a script's `&`) inherits
+    # SIGINT ignored, and Python then raises no KeyboardInterrupt for it
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, stop) for s in stops}
     try:
         waitress.serve(app, host=host, port=port, **server_options(web))
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class ServerThread:

@@ -38,7 +38,8 @@ web: {{secure_cookies: false}}
 
 # Stopping the server while a confirmation is on its way (the mail server takes
 # its time) delays the exit until it is sent: the reader is not left without
-# their link. The process exits cleanly, on either signal, and leaves everything in
+# their link. The process exits cleanly, on either signal (SIGINT too when it was
+# started with SIGINT ignored, as in the background of a script), and leaves everything in
 # the SQLite database file itself (its write-ahead log merged back): a copy of that
 # file alone holds the new subscriber.
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
@@ -64,6 +65,8 @@ def test_a_stopped_server_sends_the_queued_confirmation_first(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # as a shell without job control starts it in the background (`serve &`)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
         try:
             base = f"http://127.0.0.1:{port}"
