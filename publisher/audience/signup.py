@@ -9,10 +9,16 @@ four or five inserts and one commit.
 
 It does the same work, in the same statements, whoever the address belongs
 to (new, pending, active, unsubscribed, bounced or complained): a consent
-record and a ``request`` event. Only a new or still pending address also
-gets its newsletters and topics written (a pending one's are replaced by
-the latest request, which is what the click will confirm); a known address
-is otherwise left exactly as it is until its owner clicks.
+record (with the newsletters, topics and name asked for) and a ``request``
+event. Only a new or still pending address also gets its newsletters and
+topics written (a pending one's are replaced by the latest request); a known
+address is otherwise left exactly as it is until its owner clicks, and the
+click applies the request it confirms, name included.
+
+Two requests at once for one address (PostgreSQL, several server threads or
+machines): the subscriber's row is locked for the transaction, so they take
+turns; for a new address one insert wins (one subscriber per address, whatever
+its case: migration 0010) and the other request is made again, and finds it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..addresses import normalise_address
@@ -43,8 +50,11 @@ TOPICS = subscription_topics
 
 #: the subscriber an address belongs to, whatever the case of its local part
 #: (``address``: lower-cased; found through the index on lower(email))
-BY_ADDRESS = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.email, SUBSCRIBERS.c.status).where(
-    func.lower(SUBSCRIBERS.c.email) == bindparam("address")
+#: (locked for the transaction on PostgreSQL, so that requests for it take turns)
+BY_ADDRESS = (
+    select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.email, SUBSCRIBERS.c.status)
+    .where(func.lower(SUBSCRIBERS.c.email) == bindparam("address"))
+    .with_for_update()
 )
 #: a subscriber's requests of ``kind`` at or after ``since``
 ASKED = select(func.count(EVENTS.c.id)).where(
@@ -53,12 +63,6 @@ ASKED = select(func.count(EVENTS.c.id)).where(
     EVENTS.c.at >= bindparam("since"),
 )
 NEW_SUBSCRIBER = insert(SUBSCRIBERS).returning(SUBSCRIBERS.c.id)
-#: a pending subscriber's name, from their latest request (``named``)
-RENAME = (
-    update(SUBSCRIBERS)
-    .where(SUBSCRIBERS.c.id == bindparam("subscriber"))
-    .values(name=bindparam("named"))
-)
 NEW_CONSENT = insert(CONSENTS).returning(CONSENTS.c.id)
 NEW_EVENT = insert(EVENTS)
 NEW_SUBSCRIPTION = insert(SUBSCRIPTIONS)
@@ -108,6 +112,23 @@ def request_subscription(
     :raises NotFound: an unknown newsletter or topic, or no newsletter chosen.
     """
     email = normalise_address(address)
+    try:
+        return _request(factory, settings, email, name, choices, consent, now, limit)
+    except IntegrityError:
+        # a request for the same new address committed first: this one finds it now
+        return _request(factory, settings, email, name, choices, consent, now, limit)
+
+
+def _request(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    email: str,
+    name: str | None,
+    choices: Sequence[Choice],
+    consent: ConsentGiven,
+    now: datetime,
+    limit: tuple[int, datetime] | None,
+) -> Requested | None:
     with transaction(factory) as session:
         catalogue = Catalogue.read(session, settings)
         resolved = catalogue.resolve(choices)
@@ -134,9 +155,8 @@ def request_subscription(
             if limit is not None and _asked(connection, subscriber_id, limit[1]) >= limit[0]:
                 return None
             if previous is SubscriberStatus.PENDING:
-                # not confirmed yet: the latest request is what the click will confirm
-                if _tidy(name):
-                    connection.execute(RENAME, {"subscriber": subscriber_id, "named": _tidy(name)})
+                # not confirmed yet: the latest request's choices stand meanwhile (the
+                # click applies those of the request it confirms, and its name)
                 _choose(connection, subscriber_id, resolved, now, fresh=False)
         consent_id = connection.execute(
             NEW_CONSENT,
@@ -148,6 +168,7 @@ def request_subscription(
                 "client_address": consent.client_address,
                 "text": consent.text,
                 "choices": as_json(resolved),
+                "name": _tidy(name),
                 "confirmed_at": None,
             },
         ).scalar_one()

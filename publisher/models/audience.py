@@ -75,8 +75,8 @@ class Subscriber(Base):
     __table_args__ = (
         # every look-up by address ignores the case of the local part (the domain is
         # stored lower-cased already): the subscribe form's look-up must not scan the
-        # table (migration 0008)
-        Index("ix_subscribers_email_lower", func.lower(text("email"))),
+        # table (migration 0008), and one address is one subscriber (0010)
+        Index("ix_subscribers_email_lower", func.lower(text("email")), unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -165,6 +165,8 @@ class Consent(Base):
     text: Mapped[str] = mapped_column(Text)
     #: what they asked for: {"newsletter": ["tag-slug", …]} (an empty list: all topics)
     choices: Mapped[dict[str, list[str]]] = mapped_column(JSON)
+    #: the name they gave with the request (set on the subscriber when it is confirmed)
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

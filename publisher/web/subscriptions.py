@@ -22,6 +22,7 @@ cut, expired, used or wrong-purpose one gets a 400 page saying what to do.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -115,6 +116,8 @@ class SubscribeForm:
             self.errors["address"] = f"This is not an address we can write to: {e.why}."
         if len(self.name) > MAX_NAME:
             self.errors["name"] = f"Please keep the name under {MAX_NAME} characters."
+        elif any(unicodedata.category(c) == "Cc" for c in self.name):  # NUL, escapes…
+            self.errors["name"] = "Please write the name without control characters."
         if not self.newsletters or not set(self.newsletters) <= set(newsletters):
             self.errors["newsletter"] = "Tick at least one newsletter."
         return address

@@ -115,6 +115,62 @@ def test_a_pending_address_takes_its_latest_request(
     assert profile.choices == (Choice("weekly", ("events",)),)
 
 
+# Anyone may send the form for any address: a stranger's request for a pending
+# address does not rename it; the name is the one of the request whose link is
+# clicked, set as it is confirmed (here, the owner's own, which gave none).
+def test_a_stranger_cannot_rename_a_pending_address(
+    tagged: sessionmaker[Session], two: Settings
+) -> None:
+    own = signup.request_subscription(
+        tagged, two, "zoe@example.org", None, [Choice("weekly")], FORM, NOW
+    )
+    assert own is not None
+    later = NOW + timedelta(minutes=1)
+    signup.request_subscription(
+        tagged, two, "zoe@example.org", "Visit evil.example", [Choice("weekly")], FORM, later
+    )
+    with tagged() as session:
+        pending = queries.subscriber_by_email(session, "zoe@example.org")
+        assert pending is not None and pending.name is None
+    profile = store.confirm(tagged, own.consent_id, later)
+    assert profile.name is None
+
+
+# Two requests at once for one new address, in two cases of its local part (several
+# server threads on PostgreSQL): each answers as usual, and the address is one
+# subscriber (before, both inserted one and the mailbox got every digest twice, or one
+# request failed on the unique key).
+def test_requests_at_once_for_one_address_make_one_subscriber(
+    tagged: sessionmaker[Session], two: Settings
+) -> None:
+    import threading
+
+    start = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def ask(n: int) -> None:
+        start.wait()
+        try:
+            address = "Race@example.org" if n % 2 else "race@example.org"
+            signup.request_subscription(tagged, two, address, None, [Choice("weekly")], FORM, NOW)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with tagged() as session:
+        found = session.execute(
+            text("SELECT count(*) FROM subscribers WHERE lower(email) = 'race@example.org'")
+        ).scalar_one()
+        assert found == 1
+        consents = session.execute(text("SELECT count(*) FROM consents")).scalar_one()
+        assert consents == 8
+
+
 # The per-address limit is counted in the store: past it, a request records nothing.
 def test_requests_past_the_limit_record_nothing(
     tagged: sessionmaker[Session], two: Settings

@@ -119,3 +119,30 @@ def test_a_delivery_status_change_touches_no_index(engine: Engine) -> None:
             )
         )
         assert hot == 2
+
+
+# A database where one address belongs to two subscribers in two cases (the race
+# migration 0010 closes could make them) is left as it is: the upgrade says which
+# addresses to sort out first, and changes nothing.
+def test_the_upgrade_names_addresses_held_twice(engine: Engine) -> None:
+    import pytest
+
+    from publisher.errors import DatabaseError
+
+    db.downgrade(engine, "0009")
+    with engine.begin() as conn:
+        for address in ("Ann@example.org", "ann@example.org"):
+            conn.execute(
+                text(
+                    "INSERT INTO subscribers (email, status, created_at) "
+                    "VALUES (:a, 'active', '2026-11-27 12:00:00')"
+                ),
+                {"a": address},
+            )
+    with pytest.raises(DatabaseError, match=r"1 addresses .*ann@example\.org.*erase"):
+        db.upgrade(engine)
+    assert db.current_revision(engine) == "0009"
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM subscribers WHERE email = 'Ann@example.org'"))
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision()

@@ -274,6 +274,14 @@ def test_bad_fields_are_named_and_kept(site: Site) -> None:
     assert 'value="Ann"' in answer.text and 'value="not an address"' in answer.text
 
 
+# A name with a control character in it (a NUL, which PostgreSQL cannot store) is a
+# form error on the name, not a server error.
+def test_a_name_with_a_control_character_is_refused(site: Site) -> None:
+    answer = subscribe(site, "nul@example.org", name="x\x00y")
+    assert answer.status == 400 and "without control characters" in answer.text
+    assert site.status("nul@example.org") is None
+
+
 # A GET on the unsubscribe link (a mail scanner) changes nothing; the RFC 8058
 # one-click POST leaves the newsletter the link came with, and answers no page.
 def test_get_changes_nothing_and_one_click_post_leaves_that_newsletter(site: Site) -> None:
