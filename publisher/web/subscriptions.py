@@ -143,6 +143,8 @@ def _subscribe_page(context: WebContext, form: SubscribeForm, status: int) -> tu
 
 #: stands in for the address while the accepted form's page is rendered once
 SENT_STANDIN = "SENT-ADDRESS-STANDIN"
+#: accepted-form pages kept, by script root (a deployment has one or two)
+MAX_CACHED_PAGES = 4
 
 
 def _sent(address: str) -> tuple[str, int]:
@@ -164,7 +166,11 @@ def _sent(address: str) -> tuple[str, int]:
             200,
             hint="No email? Look in the spam folder, or send the form again later.",
         )
-        pieces = pages[request.script_root] = page.split(SENT_STANDIN)
+        pieces = page.split(SENT_STANDIN)
+        # the script root comes from a header (X-Forwarded-Prefix) the client may set
+        # when no proxy clears it: a few are kept, not one per value sent
+        if len(pages) < MAX_CACHED_PAGES:
+            pages[request.script_root] = pieces
     return str(escape(address)).join(pieces), 200
 
 
@@ -250,9 +256,19 @@ def preferences(token: str) -> tuple[str, int]:
     subscriber_id = read_preferences_token(context.secret, token)
     names = newsletter_names(context.settings)
     saved = request.method == "POST"
+    with context.factory() as session:
+        topics = [(t.slug, t.name) for t in queries.all_tags(session)]
     if saved:
         chosen = [n for n in request.form.getlist("newsletter") if n in names]
         choices = [Choice(n, tuple(request.form.getlist(f"topic-{n}"))) for n in chosen]
+        known = {slug for slug, _ in topics}
+        if any(not set(c.topics) <= known for c in choices):  # an old page, or made up
+            return message_page(
+                "Nothing was saved",
+                "The form named a topic that is not on the list (any more). Open the page "
+                "again and tick topics from the list.",
+                400,
+            )
         found = set_preferences(context.factory, context.settings, subscriber_id, choices, _now())
     else:
         found_or_none = profile(context.factory, subscriber_id)
@@ -260,8 +276,6 @@ def preferences(token: str) -> tuple[str, int]:
             raise NotFound(GONE)
         found = found_or_none
     receiving = {c.newsletter: set(c.topics) for c in found.choices}
-    with context.factory() as session:
-        topics = [(t.slug, t.name) for t in queries.all_tags(session)]
     page = render_template(
         "preferences.html",
         token=token,

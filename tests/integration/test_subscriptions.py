@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +34,7 @@ from publisher.web.confirmation import Outbox
 from publisher.web.server import ServerThread
 from tests.conftest import CONFIG_TEXT
 from tests.integration.test_messages import smtp_server, smtp_settings  # noqa: F401
-from tests.webclient import Browser
+from tests.webclient import Browser, csrf_token
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2019, 12, 6, 9, 0, tzinfo=UTC)  # the Friday after the three posts of 5 December
@@ -53,6 +54,7 @@ class Site:
     sessions: sessionmaker[Session]
     outbox: Outbox
     received: list[Any]
+    app: Flask
 
     def browser(self) -> Browser:
         return Browser(self.url)
@@ -105,9 +107,10 @@ def make_site(
             assert gone is not None
         audience.unsubscribe(sessions, gone.id, now=NOW)
         outbox = Outbox(settings)
-        server = ServerThread(create_app(settings, sessions, SECRET, outbox=outbox), settings.web)
+        app = create_app(settings, sessions, SECRET, outbox=outbox)
+        server = ServerThread(app, settings.web)
         servers.append(server.__enter__())
-        return Site(server.url, settings, sessions, outbox, smtp_server[1])
+        return Site(server.url, settings, sessions, outbox, smtp_server[1], app)
 
     yield make
     for server in servers:
@@ -280,6 +283,42 @@ def test_a_name_with_a_control_character_is_refused(site: Site) -> None:
     answer = subscribe(site, "nul@example.org", name="x\x00y")
     assert answer.status == 400 and "without control characters" in answer.text
     assert site.status("nul@example.org") is None
+
+
+# Behind a proxy the page's links follow X-Forwarded-Prefix, which a client can set
+# where the proxy does not clear it: each answer still links its own prefix, and the
+# server keeps a few rendered pages, not one per value sent (memory grew without end).
+def test_forwarded_prefixes_do_not_grow_the_page_cache(
+    make_site: Callable[..., Site],
+) -> None:
+    from publisher.web.subscriptions import MAX_CACHED_PAGES
+
+    site = make_site(trusted_proxies=1, subscribe_limit_per_client="1000/hour")
+    browser = site.browser()
+    token = csrf_token(browser.get("/subscribe").text)
+    for n in range(3 * MAX_CACHED_PAGES):
+        prefix = f"/p{n}"
+        form = {"csrf_token": token, "address": f"r{n}@example.org", "website": "spam"}
+        answer = browser.post("/subscribe", form, **{"X-Forwarded-Prefix": prefix})
+        assert answer.status == 200 and f"{prefix}/static/" in answer.text
+        assert f"r{n}@example.org" in answer.text
+    assert len(site.app.extensions["publisher"].pages) <= MAX_CACHED_PAGES
+
+
+# The forms list the topics by name, as a reader looks for one; a topic that is not
+# on the list (an old page, a made-up form) saves nothing and says so (400, not 404).
+def test_topics_are_listed_by_name_and_an_unknown_one_is_refused(site: Site) -> None:
+    page = site.browser().get("/subscribe").text
+    names = re.findall(r'name="topic" value="[^"]+"[^>]*> ([^<]+)<', page)
+    assert len(names) > 3 and names == sorted(names, key=str.lower)
+    zoe = str(site.id_of("zoe@example.org"))
+    path = f"/preferences/{preferences_token(SECRET, zoe)}"
+    browser = site.browser()
+    form = {"newsletter": ["weekly"], "topic-weekly": ["nope"]}
+    answer = browser.post(path, {"csrf_token": csrf_token(browser.get(path).text), **form})
+    assert answer.status == 400 and "Nothing was saved" in answer.text
+    kept = site.subscriber("zoe@example.org")
+    assert kept is not None and {c.newsletter for c in kept.choices} == {"weekly", "monthly"}
 
 
 # A GET on the unsubscribe link (a mail scanner) changes nothing; the RFC 8058
