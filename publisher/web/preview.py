@@ -80,7 +80,8 @@ def _run_id() -> int | None:
     raw = request.args.get("run")
     if raw is None:
         return None
-    if not raw.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit), and no more than a row id holds
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise BadRequest(f"?run= takes the number of a past digest, not {raw!r}.")
     return int(raw)
 

@@ -87,3 +87,6 @@ def test_past_digests_can_be_previewed(tmp_path: Path, sample_dir: Path) -> None
     assert client.get("/?run=99").status_code == 404
     refused = client.get('/?run="><svg onload=alert(1)>')
     assert refused.status_code == 400 and "<svg" not in refused.get_data(as_text=True)
+    # a digit that is not 0-9, and a number no row id reaches: refused, not a 500
+    for raw in ("%C2%B2", "99999999999999999999999"):
+        assert client.get(f"/?run={raw}").status_code == 400
