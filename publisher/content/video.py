@@ -138,7 +138,7 @@ def render_video_thumbnails(body_html: str) -> str:
         image = (
             f'<img class="fluid" src="{html.escape(video.thumbnail_url)}" width="480" '
             'height="360" alt="" '
-            'style="display:block;width:480px;max-width:100%;height:auto;border:0">'
+            'style="display:block;width:100%;max-width:480px;height:auto;border:0">'
             if video.thumbnail_url
             else ""
         )

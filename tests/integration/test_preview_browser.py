@@ -81,6 +81,31 @@ def test_the_email_fits_phone_and_desktop(
     assert "Leave No One Behind news round-up" in browser.page_source
 
 
+# Gmail's mobile web client (and others) drops the <style> block with its media
+# queries: the email, whose styles are inlined, still fits a phone without them.
+def test_the_email_fits_a_phone_without_its_media_queries(
+    browser: Any, preview_url: str, tmp_path: Path
+) -> None:
+    show_at(browser, f"{preview_url}/email.html", 375)
+    browser.execute_script("document.querySelectorAll('style').forEach(s => s.remove())")
+    screenshot(browser, tmp_path, "digest-375-no-style.png")
+    scroll_width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert scroll_width <= 375, f"horizontal scrolling at 375 px: {scroll_width} px wide"
+
+
+# The preview page itself, on a phone: the frames keep the widths they show and
+# scroll inside the page, which does not scroll sideways.
+def test_the_preview_page_fits_a_phone(browser: Any, preview_url: str, tmp_path: Path) -> None:
+    show_at(browser, preview_url + "/", 375)
+    screenshot(browser, tmp_path, "preview-375.png")
+    scroll_width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert scroll_width <= 375, f"horizontal scrolling at 375 px: {scroll_width} px wide"
+    frames = browser.execute_script(
+        "return [...document.querySelectorAll('iframe')].map(f => f.clientWidth)"
+    )
+    assert frames == [640, 375]
+
+
 def test_the_preview_page_shows_both_widths_text_headers_and_size(
     browser: Any, preview_url: str, tmp_path: Path
 ) -> None:
