@@ -40,7 +40,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import queries
@@ -99,12 +98,7 @@ def confirm(factory: sessionmaker[Session], consent_id: int, now: datetime) -> P
         consent = session.get(Consent, consent_id)
         if consent is None:
             raise NotFound("there is no such subscription request any more")
-        later = select(Consent.id).where(
-            Consent.subscriber_id == consent.subscriber_id,
-            Consent.id > consent.id,
-            Consent.confirmed_at.is_not(None),
-        )
-        if consent.confirmed_at is not None or session.scalars(later).first() is not None:
+        if consent.confirmed_at is not None or queries.confirmed_later(session, consent):
             raise BadToken("used", "This confirmation link has been used already.")
         subscriber = session.get(Subscriber, consent.subscriber_id)
         assert subscriber is not None  # the consent would be gone with them (cascade)

@@ -39,6 +39,7 @@ from ..models import (
 )
 from .audience import (  # the subscribers' queries, re-exported: one name space
     all_subscribers as all_subscribers,
+    confirmed_later as confirmed_later,
     iter_subscribers as iter_subscribers,
     recipient_rows as recipient_rows,
     subscriber_by_email as subscriber_by_email,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from ..models import Subscriber, SubscriberStatus, Subscription, Tag, subscription_topics
+from ..models import Consent, Subscriber, SubscriberStatus, Subscription, Tag, subscription_topics
 
 
 def subscriber_by_email(session: Session, email: str) -> Subscriber | None:
@@ -100,3 +100,14 @@ def subscription_topic_rows(
     if newsletter is not None:
         query = query.where(Subscription.newsletter == newsletter)
     return list(session.connection().execute(query).all())
+
+
+def confirmed_later(session: Session, consent: Consent) -> bool:
+    """Was a later request of the same subscriber confirmed? (Its link supersedes
+    this one's: a confirmation link works once, and not after a newer one.)"""
+    later = select(Consent.id).where(
+        Consent.subscriber_id == consent.subscriber_id,
+        Consent.id > consent.id,
+        Consent.confirmed_at.is_not(None),
+    )
+    return session.scalars(later.limit(1)).first() is not None

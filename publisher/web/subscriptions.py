@@ -229,7 +229,7 @@ def confirm(token: str) -> tuple[str, int]:
             consent = session.get(Consent, consent_id)
             if consent is None:
                 raise NotFoundError("There is no such subscription request any more.")
-            if consent.confirmed_at is not None:
+            if consent.confirmed_at is not None or queries.confirmed_later(session, consent):
                 raise BadToken("used", "This confirmation link has been used already.")
             newsletters = [display_name(n) for n in sorted(consent.choices)]
         page = render_template("confirm.html", token=token, newsletters=newsletters)

@@ -205,6 +205,13 @@ def test_a_used_or_expired_confirmation_is_refused(site: Site) -> None:
     assert again.status == 400 and "used already" in again.text
     assert "subscribe page" in again.text
     consent_id = confirm_token_id(site, path)
+    # an older link, superseded by the one confirmed: its page says so, with no button
+    subscribe(site, "two@example.org", newsletter=["weekly"])
+    subscribe(site, "two@example.org", newsletter=["monthly"])
+    first, second = (confirm_path(m) for m in site.mails()[1:])
+    assert browser.submit(second, {}).status == 200
+    superseded = browser.get(first)
+    assert superseded.status == 400 and "used already" in superseded.text
 
     class EightDaysAgo(TimestampSigner):
         def get_timestamp(self) -> int:
