@@ -31,6 +31,10 @@ SCHEMA_REVISION = "0010"
 VERSION_TABLE = "alembic_version"
 
 
+#: how long a SQLite command waits for another one's write to end before it gives up
+BUSY_TIMEOUT_MS = 10_000
+
+
 def make_engine(url: str, flush_at_checkpoints: bool = False, **options: Any) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, a busy timeout and a write-ahead log.
 
@@ -46,6 +50,11 @@ def make_engine(url: str, flush_at_checkpoints: bool = False, **options: Any) ->
         engine = create_engine(url, **options)
     except (ArgumentError, NoSuchModuleError) as e:
         raise DatabaseError(f"database.url {url!r} is not usable: {e}") from e
+    except ImportError as e:  # the dialect is known, its driver not installed
+        raise DatabaseError(
+            f"database.url {url!r} needs a driver that is not installed ({e}); "
+            "publisher ships with SQLite's and PostgreSQL's (postgresql+psycopg://)"
+        ) from e
     if engine.dialect.name == "sqlite":
         memory = not engine.url.database or engine.url.database == ":memory:"
         if url.startswith("sqlite:///") and ":memory:" not in url:
@@ -55,7 +64,7 @@ def make_engine(url: str, flush_at_checkpoints: bool = False, **options: Any) ->
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA busy_timeout = 10000")
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if memory is False:
                 # write-ahead log: a commit is one fsync of the log, not a journal
                 # made, synced and deleted (0.6 ms against 9 ms measured here), and

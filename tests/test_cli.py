@@ -124,6 +124,46 @@ def test_errors_are_one_line_without_traceback(config: Path, tmp_path: Path) -> 
     assert "no post with slug 'nope'" in missing.output
 
 
+# What goes wrong around a command (the database locked by another, a file that is no
+# database, a driver not installed, a folder that does not exist, a port taken) is one
+# line that says what and where, exit status 1, no traceback.
+def test_the_machine_s_errors_are_one_line_too(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import socket
+    import sqlite3
+
+    assert run(config, "init").exit_code == 0
+
+    def one_line(result: Result, *words: str) -> None:
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and result.exception is not None
+        assert all(w in result.output for w in words), result.output
+
+    from publisher import db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 100)
+    with contextlib.closing(sqlite3.connect(config.parent / "publisher.db")) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        one_line(
+            run(config, "subscribers", "add", "q@example.org"), "database is locked", "try again"
+        )
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("not a database")
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", f"sqlite:///{garbage}")
+    one_line(run(config, "posts", "list"), "file is not a database")
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", "mysql+pymysql://x@127.0.0.1/x")
+    one_line(run(config, "posts", "list"), "driver that is not installed", "pymysql")
+    monkeypatch.delenv("PUBLISHER_DATABASE_URL")
+    one_line(run(config, "subscribers", "export", "/nonexistent/x.csv"), "/nonexistent/x.csv")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        one_line(run(config, "serve", "--port", str(port)), f"127.0.0.1:{port}", "in use")
+
+
 def test_debug_shows_the_exception(config: Path) -> None:
     run(config, "init")
     result = CliRunner().invoke(cli, ["--config", str(config), "--debug", "posts", "show", "x"])

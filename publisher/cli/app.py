@@ -93,19 +93,47 @@ class App:
 
 
 def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a PublisherError into click's one-line error, unless --debug."""
+    """Turn a PublisherError into click's one-line error, unless --debug; and the
+    errors of the machine around the command too (a file or folder it cannot use, a
+    port taken, a database that is locked, read-only or not a database)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except PublisherError as e:
+        except Exception as e:
             app = click.get_current_context().find_object(App)
             if app is not None and app.debug:
                 raise
-            raise click.ClickException(str(e)) from e
+            message = describe(e, app)
+            if message is None:
+                raise
+            raise click.ClickException(message) from e
 
     return wrapper
+
+
+def describe(error: Exception, app: App | None) -> str | None:
+    """One line for an error a user can act on; None for a bug (its traceback shows)."""
+    if isinstance(error, PublisherError):
+        return str(error)
+    if isinstance(error, OSError) and not isinstance(error, BrokenPipeError):
+        where = error.filename or ""
+        what = error.strerror or str(error)
+        return f"{where}: {what}" if where else what
+    # SQLAlchemy's wrapper of the driver's error (imported only when one is raised)
+    if type(error).__module__.startswith("sqlalchemy") and hasattr(error, "orig"):
+        url = ""
+        if app is not None and app._engine is not None:
+            url = f" {app._engine.url.render_as_string(hide_password=True)}"
+        text = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        hint = ""
+        if "locked" in text:
+            hint = " (another command is writing to it: try again when it is done)"
+        elif "readonly" in text or "read-only" in text:
+            hint = " (check the file's and its folder's permissions)"
+        return f"the database{url} refused: {text}{hint}"
+    return None
 
 
 pass_app = click.make_pass_decorator(App)

@@ -306,7 +306,13 @@ def status(app: App, name: str | None, run_id: int | None) -> None:
 @click.command()
 @digest_options
 @click.option("--subscriber", help="Show it as this subscriber gets it (default: a sample).")
-@click.option("--port", type=int, default=8001, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8001,
+    show_default=True,
+    help="Port on 127.0.0.1.",
+)
 @pass_app
 @friendly_errors
 def preview(

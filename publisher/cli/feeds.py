@@ -69,7 +69,7 @@ def _print_report(out: Path, documents: int, rendered: int, written: int, remove
 
 @click.command()
 @click.option("--host", help="Address to bind (default: web.host, 127.0.0.1).")
-@click.option("--port", type=int, help="Port (default: web.port).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: web.port).")
 @pass_app
 @friendly_errors
 def serve(app: App, host: str | None, port: int | None) -> None:

@@ -165,6 +165,26 @@ def _guard(template: str, action: Callable[[], _T]) -> _T:
         raise TemplateError(f"{template}: not allowed in a template: {e}") from e
     except (jinja2.UndefinedError, AttributeError) as e:
         raise TemplateError(f"{template}: {e}") from e
+    except UnicodeDecodeError as e:
+        raise TemplateError(f"{template}: a template is not UTF-8 ({e.reason})") from e
+    except (ArithmeticError, LookupError, TypeError, ValueError) as e:
+        # an expression that fails as it runs ({{ 1/0 }}, strftime(1)): the template's
+        # line, where Jinja's traceback names it
+        line = _template_line(e)
+        where = f"{template}{f':{line}' if line else ''}"
+        raise TemplateError(f"{where}: {type(e).__name__}: {e}") from e
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The line of the template where ``error`` was raised (Jinja maps its frames)."""
+    found = None
+    tb = error.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name.endswith((".html", ".txt")) or name == "<template>":
+            found = tb.tb_lineno
+        tb = tb.tb_next
+    return found
 
 
 def render_subject(config: DigestSettings, settings: Settings, digest: Digest) -> str:

@@ -21,6 +21,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer
 from waitress.wasyncore import close_all
 
 from ..config import WebSettings
+from ..errors import PublisherError
 
 #: largest request line plus headers (waitress's default is 256 KB)
 MAX_HEADER_BYTES = 32 * 1024
@@ -59,7 +60,17 @@ def serve(app: Any, web: WebSettings, host: str, port: int) -> None:
     stops = (signal.SIGTERM, signal.SIGINT)
     previous = {s: signal.signal(s, stop) for s in stops}
     try:
-        waitress.serve(app, host=host, port=port, **server_options(web))
+        logging.basicConfig()  # as waitress.serve does: its warnings reach stderr
+        try:
+            server = waitress.create_server(app, host=host, port=port, **server_options(web))
+        except (OSError, ValueError) as e:  # the port taken, an address not of this machine
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise PublisherError(
+                f"cannot serve on {host}:{port}: {why} (choose another with --host/--port, "
+                "or web.host/web.port)"
+            ) from e
+        server.print_listen("Serving on http://{}:{}")
+        server.run()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

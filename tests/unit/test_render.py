@@ -154,3 +154,28 @@ def test_a_missing_template_names_itself(settings: Settings) -> None:
     config = settings.digests[0].model_copy(update={"template": "nowhere"})
     with pytest.raises(TemplateError, match=r"nowhere\.html"):
         render_digest(digest_of("A"), config, settings)
+
+
+# An expression that fails as it runs, in the config's subject or in a template of
+# email.templates, is a TemplateError naming where (the template's line), not a
+# traceback; and a template that is not UTF-8 says so.
+def test_a_failing_expression_names_its_template_and_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    config = settings.digests[0].model_copy(update={"subject": "{{ 1/0 }}"})
+    with pytest.raises(TemplateError, match=r"digests\[weekly\]\.subject:1: ZeroDivisionError"):
+        render_subject(config, settings, digest_of("A"))
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "digest.html").write_text(
+        '{% extends "base.html" %}\n{% block content %}\n{{ digest.period_end.strftime(1) }}\n'
+        "{% endblock %}"
+    )
+    custom = settings.model_copy(
+        update={"email": settings.email.model_copy(update={"templates": folder})}
+    )
+    with pytest.raises(TemplateError, match=r"digest\.html:3: TypeError"):
+        render_digest(digest_of("A"), custom.digests[0], custom)
+    (folder / "digest.html").write_bytes(b"caf\xe9 {{ digest.name }}")
+    with pytest.raises(TemplateError, match="not UTF-8"):
+        render_digest(digest_of("A"), custom.digests[0], custom)
