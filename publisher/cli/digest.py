@@ -181,6 +181,7 @@ def send(app: App, name: str | None, dry_run: bool) -> None:
             f"{verb} “{report.subject}”: {report.sent} sent, {report.failed} failed, "
             f"{report.skipped} skipped (no post about their topics), {report.deferred} "
             f"deferred (4xx, retried), {report.earlier} done before."
+            + (f" {report.reopened} refused kept to send again." if report.reopened else "")
         )
     last = reports[-1]
     if last.stopped:

@@ -58,6 +58,13 @@ class Ledger:
         self.bounces: list[dict[str, Any]] = []
         self.unsent: list[int] = []
         self.refused_in_a_row = 0
+        #: the deliveries refused for good since the server last accepted one, and their
+        #: bounces: held back until it accepts one again (or the send ends on its own),
+        #: since a server that refuses everyone says nothing about the addresses
+        self.streak: list[int] = []
+        self.streak_bounces: list[dict[str, Any]] = []
+        #: refused in a streak that stopped the send: back to ``pending`` at the next save
+        self.reopened: list[int] = []
         self.error: PublisherError | None = None
         #: delivery id → (message id, attempts so far, retry until, subscriber id, address)
         self.claimed: dict[int, tuple[str, int, datetime | None, int, str]] = {}
@@ -162,6 +169,7 @@ class Ledger:
         if outcome.verdict is Verdict.SENT:
             report.sent += 1
             self.refused_in_a_row = 0
+            self.settle_streak(refusing=False)
             self.sent.append(outcome.delivery_id)
             self.sent_at = now
             return
@@ -169,11 +177,12 @@ class Ledger:
         if outcome.verdict is Verdict.PERMANENT:
             report.failed += 1
             self.refused_in_a_row += 1
+            self.streak.append(outcome.delivery_id)
             self._record(
                 outcome.delivery_id, DeliveryStatus.FAILED, now, message_id, outcome.reply, attempts
             )
             if outcome.suppress:
-                self.bounces.append(
+                self.streak_bounces.append(
                     {
                         "subscriber_id": subscriber_id,
                         "address": address,
@@ -213,10 +222,27 @@ class Ledger:
             until,
         )
 
+    def settle_streak(self, refusing: bool) -> None:
+        """The refusals since the server last accepted a message are settled.
+
+        ``refusing``: the send stopped because the server refused that many in a
+        row: it is refusing everyone (a relay that does not know us, a policy gone
+        wrong), so those deliveries go back to ``pending`` for the next send and no
+        address is suppressed for it. Otherwise (the server accepted one again, or
+        the send ended on its own) the refusals stand and their bounces count.
+        """
+        if refusing:
+            self.reopened.extend(self.streak)
+            self.report.failed -= len(self.streak)
+            self.report.reopened += len(self.streak)
+        else:
+            self.bounces.extend(self.streak_bounces)
+        self.streak, self.streak_bounces = [], []
+
     @property
     def pending(self) -> bool:
         """Is anything taken and not yet saved?"""
-        return bool(self.records or self.sent or self.unsent or self.bounces)
+        return bool(self.records or self.sent or self.unsent or self.bounces or self.reopened)
 
     def not_handed(self, delivery_ids: Sequence[int]) -> None:
         """Claimed deliveries that never reached SMTP (the send ended while their
@@ -244,6 +270,7 @@ class Ledger:
             queries.record_sent(session, self.sent_at, self.sent)
         queries.record_deliveries(session, self.records)
         queries.release_deliveries(session, self.unsent)
+        queries.reopen_refused(session, self.reopened)
         bounced = queries.mark_bounced(session, [b["subscriber_id"] for b in self.bounces])
         for bounce in self.bounces:
             if bounce["subscriber_id"] in bounced:
@@ -256,4 +283,5 @@ class Ledger:
                     detail=f"at SMTP time: {bounce['reply']}",
                 )
         self.records, self.sent, self.unsent, self.bounces = [], [], [], []
+        self.reopened = []
         self.sent_at = None

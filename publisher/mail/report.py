@@ -30,6 +30,9 @@ class SendReport:
     retaken: int = 0
     #: handed to the server without an answer when the connection died: left ``sending``
     uncertain: int = 0
+    #: refused in the streak that stopped the send (the server refused everyone): put
+    #: back to ``pending`` for the next send, not counted as failed
+    reopened: int = 0
     #: refusals, the latest last (a few)
     errors: list[str] = field(default_factory=list)
     #: why the sender stopped before the run finished (a transport error, a stop signal)

@@ -224,6 +224,8 @@ def send_run(
             work.take(result, clock.now())
         # (an error): never handed to SMTP, so not uncertain
         work.not_handed(being_made + just_claimed)
+        # stopped because the server refused everyone: those refusals are its, not theirs
+        work.settle_streak(refusing=work.refused_in_a_row >= settings.email.max_send_errors)
         if work.pending:  # record them if the store still can (the error goes on)
             with contextlib.suppress(Exception), transaction(factory) as session:
                 work.save(session)
@@ -350,8 +352,9 @@ def _halt(work: Ledger, report: SendReport, settings: Settings, stop: threading.
     elif work.refused_in_a_row >= settings.email.max_send_errors:
         report.stopped = (
             f"the server refused {work.refused_in_a_row} messages in a row (the last: "
-            f"{report.errors[-1]}); it may be refusing everyone: check its logs, "
-            "then run `publisher digest send` again (email.max_send_errors)"
+            f"{report.errors[-1]}); it seems to refuse everyone, so they are kept to send "
+            "again and no address is suppressed for it: check its logs, then run "
+            "`publisher digest send` again (email.max_send_errors)"
         )
     elif stop.is_set():
         report.stopped = "stopped on request; run `publisher digest send` to resume"
@@ -372,6 +375,7 @@ def _wait_or_finish(
 ) -> bool:
     """Nothing is due and nothing in flight: finish the run, or wait for the next retry.
     Whether to go on."""
+    work.settle_streak(refusing=False)  # the send ended on its own: the refusals stand
     with session.begin():
         work.save(session)
         if queries.finish_run(session, claim.run_id, clock.now()):

@@ -362,6 +362,65 @@ def _publish_one_post(sessions: sessionmaker[Session], settings: Settings, when:
         )
 
 
+# A server that refuses everyone (a relay that does not know us answers "550 5.1.1
+# user unknown" to each address) is the server's fault, not the subscribers': the send
+# stops after email.max_send_errors refusals in a row, the refused deliveries (those
+# in flight after the limit too) are kept to send again rather than failed, nobody is
+# suppressed, and once the server is fixed the next send delivers to everyone once.
+def test_a_server_refusing_everyone_fails_and_suppresses_nobody(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    add_readers(sessions, 60)
+    refusing = True
+
+    def script(step: str, address: str, n: int) -> str | None:
+        return "550 5.1.1 user unknown in local recipient table" if refusing else None
+
+    recorder = Recorder(script=script)
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port, connections=2, batch=4)
+        settings = settings.model_copy(
+            update={"email": settings.email.model_copy(update={"max_send_errors": 5})}
+        )
+        (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+        assert report.stopped and "refuse everyone" in report.stopped
+        assert report.failed == 0 and report.reopened >= 5
+        assert set(statuses(sessions).values()) <= {"pending", "skipped"}  # skipped: no post
+        with sessions() as session:
+            bounced = session.scalar(select(func.count()).where(Subscriber.status == "bounced"))
+        assert bounced == 0
+        refusing = False
+        (again,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert again.finished and again.failed == 0
+    got = recorder.by_recipient()
+    assert len(got) == 66 and all(len(m) == 1 for m in got.values())
+
+
+# Refusals at the very end of a send, with no acceptance after them to show that the
+# server takes mail, still count once the send ends on its own: a "no such mailbox"
+# there suppresses as anywhere.
+def test_a_refusal_at_the_end_of_a_send_still_suppresses(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    add_readers(sessions, 3)
+
+    def script(step: str, address: str, n: int) -> str | None:
+        return "550 5.1.1 no such user here" if address == "bulk002@example.org" else None
+
+    recorder = Recorder(script=script)
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port, connections=1, batch=2)
+        (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    assert report.finished and report.failed == 1
+    assert statuses(sessions)["bulk002@example.org"] == "failed"
+    with sessions() as session:
+        bounced = [
+            s.email
+            for s in session.scalars(select(Subscriber).where(Subscriber.status == "bounced"))
+        ]
+    assert bounced == ["bulk002@example.org"]
+
+
 # A 5xx is recorded with the server's reply; a "no such mailbox" reply also keeps
 # that address out of later runs.
 def test_5xx_is_recorded_and_suppresses(
