@@ -80,7 +80,8 @@ def check_newsletter(
     """Resume this newsletter's unfinished sends, then deal with the sends due since the last
     recorded one: send the newest when at most ``misfire_grace`` late, else record it skipped.
 
-    :returns: the outcome of each send it dealt with (``sent``, ``empty``, ``skipped``…).
+    :returns: the outcome of each send it dealt with (``sent``, ``empty``, ``skipped``…;
+        ``stopped``: left open by a transport error, which the next check resumes).
     """
     outcomes: list[str] = []
     zone = settings.site.zone
@@ -256,6 +257,10 @@ def _send_and_record(
             level=logging.WARNING,
             **fields,
         )
+        if result.stopped and not stop.is_set():
+            # the SMTP server failed it (down, login refused, refusing everyone): stored
+            # open and resumed at the next check, but a failure for `run --once`'s status
+            return "stopped"
     return outcome
 
 

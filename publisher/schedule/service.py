@@ -157,7 +157,7 @@ class Service:
             )
         finally:
             lock.release()
-        self.failures += outcomes.count("failed")
+        self.failures += outcomes.count("failed") + outcomes.count("stopped")
 
     def periodic(self) -> None:
         """The interval job: the feeds, expired requests, then every newsletter."""

@@ -150,6 +150,36 @@ def test_weekly_newsletter_is_due_at_nine_local_across_both_dst_changes(
     assert [outcome for _, outcome in records(sessions)] == ["watching"] + ["empty"] * 36
 
 
+# A send the SMTP server stopped (down, login refused) is left open, resumed at the
+# next check, and counted as a failure, so `run --once` exits non-zero and cron's
+# monitoring sees the outage; a send stopped on request is not a failure.
+def test_a_send_the_server_stopped_is_a_failure_of_the_check(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    import threading
+
+    def send(config: object, due: datetime, stop: threading.Event, retake: bool) -> SendResult:
+        return SendResult(due - timedelta(weeks=1), due, False, stopped="cannot connect")
+
+    clock = Clock(datetime(2026, 3, 1, tzinfo=UTC))
+    service = Service(settings, sessions, clock, send)  # type: ignore[arg-type]
+    config = settings.digests[0]
+    service.check(config)  # first seen: from now on
+    clock.now = datetime(2026, 3, 2, 9, tzinfo=BERLIN).astimezone(UTC)
+    service.check(config)
+    assert service.failures == 1
+    assert [outcome for _, outcome in records(sessions)] == ["watching", "open"]
+
+    def stopped(config: object, due: datetime, stop: threading.Event, retake: bool) -> SendResult:
+        stop.set()  # SIGTERM during the send: it finishes what is in flight and returns
+        return SendResult(due - timedelta(weeks=1), due, False, stopped="stopped on request")
+
+    stopping = Service(settings, sessions, clock, stopped)  # type: ignore[arg-type]
+    stopping.check(config)  # resumes the open send, which the stop ends again
+    assert stopping.failures == 0
+    assert [outcome for _, outcome in records(sessions)] == ["watching", "open"]
+
+
 # A send missed while the process was down goes out at start-up when within its grace,
 # is recorded skipped (with the reason) past it, and the posts of a skipped send go out
 # with the next one: each post in exactly one digest, none lost, windows contiguous.
