@@ -33,6 +33,7 @@ from ..addresses import normalise_address
 from ..errors import AddressError, ContentError, ImportFailed, NotFound
 from ..models import SubscriberStatus
 from .choices import Catalogue, TagRef
+from .names import tidy_name
 
 COLUMNS = ("address", "name", "newsletters", "topics", "consent date", "status")
 #: statuses a row may give; ``pending`` needs the person's own click, so no import sets it
@@ -159,10 +160,14 @@ class _Reader:
                 "status",
                 f"{written.strip()!r} is not one of active, unsubscribed, bounced, complained",
             )
+        name = None
+        try:
+            name = tidy_name(cell(values, "name"))
+        except ValueError as e:
+            self.fail(line, "name", str(e))
         if len(self.bad) > errors:
             return None
         assert consent_at is not None and status is not None and isinstance(choices, tuple)
-        name = " ".join(cell(values, "name").split()) or None
         return Row(line, email, name, choices, consent_at, status)
 
     def _cell(self, values: Sequence[str], column: str) -> str:

@@ -38,6 +38,7 @@ from ..errors import NotFound
 from ..models import Base, EventKind, SubscriberStatus, subscription_topics
 from .choices import Catalogue, Choice, TagRef, as_json
 from .consent import ConsentGiven
+from .names import tidy_name
 
 SUBSCRIBERS = Base.metadata.tables["subscribers"]
 SUBSCRIPTIONS = Base.metadata.tables["subscriptions"]
@@ -90,7 +91,12 @@ class Requested:
 
 
 def _tidy(name: str | None) -> str | None:
-    return " ".join(name.split()) or None if name else None
+    """The name given, as the form checked it (:func:`.names.tidy_name`); a name it
+    would refuse is dropped rather than break the request."""
+    try:
+        return tidy_name(name)
+    except ValueError:
+        return None
 
 
 def request_subscription(

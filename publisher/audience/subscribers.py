@@ -46,12 +46,13 @@ from .. import queries
 from ..addresses import normalise_address
 from ..config import Settings
 from ..db import transaction
-from ..errors import BadToken, NotFound, SubscriptionError
+from ..errors import BadToken, ContentError, NotFound, SubscriptionError
 from ..models import Consent, ConsentMethod, EventKind, Subscriber, SubscriberStatus
 from . import suppression
 from .choices import Catalogue, Choice, apply_choices, as_json, choices_of
 from .consent import ConsentGiven, record_consent
 from .events import record_event
+from .names import tidy_name
 from .tokens import Purpose, read_token
 
 #: statuses only the person's own new opt-in (or staff's reactivate) may leave
@@ -82,7 +83,14 @@ def profile_of(subscriber: Subscriber) -> Profile:
 
 
 def _tidy(name: str | None) -> str | None:
-    return " ".join(name.split()) or None if name else None
+    """The name given (see :mod:`.names`).
+
+    :raises ContentError: a name the store cannot keep, naming the field.
+    """
+    try:
+        return tidy_name(name)
+    except ValueError as e:
+        raise ContentError("name", str(e)) from e
 
 
 def confirm(factory: sessionmaker[Session], consent_id: int, now: datetime) -> Profile:

@@ -22,7 +22,6 @@ cut, expired, used or wrong-purpose one gets a 400 page saying what to do.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -43,6 +42,7 @@ from ..audience.links import (
     read_preferences_token,
     read_unsubscribe_token,
 )
+from ..audience.names import MAX_NAME, tidy_name
 from ..audience.signup import request_subscription
 from ..audience.subscribers import (
     confirm as confirm_consent,
@@ -67,8 +67,6 @@ CONSENT_TEXT = (
 )
 #: the honeypot: a field people never see (hidden, skipped by Tab) and robots fill in
 HONEYPOT = "website"
-#: longest name kept (the store's column)
-MAX_NAME = 200
 
 
 def _ready() -> WebContext:
@@ -114,10 +112,13 @@ class SubscribeForm:
             address = normalise_address(self.address)
         except AddressError as e:
             self.errors["address"] = f"This is not an address we can write to: {e.why}."
-        if len(self.name) > MAX_NAME:
-            self.errors["name"] = f"Please keep the name under {MAX_NAME} characters."
-        elif any(unicodedata.category(c) == "Cc" for c in self.name):  # NUL, escapes…
-            self.errors["name"] = "Please write the name without control characters."
+        try:
+            tidy_name(self.name)
+        except ValueError:
+            if len(self.name) > MAX_NAME:
+                self.errors["name"] = f"Please keep the name under {MAX_NAME} characters."
+            else:
+                self.errors["name"] = "Please write the name without control characters."
         if not self.newsletters or not set(self.newsletters) <= set(newsletters):
             self.errors["newsletter"] = "Tick at least one newsletter."
         return address

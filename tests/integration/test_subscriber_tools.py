@@ -81,6 +81,30 @@ def test_bad_rows_are_each_reported_and_nothing_is_written(
     assert emails(tagged) == []
 
 
+# A name the store cannot keep is a bad row like any other, on every database: longer
+# than its column, or with a NUL (PostgreSQL refused the whole import with a
+# traceback; SQLite kept them).
+def test_names_the_store_cannot_keep_are_bad_rows(
+    tagged: sessionmaker[Session], two: Settings
+) -> None:
+    rows = (
+        "address,name,consent date\n"
+        f"gus@example.org,{'G' * 201},2024-05-01\n"
+        "hal@example.org,H\x00al,2024-05-01\n"
+        "ivy@example.org,  Ivy   Long  ,2024-05-01\n"
+    )
+    with pytest.raises(ImportFailed) as refused:
+        import_csv(tagged, two, rows, "names.csv", NOW)
+    assert [(e.line, e.field) for e in refused.value.errors] == [(2, "name"), (3, "name")]
+    assert "at most 200 characters" in str(refused.value)
+    assert emails(tagged) == []
+    report = import_csv(tagged, two, rows, "names.csv", NOW, all_or_nothing=False)
+    assert report.added == 1
+    with tagged() as session:
+        ivy = queries.subscriber_by_email(session, "ivy@example.org")
+        assert ivy is not None and ivy.name == "Ivy Long"
+
+
 def test_skip_bad_imports_the_good_rows(tagged: sessionmaker[Session], two: Settings) -> None:
     report = import_csv(tagged, two, GOOD_AND_BAD, "list.csv", NOW, all_or_nothing=False)
     assert report.added == 3 and len(report.bad) == 4
