@@ -164,6 +164,21 @@ def test_the_machine_s_errors_are_one_line_too(
         one_line(run(config, "serve", "--port", str(port)), f"127.0.0.1:{port}", "in use")
 
 
+# A date on the command line is held to the years a post's date may have: year 1 or
+# 9999 was an OverflowError traceback (and 1800 was taken).
+def test_dates_on_the_command_line_keep_to_the_years_posts_have(config: Path) -> None:
+    assert run(config, "init", "--sample").exit_code == 0
+    slug = "our-strategy-2019-2021"
+    for args in (
+        ["digest", "render", "--since", "0001-01-01"],
+        ["posts", "publish", slug, "--at", "9999-12-31T23:59:59-05:00"],
+        ["posts", "publish", slug, "--at", "1800-01-01"],
+    ):
+        result = run(config, *args)
+        assert result.exit_code == 2 and "outside 1900–2200" in result.output, result.output
+    assert "scheduled" in run(config, "posts", "publish", slug, "--at", "2199-01-01").output
+
+
 def test_debug_shows_the_exception(config: Path) -> None:
     run(config, "init")
     result = CliRunner().invoke(cli, ["--config", str(config), "--debug", "posts", "show", "x"])

@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -147,14 +148,17 @@ class _When(click.ParamType[datetime]):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, datetime):
             return value
-        from ..content.postfile import parse_when
+        from ..content.postfile import YEARS, parse_when
 
         app = ctx.find_object(App) if ctx else None
-        zone = app.settings.site.zone if app else UTC
+        zone = app.settings.site.zone if app else ZoneInfo("UTC")
         try:
-            return parse_when(value, zone).astimezone(UTC)  # type: ignore[arg-type]
+            when = parse_when(value, zone)
         except ValueError as e:
             self.fail(str(e), param, ctx)
+        if not YEARS[0] <= when.year <= YEARS[1]:  # as a post's date (and no overflow)
+            self.fail(f"the year {when.year} is outside {YEARS[0]}–{YEARS[1]}", param, ctx)
+        return when.astimezone(UTC)
 
 
 WHEN = _When()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import App, format_option, friendly_errors, pass_app, print_rows
+from .app import WHEN, App, format_option, friendly_errors, pass_app, print_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -191,22 +191,17 @@ def show(app: App, slug: str) -> None:
 
 @posts.command()
 @click.argument("slug")
-@click.option("--at", "at", help="Publish at this time instead (ISO date), making it scheduled.")
+@click.option(
+    "--at", "when", type=WHEN, help="Publish at this time instead (ISO date), making it scheduled."
+)
 @pass_app
 @friendly_errors
-def publish(app: App, slug: str, at: str | None) -> None:
+def publish(app: App, slug: str, when: datetime | None) -> None:
     """Publish a post now (or schedule it with --at)."""
     from .. import db
-    from ..content.postfile import parse_when
     from ..content.values import PostStatus
 
     now = datetime.now(UTC)
-    when = None
-    if at is not None:
-        try:
-            when = parse_when(at, app.settings.site.zone)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--at") from e
     with db.transaction(app.sessions()) as session:
         post = _get_post(session, slug)
         if when is not None:
