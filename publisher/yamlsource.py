@@ -270,8 +270,10 @@ def describe_errors(
             message = "is required but missing"
         else:
             message = str(item["msg"]).removeprefix("Value error, ")
+            # (a validator that says what it got, from elsewhere than the file, says it once)
             if "input" in item and not isinstance(item["input"], dict | list):
-                message += f", got {item['input']!r}"
+                if ", got " not in message:
+                    message += f", got {item['input']!r}"
         problems.append(FieldProblem(key=key, message=message, line=doc.line_of(loc)))
     return problems
 

@@ -122,8 +122,26 @@ def parse_settings(
         raise ConfigError(source, first.key, first.message, first.line) from e
     settings._source = source
     settings._document = doc
+    check_digest_names(settings)
     check_digest_templates(settings)
     return settings
+
+
+def check_digest_names(settings: Settings) -> None:
+    """Each newsletter's name is its own: subscriptions, runs and ``--name`` find a
+    newsletter by it (a second ``weekly`` was listed, and never sent).
+
+    :raises ConfigError: naming the second one's line.
+    """
+    seen: dict[str, int] = {}
+    for index, digest in enumerate(settings.digests):
+        if digest.name in seen:
+            raise settings.error(
+                f"digests.{index}.name",
+                f"{digest.name!r} is the name of digests.{seen[digest.name]} already; "
+                "give each newsletter a name of its own",
+            )
+        seen[digest.name] = index
 
 
 def check_digest_templates(settings: Settings) -> None:

@@ -90,11 +90,16 @@ class DatabaseSettings(Section):
     @field_validator("url")
     @classmethod
     def _resolve_url(cls, value: str | None, info: ValidationInfo) -> str:
-        value = os.environ.get(DATABASE_URL_ENV) or value
+        from_env = os.environ.get(DATABASE_URL_ENV)
+        value = from_env or value
         if not value:
             return f"sqlite:///{base_dir(info) / 'publisher.db'}"
         if "://" not in value:
-            raise ValueError("must be a URL such as sqlite:///publisher.db or postgresql://…")
+            where = f" (from the environment variable {DATABASE_URL_ENV})" if from_env else ""
+            raise ValueError(
+                f"must be a URL such as sqlite:///publisher.db or postgresql://…, got "
+                f"{value!r}{where}"
+            )
         prefix = "sqlite:///"
         if value.startswith(prefix) and not value.startswith(prefix + "/") and value != prefix:
             relative = value[len(prefix) :]

@@ -228,3 +228,24 @@ def test_newsletter_template_keys_are_checked(extra: str, key: str, message: str
     error = error_of(TWO.format(extra))
     assert (error.key, error.line) == (key, 13)
     assert message in str(error)
+
+
+# Two newsletters with one name: the second is refused at its line (it was listed by
+# `schedule` and never sent: subscriptions and runs find a newsletter by its name).
+def test_a_newsletter_name_given_twice_is_refused() -> None:
+    error = error_of(
+        BASE
+        + "digests:\n"
+        + '  - {name: weekly, schedule: "0 9 * * MON"}\n'
+        + '  - {name: weekly, schedule: "0 9 * * FRI"}\n'
+    )
+    assert error.key == "digests.1.name" and error.line == 9
+    assert "'weekly' is the name of digests.0 already" in str(error)
+
+
+# A bad URL from the environment variable is named as coming from there, with its value.
+def test_a_bad_database_url_from_the_environment_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DATABASE_URL_ENV, "nonsense")
+    message = str(error_of(BASE))
+    assert f"got 'nonsense' (from the environment variable {DATABASE_URL_ENV})" in message
+    assert "got None" not in message
