@@ -11,7 +11,14 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from ..addresses import parse_mailbox
-from .values import OneLine, Section, beside_config, check_address, parse_duration
+from .values import (
+    OneLine,
+    Section,
+    beside_config,
+    check_address,
+    parse_duration,
+    template_folder,
+)
 
 #: the names a digest's subject template may use (``mail.render.render_subject`` passes them)
 SUBJECT_VARIABLES = frozenset({"site", "digest", "period_start", "period_end"})
@@ -124,7 +131,7 @@ class EmailSettings(Section):
     @field_validator("templates")
     @classmethod
     def _resolve_templates(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else beside_config(value, info)
+        return None if value is None else template_folder(beside_config(value, info))
 
 
 class DigestSettings(Section):
@@ -173,6 +180,13 @@ class DigestSettings(Section):
     @classmethod
     def _parse_duration(cls, value: Any) -> Any:
         return parse_duration(value)
+
+    @field_validator("misfire_grace")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must be a duration of zero or more (e.g. 30m, 6h, 2d)")
+        return value
 
     @field_validator("subject", "note_subject")
     @classmethod

@@ -73,6 +73,14 @@ def beside_config(value: Path, info: ValidationInfo) -> Path:
     return value if value.is_absolute() else base_dir(info) / value
 
 
+def template_folder(path: Path) -> Path:
+    """A folder of templates that override the shipped ones: it must be one (a typo
+    fell back to the shipped templates without a word)."""
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a folder ({'a file' if path.exists() else 'none'})")
+    return path
+
+
 def check_address(value: str) -> str:
     """``value`` if :func:`publisher.addresses.parse_mailbox` reads it (the one
     address validator), else a ``ValueError`` saying why."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from .values import Section, WebUrl, beside_config
+from .values import Section, WebUrl, beside_config, template_folder
 
 
 class WebSettings(Section):
@@ -64,7 +64,7 @@ class WebSettings(Section):
     @field_validator("templates")
     @classmethod
     def _resolve_templates(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else beside_config(value, info)
+        return None if value is None else template_folder(beside_config(value, info))
 
     @field_validator("subscribe_limit_per_client", "subscribe_limit_per_address")
     @classmethod

@@ -224,8 +224,13 @@ def test_a_newsletter_names_templates_that_exist(tmp_path: Path) -> None:
         ("    note_subject: '{{ posts }}'\n", "digests.1.note_subject", "uses posts"),
     ],
 )
-def test_newsletter_template_keys_are_checked(extra: str, key: str, message: str) -> None:
-    error = error_of(TWO.format(extra))
+def test_newsletter_template_keys_are_checked(
+    extra: str, key: str, message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError) as info:
+        parse(TWO.format(extra), tmp_path)
+    error = info.value
     assert (error.key, error.line) == (key, 13)
     assert message in str(error)
 
@@ -249,3 +254,18 @@ def test_a_bad_database_url_from_the_environment_says_so(monkeypatch: pytest.Mon
     message = str(error_of(BASE))
     assert f"got 'nonsense' (from the environment variable {DATABASE_URL_ENV})" in message
     assert "got None" not in message
+
+
+# A templates folder that is not there is refused (a typo fell back to the shipped
+# templates without a word), as is a negative misfire_grace.
+def test_a_missing_templates_folder_and_a_negative_grace_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as missing:
+        parse(BASE + "  templates: nowhere\n", tmp_path)
+    assert missing.value.key == "email.templates" and "is not a folder" in str(missing.value)
+    with pytest.raises(ConfigError) as web:
+        parse(BASE + "web:\n  templates: nowhere\n", tmp_path)
+    assert web.value.key == "web.templates"
+    error = error_of(
+        BASE + 'digests:\n  - {name: weekly, schedule: "0 9 * * MON", misfire_grace: -5}\n'
+    )
+    assert error.key == "digests.0.misfire_grace" and "zero or more" in str(error)
