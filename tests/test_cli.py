@@ -179,6 +179,13 @@ def test_dates_on_the_command_line_keep_to_the_years_posts_have(config: Path) ->
     assert "scheduled" in run(config, "posts", "publish", slug, "--at", "2199-01-01").output
 
 
+def test_digest_status_names_an_unknown_digest(config: Path) -> None:
+    assert run(config, "init").exit_code == 0
+    result = run(config, "digest", "status", "nope")
+    assert result.exit_code == 2 and "no digest 'nope'" in result.output
+    assert "the digests are: weekly" in result.output
+
+
 def test_debug_shows_the_exception(config: Path) -> None:
     run(config, "init")
     result = CliRunner().invoke(cli, ["--config", str(config), "--debug", "posts", "show", "x"])

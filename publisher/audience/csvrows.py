@@ -130,6 +130,18 @@ class _Reader:
                     )
                 ]
             )
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:  # which one would hold the value? (the last one did)
+            raise ImportFailed(
+                [
+                    ContentError(
+                        self.source,
+                        f"the column {', '.join(repr(c) for c in twice)} is there twice; keep one",
+                        None,
+                        1,
+                    )
+                ]
+            )
         self.positions = {column: index for index, column in enumerate(columns)}
         return columns
 

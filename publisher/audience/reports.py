@@ -37,6 +37,7 @@ from __future__ import annotations
 import email
 import enum
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -46,6 +47,11 @@ from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from flufl.bounce import all_failures
+
+# flufl.bounce logs each detector that trips on an odd message, traceback and all
+# (one lacking a From:, say); such a message is "other mail" here, and the report says
+# so: its tracebacks would only bury that line
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 #: the Message-ID every digest carries (mail/message.py), and what it tells
 DIGEST_ID = re.compile(r"<digest\.([a-z0-9][a-z0-9-]*)\.(\d{12})\.(\d+)@[^>\s]+>")

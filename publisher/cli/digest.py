@@ -282,6 +282,13 @@ def status(app: App, name: str | None, run_id: int | None) -> None:
     """
     from ..mail.runs import run_statuses
 
+    names = [d.name for d in app.settings.digests]
+    if name is not None and name not in names:
+        raise click.BadParameter(
+            f"no digest {name!r} in {app.settings.source}; the digests are: "
+            + (", ".join(names) or "none"),
+            param_hint="NAME",
+        )
     runs = run_statuses(app.sessions(), name, run_id)
     if not runs:
         app.console.print("No digest run yet.")

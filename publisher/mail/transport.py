@@ -135,6 +135,13 @@ class Connection:
         """
         s = self.settings
         fix = "fix email.smtp in the config and run `publisher digest send` again"
+        if s.username and not s.password:
+            raise TransportError(
+                self.server,
+                f"email.smtp.username is {s.username}, but the environment variable "
+                f"{s.password_env} that holds the password is not set: set it and run "
+                "`publisher digest send` again",
+            )
         try:
             if s.security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -146,6 +153,18 @@ class Connection:
             if s.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
+            if s.username and not smtp.has_extn("auth"):
+                smtp.close()
+                raise TransportError(
+                    self.server,
+                    f"offers no login (no AUTH in its EHLO reply) for {s.username}"
+                    + (
+                        ": most servers offer it only over TLS (email.smtp.security)"
+                        if s.security == "none"
+                        else ""
+                    )
+                    + f"; or remove email.smtp.username if it takes mail without one; {fix}",
+                )
             if s.username:
                 smtp.login(s.username, s.password or "")
         except smtplib.SMTPAuthenticationError as e:

@@ -232,3 +232,16 @@ def test_ingest_command_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "1 hard bounces" in out and "gone.away@example.net: bounced" in out
     shown = run("subscribers", "show", "gone.away@example.net")
     assert "status: bounced" in shown and "bounce" in shown and "5.1.1" in shown
+
+
+# A message the bounce detectors trip on (no From: at all) is other mail, said in the
+# report's one line: the detectors' tracebacks (logged by flufl.bounce) stay out of it.
+def test_a_message_the_detectors_trip_on_is_other_mail_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        report = read_report(b"Subject: x\n\nbody\n")
+    assert report.kind is Kind.OTHER
+    assert not [r for r in caplog.records if r.exc_info]

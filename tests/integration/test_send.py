@@ -233,6 +233,27 @@ def test_login_refused_leaves_the_run_open(
     assert all(len(m) == 1 for m in recorder.by_recipient().values())
 
 
+# A login that cannot be made says why, before anyone is charged: the password's
+# environment variable unset, or a server that offers no login at all (no AUTH: the
+# message was "login refused … (250 2.0.0 Ok)").
+def test_a_login_that_cannot_be_made_says_why(
+    subscribed: Settings, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder()
+    with RecordingServer(recorder):  # offers no AUTH
+        settings = with_smtp(subscribed, recorder.port, username="news")
+        monkeypatch.delenv("PUBLISHER_SMTP_PASSWORD", raising=False)
+        (unset,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+        assert unset.stopped and "PUBLISHER_SMTP_PASSWORD" in unset.stopped
+        assert "is not set" in unset.stopped
+        monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "secret")
+        (no_auth,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+        assert no_auth.stopped and "offers no login" in no_auth.stopped
+        assert "email.smtp.security" in no_auth.stopped
+    assert recorder.count() == 0
+    assert set(statuses(sessions).values()) == {"pending", "skipped"}
+
+
 # A 421 and a dropped connection are the server's: the message goes again on a new
 # connection, and the next subscriber is not charged with it.
 @pytest.mark.parametrize("pipelining", [True, False])

@@ -105,6 +105,14 @@ def test_names_the_store_cannot_keep_are_bad_rows(
         assert ivy is not None and ivy.name == "Ivy Long"
 
 
+# A column named twice is refused at the header (the last one silently won).
+def test_a_column_named_twice_is_refused(tagged: sessionmaker[Session], two: Settings) -> None:
+    rows = "address,Address,consent date\nann@example.org,bob@example.org,2024-05-01\n"
+    with pytest.raises(ImportFailed, match=r"list\.csv:1: the column 'address' is there twice"):
+        import_csv(tagged, two, rows, "list.csv", NOW)
+    assert emails(tagged) == []
+
+
 def test_skip_bad_imports_the_good_rows(tagged: sessionmaker[Session], two: Settings) -> None:
     report = import_csv(tagged, two, GOOD_AND_BAD, "list.csv", NOW, all_or_nothing=False)
     assert report.added == 3 and len(report.bad) == 4
