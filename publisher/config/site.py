@@ -132,4 +132,12 @@ class FeedSettings(Section):
     @field_validator("output_dir")
     @classmethod
     def _resolve_dir(cls, value: Path, info: ValidationInfo) -> Path:
-        return beside_config(value, info)
+        path = beside_config(value, info)
+        # the build owns what it finds there (a manifest of its files, a lock, a staging
+        # folder beside it): a root or a home folder would be walked and littered
+        resolved = path.resolve()
+        if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+            raise ValueError(f"{path} is a root or home folder; name a folder of its own")
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} is a file, not a folder")
+        return path

@@ -48,6 +48,9 @@ from .values import PostStatus
 
 FENCE = "---"
 _SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+#: a post's own ``id``: a URI (Atom's ``<id>`` is an IRI, RSS's guid a permalink or not),
+#: such as urn:uuid:…, tag:example.org,2019:… or https://…; no space or markup characters
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
 #: dates outside these years are typing mistakes (and year 1 or 9999 overflows in UTC)
 YEARS = (1900, 2200)
 #: stands in for the site when checking a relative link (the site is not known here)
@@ -113,6 +116,16 @@ class FrontMatter(_Fields):
     image: Url | ImageFields | None = None
     canonical_url: Url | None = None
     attachments: list[AttachmentFields] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+
+    @field_validator("id")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        if value is not None and not _ID.match(value):
+            raise ValueError(
+                "must be a URI, such as urn:uuid:… or tag:example.org,2019:name (it is "
+                "the feeds' entry id), written without spaces"
+            )
+        return value
 
     @field_validator("tags", mode="before")
     @classmethod

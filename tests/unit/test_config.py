@@ -269,3 +269,14 @@ def test_a_missing_templates_folder_and_a_negative_grace_are_refused(tmp_path: P
         BASE + 'digests:\n  - {name: weekly, schedule: "0 9 * * MON", misfire_grace: -5}\n'
     )
     assert error.key == "digests.0.misfire_grace" and "zero or more" in str(error)
+
+
+# The build owns its output folder (a manifest, a lock, a staging folder beside it):
+# the filesystem's root is refused (a build walked all of it), and so is a file.
+def test_the_feed_folder_is_a_folder_of_its_own(tmp_path: Path) -> None:
+    error = error_of(BASE + "feeds:\n  output_dir: /\n")
+    assert error.key == "feeds.output_dir" and "root or home folder" in str(error)
+    (tmp_path / "config.yaml").write_text("")
+    with pytest.raises(ConfigError) as file:
+        parse(BASE + "feeds:\n  output_dir: config.yaml\n", tmp_path)
+    assert "is a file, not a folder" in str(file.value)

@@ -278,3 +278,12 @@ def test_a_draft_survives_pickling() -> None:
 def test_escaped_characters_xml_forbids_are_dropped(head: str) -> None:
     draft = parse(f"---\n{head}---\nBody.\n")
     assert (draft.title, draft.tags) == ("abcd", ("xy",))
+
+
+# A post's own id becomes the feeds' entry id (Atom's <id>, an IRI): one that is no
+# URI is refused at its line (it was written into every feed as given).
+def test_an_id_must_be_a_uri() -> None:
+    error = error_of("---\ntitle: T\nid: not a uri <b>&\n---\nbody\n")
+    assert (error.field, error.line) == ("id", 3) and "must be a URI" in str(error)
+    for good in ("urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "tag:example.org,2019:a"):
+        assert parse(f"---\ntitle: T\nid: '{good}'\n---\nbody\n").uid == good
