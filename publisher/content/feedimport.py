@@ -51,7 +51,19 @@ def parse_feed(raw: bytes, source: str) -> list[PostDraft]:
     """Read every entry of a feed document.
 
     :raises ContentError: when it is not a feed, or an entry lacks a title or
-        date, or has a link that is not http(s).
+        date, or has a link that is not http(s) (the first such entry).
+    """
+    drafts, problems = read_feed(raw, source)
+    if problems:
+        raise problems[0]
+    return drafts
+
+
+def read_feed(raw: bytes, source: str) -> tuple[list[PostDraft], list[ContentError]]:
+    """Every entry of a feed document that can be a post, and what is wrong with each
+    of the others (every one of them, for one import to name them all).
+
+    :raises ContentError: when it is not a feed at all.
     """
     if len(raw) > MAX_FEED_BYTES:
         raise ContentError(source, f"is larger than {MAX_FEED_BYTES // 1_000_000} MB")
@@ -64,7 +76,14 @@ def parse_feed(raw: bytes, source: str) -> list[PostDraft]:
     if not parsed.entries and (parsed.bozo or not parsed.version):
         reason = parsed.get("bozo_exception") or "no RSS or Atom entries found"
         raise ContentError(source, f"is not a readable RSS or Atom feed: {reason}")
-    return [_entry(entry, index, source) for index, entry in enumerate(parsed.entries, start=1)]
+    drafts: list[PostDraft] = []
+    problems: list[ContentError] = []
+    for index, entry in enumerate(parsed.entries, start=1):
+        try:
+            drafts.append(_entry(entry, index, source))
+        except ContentError as e:
+            problems.append(e)
+    return drafts, problems
 
 
 def _clean(value: Any) -> Any:

@@ -126,12 +126,13 @@ def _read(path: str | Path, limit: int) -> bytes:
 def _read_one(source: Source, zone_key: str, known_hashes: Set[str]) -> Parsed | None:
     """One source's drafts and problems, or None for a post file imported before
     as it is (its fingerprint is in ``known_hashes``)."""
+    problems: list[ContentError] = []
     try:
         if source.is_feed:
             assert source.raw is not None, "a feed is read to tell it is one"
-            from .feedimport import parse_feed  # feedparser: only for feeds
+            from .feedimport import read_feed  # feedparser: only for feeds
 
-            drafts = parse_feed(source.raw, source.label)
+            drafts, problems = read_feed(source.raw, source.label)
         else:
             raw = source.raw if source.raw is not None else _read(source.label, MAX_POST_BYTES)
             zone = ZoneInfo(zone_key)
@@ -143,7 +144,7 @@ def _read_one(source: Source, zone_key: str, known_hashes: Set[str]) -> Parsed |
         return [], [e]
     except OSError as e:  # listed, then gone or unreadable before its turn came
         return [], [ContentError(source.label, f"cannot be read: {e.strerror}")]
-    return drafts, [problem for draft in drafts for problem in check_draft(draft)]
+    return drafts, problems + [problem for draft in drafts for problem in check_draft(draft)]
 
 
 #: in a pool's worker: the fingerprints already stored (set once, when it starts)

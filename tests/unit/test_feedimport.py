@@ -157,3 +157,29 @@ def test_a_migrated_entry_that_loses_an_embed_says_so() -> None:
     assert bad.notes and bad.notes[0].startswith("<iframe> removed")
     (plain,) = parse_feed(RSS, "old.rss")
     assert plain.notes == ()
+
+
+# Every entry that cannot be a post is named, not only the first: one import lists
+# them all (as it does for Markdown files), and the good entries are read.
+def test_every_bad_entry_is_named() -> None:
+    from publisher.content.feedimport import read_feed
+
+    item = (
+        "<item><title>{title}</title><link>https://old.example.org/p/{n}.html</link>"
+        "<guid>old-{n}</guid>{date}</item>"
+    )
+    dated = "<pubDate>Mon, 11 Feb 2019 10:00:00 +0100</pubDate>"
+    items = [
+        item.format(title="Good", n=1, date=dated),
+        item.format(title="", n=2, date=dated),
+        item.format(title="Undated", n=3, date=""),
+        item.format(title="", n=4, date=dated),
+    ]
+    rss = RSS.replace(RSS[RSS.index(b"<item>") : RSS.index(b"</channel>")], "".join(items).encode())
+    drafts, problems = read_feed(rss, "old.xml")
+    assert [d.title for d in drafts] == ["Good"]
+    assert [str(p).split(":")[0] for p in problems] == [
+        "old.xml#entry-2",
+        "old.xml#entry-3",
+        "old.xml#entry-4",
+    ]
