@@ -274,6 +274,9 @@ def describe_errors(
             if "input" in item and not isinstance(item["input"], dict | list):
                 if ", got " not in message:
                     message += f", got {item['input']!r}"
+                # YAML reads 1984, 007 or yes as a number or a yes/no: text is quoted
+                if kind == "string_type" and isinstance(item["input"], int | float | bool):
+                    message += '; put it in quotes to have it as written ("...")'
         problems.append(FieldProblem(key=key, message=message, line=doc.line_of(loc)))
     return problems
 

@@ -55,7 +55,7 @@ from ..models import Consent, ConsentMethod, SubscriberStatus
 from ..urls import Urls
 from .app import WebContext, message_page, web_context
 from .confirmation import Confirmation
-from .throttle import window_start
+from .throttle import client_key, window_start
 
 blueprint = Blueprint("subscriptions", __name__)
 
@@ -181,7 +181,7 @@ def subscribe() -> tuple[str, int]:
     assert context.factory is not None and context.secret is not None
     if request.method != "POST":  # GET, and HEAD (Flask's GET without the body)
         return _subscribe_page(context, SubscribeForm(), 200)
-    if not context.throttle.hit(f"client:{request.remote_addr}"):
+    if not context.throttle.hit(client_key(request.remote_addr)):
         raise TooManyRequests(
             "Too many subscribe requests came from your network. Please try again later."
         )

@@ -20,6 +20,7 @@ restarts.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,23 @@ from limits import RateLimitItem, parse
 
 #: clients remembered at most before the idle ones are forgotten
 MAX_KEYS = 100_000
+
+
+def client_key(address: str | None) -> str:
+    """The key a client's requests are counted under: its IPv4 address, or the /64
+    network of its IPv6 one (one network, one household or machine: a client holds a
+    whole /64 and could take a new address for each request)."""
+    if not address:
+        return "client:?"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"client:{address}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.7 is that IPv4 client
+            return f"client:{ip.ipv4_mapped}"
+        return f"client:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"client:{ip}"
 
 
 class Throttle:

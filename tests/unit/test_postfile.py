@@ -287,3 +287,9 @@ def test_an_id_must_be_a_uri() -> None:
     assert (error.field, error.line) == ("id", 3) and "must be a URI" in str(error)
     for good in ("urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "tag:example.org,2019:a"):
         assert parse(f"---\ntitle: T\nid: '{good}'\n---\nbody\n").uid == good
+
+
+# YAML reads `title: 1984` as a number: the error says to quote it.
+def test_a_number_where_text_goes_says_to_quote_it() -> None:
+    error = error_of("---\ntitle: 1984\n---\nbody\n")
+    assert error.field == "title" and "put it in quotes" in str(error)

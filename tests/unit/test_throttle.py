@@ -54,3 +54,14 @@ def test_threads_cannot_overrun_the_limit() -> None:
     for thread in threads:
         thread.join()
     assert sum(passed) == 100
+
+
+# An IPv6 client holds a whole /64 and could take a new address for each request:
+# the per-client limit counts the network; IPv4 (mapped or not) counts the address.
+def test_an_ipv6_client_is_counted_by_its_64() -> None:
+    from publisher.web.throttle import client_key
+
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff::9")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    assert client_key("192.0.2.7") == client_key("::ffff:192.0.2.7") == "client:192.0.2.7"
+    assert client_key("192.0.2.7") != client_key("192.0.2.8")
