@@ -213,9 +213,9 @@ def subscribe() -> tuple[str, int]:
         return _sent(address)  # asked often enough: no more emails to this address
     if context.outbox is not None:
         link = urls.confirm(confirm_token(context.secret, requested.consent_id))
-        context.outbox.put(
-            Confirmation(requested.email, form.name or None, tuple(form.newsletters), link)
-        )
+        # the name is not in it: anyone may send the form for any address, and the
+        # email would carry their words (a URL, an insult) to a stranger's inbox
+        context.outbox.put(Confirmation(requested.email, None, tuple(form.newsletters), link))
     return _sent(address)
 
 

@@ -149,6 +149,8 @@ def test_subscribe_then_confirm_makes_the_address_active(site: Site) -> None:
     (mail,) = site.mails()
     assert mail["To"] == "new@example.org"
     assert "Confirm your subscription to Test Centre" in mail["Subject"]
+    # whoever sent the form, their words (the name field) do not reach this inbox
+    assert "New Reader" not in mail.as_string()
     html = mail.get_body(("html",))
     assert html is not None and "Confirm my subscription" in html.get_content()
     path = confirm_path(mail)
