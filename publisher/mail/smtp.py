@@ -19,6 +19,70 @@ class Mailer(Protocol):
     def close(self) -> None: ...
 
 
+def reply_text(message: bytes | str) -> str:
+    """A server's reply text on one line (as bytes from smtplib, or already text)."""
+    raw = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return " ".join(raw.split())
+
+
+def open_session(s: SmtpSettings, then: str = "") -> smtplib.SMTP:
+    """A session with the configured server: connected, EHLO said, secured and logged
+    in as ``email.smtp`` says (the digest's connections and the confirmations' alike).
+
+    :param then: what to do once the config is fixed (ends each message), if anything.
+    :raises TransportError: naming the server, what failed and what to fix.
+    """
+    server = f"{s.host}:{s.port}"
+    after = f", then {then}" if then else ""
+    fix = f"fix email.smtp in the config{after}"
+    if s.username and not s.password:
+        raise TransportError(
+            server,
+            f"email.smtp.username is {s.username}, but the environment variable "
+            f"{s.password_env} that holds the password is not set: set it{after}",
+        )
+    try:
+        if s.security == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        smtp.ehlo()
+        if s.security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if s.username and not smtp.has_extn("auth"):
+            smtp.close()
+            hint = " (most servers offer it only over TLS: email.smtp.security)"
+            raise TransportError(
+                server,
+                f"offers no login (no AUTH in its EHLO reply) for {s.username}"
+                f"{hint if s.security == 'none' else ''}; remove email.smtp.username if "
+                f"it takes mail without one, or {fix}",
+            )
+        if s.username:
+            smtp.login(s.username, s.password or "")
+    except smtplib.SMTPAuthenticationError as e:
+        raise TransportError(
+            server,
+            f"login refused for {s.username} ({e.smtp_code} {reply_text(e.smtp_error)}): fix "
+            f"email.smtp.username or the password in ${s.password_env}{after}",
+            e,
+        ) from e
+    except smtplib.SMTPNotSupportedError as e:
+        raise TransportError(server, f"does not offer {s.security.upper()} ({e}): {fix}", e) from e
+    except ssl.SSLError as e:
+        raise TransportError(server, f"TLS failed ({e}): {fix}", e) from e
+    except smtplib.SMTPResponseException as e:
+        raise TransportError(
+            server, f"refused the session: {e.smtp_code} {reply_text(e.smtp_error)}", e
+        ) from e
+    except (OSError, smtplib.SMTPException) as e:
+        raise TransportError(server, f"cannot connect ({e or type(e).__name__}): {fix}", e) from e
+    return smtp
+
+
 class SmtpMailer:
     """One connection to the configured server, opened on first use and reused.
 
@@ -37,33 +101,7 @@ class SmtpMailer:
             )
 
     def _connect(self) -> smtplib.SMTP:
-        s = self.settings
-        context = ssl.create_default_context()
-        try:
-            if s.security == "tls":
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=context
-                )
-            else:
-                connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-                if s.security == "starttls":
-                    connection.starttls(context=context)
-            if s.username:
-                connection.login(s.username, s.password or "")
-        except smtplib.SMTPAuthenticationError as e:
-            raise TransportError(
-                f"{s.host}:{s.port}",
-                f"login refused for {s.username} ({e.smtp_code} {e.smtp_error!r}): fix "
-                f"email.smtp.username or the password in ${s.password_env}",
-                e,
-            ) from e
-        except (OSError, smtplib.SMTPException) as e:
-            raise TransportError(
-                f"{s.host}:{s.port}",
-                f"cannot reach the SMTP server ({e}); check email.smtp in the config",
-                e,
-            ) from e
-        return connection
+        return open_session(self.settings)
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         if self._connection is None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 import smtplib
-import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from enum import Enum
 
 from ..config import SmtpSettings
 from ..errors import TransportError
+from .smtp import open_session, reply_text
 
 CRLF = b"\r\n"
 #: the longest reply line read (RFC 5321 §4.5.3.1.5 allows 512; smtplib reads 8192)
@@ -97,11 +97,6 @@ def mailbox_unknown(code: int, text: str) -> bool:
     return code in (550, 551, 553)
 
 
-def _text(message: bytes | str) -> str:
-    raw = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-    return " ".join(raw.split())
-
-
 class _Reconnect(Exception):
     """The server closed the connection, or said 421: go again on a new one."""
 
@@ -133,65 +128,9 @@ class Connection:
 
         :raises TransportError: naming the server, what failed and the fix.
         """
-        s = self.settings
-        fix = "fix email.smtp in the config and run `publisher digest send` again"
-        if s.username and not s.password:
-            raise TransportError(
-                self.server,
-                f"email.smtp.username is {s.username}, but the environment variable "
-                f"{s.password_env} that holds the password is not set: set it and run "
-                "`publisher digest send` again",
-            )
-        try:
-            if s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-                )
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            smtp.ehlo()
-            if s.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if s.username and not smtp.has_extn("auth"):
-                smtp.close()
-                raise TransportError(
-                    self.server,
-                    f"offers no login (no AUTH in its EHLO reply) for {s.username}"
-                    + (
-                        ": most servers offer it only over TLS (email.smtp.security)"
-                        if s.security == "none"
-                        else ""
-                    )
-                    + f"; or remove email.smtp.username if it takes mail without one; {fix}",
-                )
-            if s.username:
-                smtp.login(s.username, s.password or "")
-        except smtplib.SMTPAuthenticationError as e:
-            raise TransportError(
-                self.server,
-                f"login refused for {s.username} ({e.smtp_code} {_text(e.smtp_error)}): fix "
-                f"email.smtp.username or the password in ${s.password_env} and run "
-                "`publisher digest send` again",
-                e,
-            ) from e
-        except smtplib.SMTPNotSupportedError as e:
-            raise TransportError(
-                self.server, f"does not offer {s.security.upper()} ({e}): {fix}", e
-            ) from e
-        except ssl.SSLError as e:
-            raise TransportError(self.server, f"TLS failed ({e}): {fix}", e) from e
-        except smtplib.SMTPResponseException as e:
-            raise TransportError(
-                self.server, f"refused the session: {e.smtp_code} {_text(e.smtp_error)}", e
-            ) from e
-        except (OSError, smtplib.SMTPException) as e:
-            raise TransportError(
-                self.server, f"cannot connect ({e or type(e).__name__}): {fix}", e
-            ) from e
-        self._smtp = smtp
+        self._smtp = open_session(self.settings, "run `publisher digest send` again")
         self._count = 0
-        self.pipelining = smtp.has_extn("pipelining")
+        self.pipelining = self._smtp.has_extn("pipelining")
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -286,10 +225,10 @@ class Connection:
             raise _Reconnect(f"read failed: {e}") from e
         code = line[:3]
         if not code.isdigit():
-            raise _Reconnect(f"not an SMTP reply: {_text(line)}")
+            raise _Reconnect(f"not an SMTP reply: {reply_text(line)}")
         if len(lines) == 1 and code in _PLAIN_OK:  # the common case: no text needed
             return int(code), _PLAIN_OK[code]
-        text = f"{int(code)} {_text(b' '.join(ln[4:] for ln in lines))}"
+        text = f"{int(code)} {reply_text(b' '.join(ln[4:] for ln in lines))}"
         if code == b"421":
             raise _Reconnect(text)
         return int(code), text
