@@ -1,4 +1,5 @@
-"""The only SMTP code: a :class:`Mailer` that hands finished messages to a server."""
+"""SMTP sessions as email.smtp says (:func:`open_session`), and a :class:`Mailer` that
+hands finished messages to a server (the confirmations; the digest has mail.transport)."""
 
 from __future__ import annotations
 
