@@ -146,3 +146,25 @@ def test_the_upgrade_names_addresses_held_twice(engine: Engine) -> None:
         conn.execute(text("DELETE FROM subscribers WHERE email = 'Ann@example.org'"))
     db.upgrade(engine)
     assert db.current_revision(engine) == db.head_revision()
+
+
+# A request made before 0010 and confirmed after it keeps its name: the upgrade copies
+# the pending subscriber's name to the requests still waiting for their click.
+def test_a_request_waiting_across_the_upgrade_keeps_its_name(engine: Engine) -> None:
+    db.downgrade(engine, "0009")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (email, name, status, created_at) "
+                "VALUES ('zoe@example.org', 'Zoë', 'pending', '2026-11-27 12:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO consents (subscriber_id, method, at, text, choices) SELECT id, "
+                "'form', '2026-11-27 12:00:00', 'Yes', '{}' FROM subscribers"
+            )
+        )
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM consents")).scalar_one() == "Zoë"

@@ -49,6 +49,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("consents") as batch_op:
         batch_op.add_column(sa.Column("name", sa.String(200), nullable=True))
+    # requests still waiting for their click keep the name they were made with (until
+    # now it was on the subscriber: the latest request's)
+    op.execute(
+        "UPDATE consents SET name = (SELECT name FROM subscribers "
+        "WHERE subscribers.id = consents.subscriber_id) WHERE confirmed_at IS NULL"
+    )
 
 
 def downgrade() -> None:
