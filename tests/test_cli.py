@@ -238,3 +238,24 @@ def test_commands_refuse_an_unmigrated_database(config: Path) -> None:
 def test_db_upgrade_is_repeatable(config: Path) -> None:
     assert "Upgraded the database from empty" in run(config, "db", "upgrade").output
     assert "Already at the newest schema" in run(config, "db", "upgrade").output
+
+
+# What is turned into one line is what the user can act on; a statement the database
+# refuses (a bug: a bad query, a broken constraint) keeps its traceback.
+def test_only_the_database_s_state_is_one_line() -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, StatementError
+
+    from publisher.cli.app import describe
+
+    locked = sqlite3.OperationalError("database is locked")
+    assert "database is locked" in (describe(locked, None) or "")
+    assert "try again" in (describe(OperationalError("UPDATE", {}, locked), None) or "")
+    assert (
+        describe(ProgrammingError("SELECT", {}, sqlite3.ProgrammingError("no column")), None)
+        is None
+    )
+    assert describe(IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE")), None) is None
+    assert describe(StatementError("bind", "SELECT", {}, TypeError("x")), None) is None
+    assert describe(TimeoutError(), None) == "TimeoutError"

@@ -20,8 +20,8 @@ def tidy_name(raw: str | None) -> str | None:
         character in it (its message says which, for the caller to name the field).
     """
     name = " ".join(raw.split()) if raw else ""
-    if len(name) > MAX_NAME:
-        raise ValueError(f"a name is at most {MAX_NAME} characters ({len(name)} given)")
     if any(unicodedata.category(c) == "Cc" for c in name):  # NUL, escape sequences…
         raise ValueError("a name cannot hold control characters")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"a name is at most {MAX_NAME} characters ({len(name)} given)")
     return name or None

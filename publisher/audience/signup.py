@@ -149,7 +149,7 @@ def _request(
                 NEW_SUBSCRIBER,
                 {
                     "email": email,
-                    "name": _tidy(name),
+                    "name": None,  # the name comes with the request whose link is clicked
                     "status": SubscriberStatus.PENDING,
                     "created_at": now,
                 },

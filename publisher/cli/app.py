@@ -114,20 +114,31 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+#: the database errors that say something about the database, not about our statements
+_DATABASE_STATES = ("OperationalError", "DatabaseError")
+
+
 def describe(error: Exception, app: App | None) -> str | None:
     """One line for an error a user can act on; None for a bug (its traceback shows)."""
     if isinstance(error, PublisherError):
         return str(error)
     if isinstance(error, OSError) and not isinstance(error, BrokenPipeError):
         where = error.filename or ""
-        what = error.strerror or str(error)
+        what = error.strerror or str(error) or type(error).__name__
         return f"{where}: {what}" if where else what
-    # SQLAlchemy's wrapper of the driver's error (imported only when one is raised)
-    if type(error).__module__.startswith("sqlalchemy") and hasattr(error, "orig"):
+    # the database's own state (locked, read-only, not a database, unreachable): its
+    # driver's OperationalError, or the base DatabaseError (SQLite's "file is not a
+    # database"), bare or wrapped by SQLAlchemy; a statement the database refuses
+    # (ProgrammingError, IntegrityError…) is a bug, and its traceback shows
+    kind = (type(error).__module__, type(error).__name__)
+    wrapped = kind[0] == "sqlalchemy.exc" and kind[1] in _DATABASE_STATES
+    bare = kind[0] == "sqlite3" and kind[1] in _DATABASE_STATES
+    if wrapped or bare:
         url = ""
         if app is not None and app._engine is not None:
             url = f" {app._engine.url.render_as_string(hide_password=True)}"
-        text = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        cause = getattr(error, "orig", None) or error
+        text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         hint = ""
         if "locked" in text:
             hint = " (another command is writing to it: try again when it is done)"

@@ -69,7 +69,8 @@ class SmtpSettings(Section):
         ge=1,
         le=1000,
         description="Messages a connection holds at once (on the wire, or queued behind "
-        "it): at most connections × batch deliveries are uncertain after a crash.",
+        "it): at most connections × batch deliveries (and the refusals a send holds, "
+        "at most max_send_errors) are uncertain after a crash.",
     )
 
     @property

@@ -136,7 +136,11 @@ class FeedSettings(Section):
         # the build owns what it finds there (a manifest of its files, a lock, a staging
         # folder beside it): a root or a home folder would be walked and littered
         resolved = path.resolve()
-        if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        try:
+            home: Path | None = Path.home().resolve()
+        except RuntimeError:  # no HOME and no passwd entry (a container's arbitrary uid)
+            home = None
+        if resolved == Path(resolved.anchor) or resolved == home:
             raise ValueError(f"{path} is a root or home folder; name a folder of its own")
         if path.exists() and not path.is_dir():
             raise ValueError(f"{path} is a file, not a folder")

@@ -58,13 +58,12 @@ class Ledger:
         self.bounces: list[dict[str, Any]] = []
         self.unsent: list[int] = []
         self.refused_in_a_row = 0
-        #: the deliveries refused for good since the server last accepted one, and their
-        #: bounces: held back until it accepts one again (or the send ends on its own),
-        #: since a server that refuses everyone says nothing about the addresses
-        self.streak: list[int] = []
-        self.streak_bounces: list[dict[str, Any]] = []
-        #: refused in a streak that stopped the send: back to ``pending`` at the next save
-        self.reopened: list[int] = []
+        #: the refusals (5xx) since the server last accepted a message: (the failed
+        #: record, the bounce if the reply says the mailbox does not exist). Held, their
+        #: rows still ``sending``, until the server accepts a message after them or the
+        #: send ends on its own (then they stand); a send that stops before puts them
+        #: back to ``pending`` (see :meth:`settle_streak`)
+        self.streak: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
         self.error: PublisherError | None = None
         #: delivery id → (message id, attempts so far, retry until, subscriber id, address)
         self.claimed: dict[int, tuple[str, int, datetime | None, int, str]] = {}
@@ -168,29 +167,27 @@ class Ledger:
         message_id, attempts, until, subscriber_id, address = self.claimed.pop(outcome.delivery_id)
         if outcome.verdict is Verdict.SENT:
             report.sent += 1
-            self.refused_in_a_row = 0
-            self.settle_streak(refusing=False)
+            self.settle_streak(refusing=False)  # the server takes mail: they were refused
             self.sent.append(outcome.delivery_id)
             self.sent_at = now
             return
         report.errors = [*report.errors[-4:], f"{address}: {outcome.reply}"]
         if outcome.verdict is Verdict.PERMANENT:
-            report.failed += 1
             self.refused_in_a_row += 1
-            self.streak.append(outcome.delivery_id)
             self._record(
                 outcome.delivery_id, DeliveryStatus.FAILED, now, message_id, outcome.reply, attempts
             )
+            record = self.records.pop()  # held with the streak, not saved yet
+            bounce = None
             if outcome.suppress:
-                self.streak_bounces.append(
-                    {
-                        "subscriber_id": subscriber_id,
-                        "address": address,
-                        "reply": outcome.reply,
-                        "run_id": self.report.run_id,
-                        "at": now,
-                    }
-                )
+                bounce = {
+                    "subscriber_id": subscriber_id,
+                    "address": address,
+                    "reply": outcome.reply,
+                    "run_id": self.report.run_id,
+                    "at": now,
+                }
+            self.streak.append((record, bounce))
             return
         attempts += 1
         until = until or now + self.horizon
@@ -223,26 +220,36 @@ class Ledger:
         )
 
     def settle_streak(self, refusing: bool) -> None:
-        """The refusals since the server last accepted a message are settled.
+        """Settle the refusals held since the server last accepted a message.
 
-        ``refusing``: the send stopped because the server refused that many in a
-        row: it is refusing everyone (a relay that does not know us, a policy gone
-        wrong), so those deliveries go back to ``pending`` for the next send and no
-        address is suppressed for it. Otherwise (the server accepted one again, or
-        the send ended on its own) the refusals stand and their bounces count.
+        A server that refuses everyone (a relay that does not know the sender, a
+        policy gone wrong) says nothing about the addresses, and after
+        ``email.max_send_errors`` refusals in a row the send stops. Until the server
+        has shown it takes mail, its refusals are held, their rows still ``sending``
+        (so no other sender finishes the run meanwhile; after a crash they are sent
+        again, which doubles nobody: they were refused).
+
+        ``refusing`` False: the server accepted a message after them, or the send
+        ended on its own: they stand (``failed``, and suppressed for a mailbox that
+        does not exist). True: the send stops before either (the limit, a transport
+        error, a stop): back to ``pending`` for the next send, nobody suppressed.
         """
+        held, self.streak = self.streak, []
+        self.refused_in_a_row = 0
         if refusing:
-            self.reopened.extend(self.streak)
-            self.report.failed -= len(self.streak)
-            self.report.reopened += len(self.streak)
-        else:
-            self.bounces.extend(self.streak_bounces)
-        self.streak, self.streak_bounces = [], []
+            self.unsent.extend(record["b_id"] for record, _ in held)
+            self.report.reopened += len(held)
+            return
+        self.report.failed += len(held)
+        for record, bounce in held:
+            self.records.append(record)
+            if bounce is not None:
+                self.bounces.append(bounce)
 
     @property
     def pending(self) -> bool:
         """Is anything taken and not yet saved?"""
-        return bool(self.records or self.sent or self.unsent or self.bounces or self.reopened)
+        return bool(self.records or self.sent or self.unsent or self.bounces)
 
     def not_handed(self, delivery_ids: Sequence[int]) -> None:
         """Claimed deliveries that never reached SMTP (the send ended while their
@@ -270,7 +277,6 @@ class Ledger:
             queries.record_sent(session, self.sent_at, self.sent)
         queries.record_deliveries(session, self.records)
         queries.release_deliveries(session, self.unsent)
-        queries.reopen_refused(session, self.reopened)
         bounced = queries.mark_bounced(session, [b["subscriber_id"] for b in self.bounces])
         for bounce in self.bounces:
             if bounce["subscriber_id"] in bounced:
@@ -283,5 +289,4 @@ class Ledger:
                     detail=f"at SMTP time: {bounce['reply']}",
                 )
         self.records, self.sent, self.unsent, self.bounces = [], [], [], []
-        self.reopened = []
         self.sent_at = None

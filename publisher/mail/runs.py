@@ -21,7 +21,9 @@ handed to SMTP) → ``sent`` / ``failed`` / ``skipped`` (after the server's
 answer); a 4xx puts it back to ``pending`` with a ``next_attempt_at``, until
 ``email.retry_hours`` after its first 4xx. So after a crash only ``sending``
 rows are uncertain, at most ``email.smtp.connections × email.smtp.batch``
-(what the connections hold: on the wire, or queued behind it).
+(what the connections hold: on the wire, or queued behind it), plus the
+refusals a sender holds until the server accepts a message after them (at most
+``email.max_send_errors``; resent, they double nobody: they were refused).
 """
 
 from __future__ import annotations

@@ -13,8 +13,10 @@ places their lanes kept for them. So the store's work and the messages' run
 side by side rather than in turn. A row is never handed to SMTP while the
 database says ``pending``, and never ``sent`` before the server answered; a
 row's answer and its replacement's claim commit together. So after any crash
-only ``sending`` rows are uncertain, at most ``connections × batch`` of them,
-and they are resent with the same Message-ID.
+only ``sending`` rows are uncertain, at most ``connections × batch`` of them
+(plus the refusals a send holds until the server accepts a message after them,
+at most ``email.max_send_errors``: see :meth:`.Ledger.settle_streak`), and they
+are resent with the same Message-ID.
 
 Entry points: :func:`send_digest` (claim the run, lock on SQLite, send; what
 ``publisher digest send`` and the scheduler call), :func:`send_run` (one
@@ -224,8 +226,9 @@ def send_run(
             work.take(result, clock.now())
         # (an error): never handed to SMTP, so not uncertain
         work.not_handed(being_made + just_claimed)
-        # stopped because the server refused everyone: those refusals are its, not theirs
-        work.settle_streak(refusing=work.refused_in_a_row >= settings.email.max_send_errors)
+        # refusals the server has not shown to be the addresses' (it accepted nothing
+        # after them, and the send did not end on its own): back to pending
+        work.settle_streak(refusing=True)
         if work.pending:  # record them if the store still can (the error goes on)
             with contextlib.suppress(Exception), transaction(factory) as session:
                 work.save(session)
@@ -352,9 +355,9 @@ def _halt(work: Ledger, report: SendReport, settings: Settings, stop: threading.
     elif work.refused_in_a_row >= settings.email.max_send_errors:
         report.stopped = (
             f"the server refused {work.refused_in_a_row} messages in a row (the last: "
-            f"{report.errors[-1]}); it seems to refuse everyone, so they are kept to send "
-            "again and no address is suppressed for it: check its logs, then run "
-            "`publisher digest send` again (email.max_send_errors)"
+            f"{report.errors[-1]}); it may be refusing everyone: check its logs, then run "
+            "`publisher digest send` again (email.max_send_errors; the refusals it has not "
+            "shown to be the addresses' are kept to send again)"
         )
     elif stop.is_set():
         report.stopped = "stopped on request; run `publisher digest send` to resume"

@@ -52,7 +52,6 @@ from .deliveries import (  # the send loop's statements, re-exported: one name s
     record_sent as record_sent,
     record_sent_and_claim as record_sent_and_claim,
     release_deliveries as release_deliveries,
-    reopen_refused as reopen_refused,
     reset_sending as reset_sending,
 )
 from .sends import (  # the send pipeline's queries, re-exported: one name space

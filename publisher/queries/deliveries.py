@@ -313,19 +313,6 @@ def release_deliveries(session: Session, ids: Sequence[int]) -> None:
         )
 
 
-def reopen_refused(session: Session, ids: Sequence[int]) -> None:
-    """Deliveries recorded ``failed`` on a refusal back to ``pending``, due now (a
-    server that refused everyone: see :meth:`~publisher.mail.ledger.Ledger.settle_streak`);
-    the refusal stays in ``error`` until the next attempt."""
-    if ids:
-        d = _deliveries
-        session.execute(
-            update(d)
-            .where(d.c.id.in_(ids), d.c.status == DeliveryStatus.FAILED)
-            .values(status=DeliveryStatus.PENDING, next_attempt_at=None)
-        )
-
-
 def reset_sending(session: Session, run_id: int) -> int:
     """Every ``sending`` delivery of the run back to ``pending`` (only for a sender that
     knows it is the only one: on SQLite, under the send lock)."""

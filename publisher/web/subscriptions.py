@@ -114,11 +114,12 @@ class SubscribeForm:
             self.errors["address"] = f"This is not an address we can write to: {e.why}."
         try:
             tidy_name(self.name)
-        except ValueError:
-            if len(self.name) > MAX_NAME:
-                self.errors["name"] = f"Please keep the name under {MAX_NAME} characters."
-            else:
-                self.errors["name"] = "Please write the name without control characters."
+        except ValueError as e:
+            self.errors["name"] = (
+                f"Please keep the name under {MAX_NAME} characters."
+                if "at most" in str(e)
+                else "Please write the name without control characters."
+            )
         if not self.newsletters or not set(self.newsletters) <= set(newsletters):
             self.errors["newsletter"] = "Tick at least one newsletter."
         return address
@@ -233,7 +234,9 @@ def confirm(token: str) -> tuple[str, int]:
             if consent.confirmed_at is not None or queries.confirmed_later(session, consent):
                 raise BadToken("used", "This confirmation link has been used already.")
             newsletters = [display_name(n) for n in sorted(consent.choices)]
-        page = render_template("confirm.html", token=token, newsletters=newsletters)
+            name = consent.name
+        # the name the request gave, shown before it is taken (anyone may send the form)
+        page = render_template("confirm.html", token=token, newsletters=newsletters, name=name)
         return page, 200
     confirmed = confirm_consent(context.factory, consent_id, _now())
     preferences = url_for(

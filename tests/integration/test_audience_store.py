@@ -134,6 +134,15 @@ def test_a_stranger_cannot_rename_a_pending_address(
         assert pending is not None and pending.name is None
     profile = store.confirm(tagged, own.consent_id, later)
     assert profile.name is None
+    # nor does a first request name the new pending subscriber: staff who activate
+    # that address without a name do not take a stranger's text with it
+    signup.request_subscription(
+        tagged, two, "amy@example.org", "Visit evil", [Choice("weekly")], FORM, NOW
+    )
+    store.add_subscriber(tagged, two, "amy@example.org", None, now=NOW)
+    with tagged() as session:
+        amy = queries.subscriber_by_email(session, "amy@example.org")
+        assert amy is not None and amy.name is None
 
 
 # Two requests at once for one new address, in two cases of its local part (several

@@ -404,7 +404,7 @@ def test_a_server_refusing_everyone_fails_and_suppresses_nobody(
             update={"email": settings.email.model_copy(update={"max_send_errors": 5})}
         )
         (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
-        assert report.stopped and "refuse everyone" in report.stopped
+        assert report.stopped and "may be refusing everyone" in report.stopped
         assert report.failed == 0 and report.reopened >= 5
         assert set(statuses(sessions).values()) <= {"pending", "skipped"}  # skipped: no post
         with sessions() as session:
@@ -415,6 +415,79 @@ def test_a_server_refusing_everyone_fails_and_suppresses_nobody(
     assert again.finished and again.failed == 0
     got = recorder.by_recipient()
     assert len(got) == 66 and all(len(m) == 1 for m in got.values())
+
+
+# A refusal stands once the server has accepted a message after it: refusals answered
+# before an acceptance still in flight when the limit stopped the send are failed
+# (and a missing mailbox suppressed), not kept, and nothing is doubled.
+def test_refusals_before_an_acceptance_stand(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    add_readers(sessions, 20)
+    bad = {f"reader{n}@example.org" for n in range(4)}
+
+    def script(step: str, address: str, n: int) -> str | None:
+        return "550 5.1.1 user unknown" if address in bad else None
+
+    recorder = Recorder(script=script)
+    with RecordingServer(recorder):
+        settings = with_smtp(subscribed, recorder.port, connections=2, batch=8)
+        settings = settings.model_copy(
+            update={"email": settings.email.model_copy(update={"max_send_errors": 3})}
+        )
+        reports = []
+        while not (reports and reports[-1].finished):
+            (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+            reports.append(report)
+            assert len(reports) < 10
+    got = statuses(sessions)
+    assert sorted(a for a, s in got.items() if s == "failed") == sorted(bad)
+    with sessions() as session:
+        bounced = {
+            s.email
+            for s in session.scalars(select(Subscriber).where(Subscriber.status == "bounced"))
+        }
+    assert bounced == bad
+    assert all(len(m) == 1 for m in recorder.by_recipient().values())
+
+
+# Two senders on PostgreSQL, one given a server that refuses everyone: its refusals are
+# held `sending` until it stops, so the other sender, going on meanwhile, cannot finish
+# the run over them; once it has stopped they are `pending` again, and the next send
+# delivers them. Every reader gets the digest once, and nobody is failed.
+def test_a_refusing_sender_s_rows_are_sent_by_the_next_one(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from publisher.mail.send import send_run
+
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("several senders share a run on PostgreSQL")
+    add_readers(sessions, 10)
+    refusing = Recorder(script=lambda step, address, n: "550 5.1.1 user unknown")
+    accepting = Recorder()
+    with RecordingServer(refusing), RecordingServer(accepting):
+
+        def limited(port: int) -> Settings:
+            s = with_smtp(subscribed, port, connections=1, batch=2)
+            return s.model_copy(update={"email": s.email.model_copy(update={"max_send_errors": 3})})
+
+        a, b = limited(refusing.port), limited(accepting.port)
+        claim = claim_run(sessions, a, None, NOW)
+        others: list[Any] = []
+
+        def meanwhile(report: Any) -> None:
+            if report.stopped and not others:  # A has stopped claiming: B goes on
+                others.append(send_digest(sessions, b, NOW, clock=FakeClock(NOW)))
+
+        first = send_run(sessions, a, claim, clock=FakeClock(NOW), progress=meanwhile)
+        assert first.stopped and first.failed == 0 and first.reopened >= 3
+        ((during,),) = others
+        assert not during.finished, "B finished the run over A's held refusals"
+        (last,) = send_digest(sessions, b, NOW, clock=FakeClock(NOW))
+    assert last.finished
+    assert "failed" not in statuses(sessions).values()
+    got = accepting.by_recipient()
+    assert len(got) == 16 and all(len(m) == 1 for m in got.values())
 
 
 # Refusals at the very end of a send, with no acceptance after them to show that the

@@ -157,6 +157,8 @@ def test_subscribe_then_confirm_makes_the_address_active(site: Site) -> None:
     browser = site.browser()
     page = browser.get(path)
     assert page.status == 200 and "Yes, subscribe me" in page.text
+    # the name the request gave is shown before it is taken: anyone may send the form
+    assert "greet you as “New Reader”" in page.text
     assert site.status("new@example.org") is SubscriberStatus.PENDING, "a GET confirms nothing"
     done = browser.submit(path, {})
     assert done.status == 200 and "You are subscribed" in done.text
