@@ -167,7 +167,9 @@ class Ledger:
         message_id, attempts, until, subscriber_id, address = self.claimed.pop(outcome.delivery_id)
         if outcome.verdict is Verdict.SENT:
             report.sent += 1
-            self.settle_streak(refusing=False)  # the server takes mail: they were refused
+            if self.streak:  # the server takes mail: they were refused
+                self.settle_streak(refusing=False)
+            self.refused_in_a_row = 0
             self.sent.append(outcome.delivery_id)
             self.sent_at = now
             return
