@@ -38,6 +38,29 @@ def suppressed_of(session: Session, rows: Sequence[Claimed], salt: str) -> set[s
     return suppression.suppressed(session, salt, [r.email for r in rows]) if rows else set()
 
 
+def _row(
+    delivery_id: int,
+    status: DeliveryStatus,
+    at: datetime,
+    message_id: str | None = None,
+    error: str | None = None,
+    attempts: int = 0,
+    next_at: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """A delivery's answer as :func:`~publisher.queries.record_deliveries` writes it."""
+    return {
+        "b_id": delivery_id,
+        "b_status": status,
+        "b_message_id": message_id,
+        "b_error": error,
+        "b_at": at,
+        "b_attempts": attempts,
+        "b_next": next_at,
+        "b_until": until,
+    }
+
+
 class Ledger:
     """Turns claimed rows into messages, and answers into rows to record."""
 
@@ -84,16 +107,7 @@ class Ledger:
         until: datetime | None = None,
     ) -> None:
         self.records.append(
-            {
-                "b_id": delivery_id,
-                "b_status": status,
-                "b_message_id": message_id,
-                "b_error": error,
-                "b_at": at,
-                "b_attempts": attempts,
-                "b_next": next_at,
-                "b_until": until,
-            }
+            _row(delivery_id, status, at, message_id, error, attempts, next_at, until)
         )
 
     def plan(self, rows: Sequence[Claimed], suppressed: set[str], now: datetime) -> list[Job]:
@@ -176,10 +190,9 @@ class Ledger:
         report.errors = [*report.errors[-4:], f"{address}: {outcome.reply}"]
         if outcome.verdict is Verdict.PERMANENT:
             self.refused_in_a_row += 1
-            self._record(
+            record = _row(
                 outcome.delivery_id, DeliveryStatus.FAILED, now, message_id, outcome.reply, attempts
             )
-            record = self.records.pop()  # held with the streak, not saved yet
             bounce = None
             if outcome.suppress:
                 bounce = {

@@ -64,6 +64,12 @@ def with_smtp(settings: Settings, port: int, **smtp: Any) -> Settings:
     )
 
 
+def with_limit(settings: Settings, max_send_errors: int) -> Settings:
+    """``settings`` pausing a send after ``max_send_errors`` refusals in a row."""
+    email = settings.email.model_copy(update={"max_send_errors": max_send_errors})
+    return settings.model_copy(update={"email": email})
+
+
 @pytest.fixture
 def subscribed(
     sessions: sessionmaker[Session],
@@ -399,10 +405,7 @@ def test_a_server_refusing_everyone_fails_and_suppresses_nobody(
 
     recorder = Recorder(script=script)
     with RecordingServer(recorder):
-        settings = with_smtp(subscribed, recorder.port, connections=2, batch=4)
-        settings = settings.model_copy(
-            update={"email": settings.email.model_copy(update={"max_send_errors": 5})}
-        )
+        settings = with_limit(with_smtp(subscribed, recorder.port, connections=2, batch=4), 5)
         (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
         assert report.stopped and "may be refusing everyone" in report.stopped
         assert report.failed == 0 and report.reopened >= 5
@@ -431,10 +434,7 @@ def test_refusals_before_an_acceptance_stand(
 
     recorder = Recorder(script=script)
     with RecordingServer(recorder):
-        settings = with_smtp(subscribed, recorder.port, connections=2, batch=8)
-        settings = settings.model_copy(
-            update={"email": settings.email.model_copy(update={"max_send_errors": 3})}
-        )
+        settings = with_limit(with_smtp(subscribed, recorder.port, connections=2, batch=8), 3)
         reports = []
         while not (reports and reports[-1].finished):
             (report,) = send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
@@ -466,12 +466,10 @@ def test_a_refusing_sender_s_rows_are_sent_by_the_next_one(
     refusing = Recorder(script=lambda step, address, n: "550 5.1.1 user unknown")
     accepting = Recorder()
     with RecordingServer(refusing), RecordingServer(accepting):
-
-        def limited(port: int) -> Settings:
-            s = with_smtp(subscribed, port, connections=1, batch=2)
-            return s.model_copy(update={"email": s.email.model_copy(update={"max_send_errors": 3})})
-
-        a, b = limited(refusing.port), limited(accepting.port)
+        a, b = (
+            with_limit(with_smtp(subscribed, r.port, connections=1, batch=2), 3)
+            for r in (refusing, accepting)
+        )
         claim = claim_run(sessions, a, None, NOW)
         others: list[Any] = []
 
