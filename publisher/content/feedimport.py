@@ -13,6 +13,8 @@ import hashlib
 import html
 import json
 import time
+from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +33,7 @@ from .sanitize import (
     sanitize_html,
     unsafe_links,
 )
-from .slugs import slugify
+from .slugs import MAX_SLUG, slugify
 from .text import xml_safe
 from .values import PostStatus, SourceFormat
 
@@ -39,6 +41,8 @@ from .values import PostStatus, SourceFormat
 YEARS = (1900, 2200)
 #: stands in for the old site when checking a relative link
 _SOME_SITE = "https://site.invalid/"
+#: a page's file name that names no post (``…/my-post/index.html``): its folder does
+_GENERIC_PAGES = frozenset({"index", "default", "home", "main"})
 
 
 def looks_like_feed(raw: bytes) -> bool:
@@ -83,7 +87,36 @@ def read_feed(raw: bytes, source: str) -> tuple[list[PostDraft], list[ContentErr
             drafts.append(_entry(entry, index, source))
         except ContentError as e:
             problems.append(e)
-    return drafts, problems
+    return _distinct_slugs(drafts), problems
+
+
+def _distinct_slugs(drafts: list[PostDraft]) -> list[PostDraft]:
+    """The drafts, no two with one slug: a feed's entries cannot be renamed by hand,
+    so of the entries whose links or titles make the same slug ("Weekly update"),
+    the oldest keeps it and each later one gets its date after it, or, on the same
+    day, a part of its id's hash. The same feed always gives the same slugs."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, draft in enumerate(drafts):
+        groups[draft.slug].append(index)
+    taken = set(groups)
+    for slug, members in groups.items():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda i: (drafts[i].published_at or _EPOCH, drafts[i].uid or ""))
+        for index in members[1:]:
+            draft = drafts[index]
+            day = (draft.published_at or _EPOCH).date().isoformat()
+            uid_hash = hashlib.sha256((draft.uid or draft.title).encode()).hexdigest()[:8]
+            for suffix in (f"-{day}", f"-{day}-{uid_hash}"):
+                candidate = slug[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
+                if candidate not in taken:
+                    break
+            taken.add(candidate)
+            drafts[index] = replace(draft, slug=candidate)
+    return drafts
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _clean(value: Any) -> Any:
@@ -231,10 +264,14 @@ def _dropped_notes(body: str) -> tuple[str, ...]:
 
 
 def _slug(link: str | None, title: str, uid: str | None) -> str:
-    """The last path segment of the entry's link, else the title, else its id."""
+    """The last path segment of the entry's link (its folder's, for ``…/index.html``),
+    else the title, else its id."""
     if link:
-        segment = urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1]
+        segments = urlsplit(link).path.rstrip("/").rsplit("/", 2)
+        segment = segments[-1]
         segment = segment.rsplit(".", 1)[0] if segment.endswith((".html", ".htm")) else segment
+        if segment.lower() in _GENERIC_PAGES and len(segments) > 1:
+            segment = segments[-2]
         if slugify(segment):
             return slugify(segment)
     fallback = "post-" + hashlib.sha256((uid or title).encode()).hexdigest()[:10]

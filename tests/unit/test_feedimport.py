@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -183,3 +184,48 @@ def test_every_bad_entry_is_named() -> None:
         "old.xml#entry-3",
         "old.xml#entry-4",
     ]
+
+
+def _feed_of(*entries: tuple[str, str, str, str]) -> bytes:
+    """An Atom feed of (id, title, link, updated) entries."""
+    body = "".join(
+        f'<entry><id>{uid}</id><title>{title}</title><link href="{link}"/>'
+        f'<updated>{updated}</updated><content type="html">x</content></entry>'
+        for uid, title, link, updated in entries
+    )
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Old</title><id>urn:old</id>
+<updated>2020-01-01T00:00:00Z</updated>{body}</feed>""".encode()
+
+
+def test_a_page_named_index_takes_its_folders_name() -> None:
+    site, day = "https://old.example.org", "2019-01-01T00:00:00Z"
+    feed = _feed_of(
+        ("urn:1", "One", f"{site}/news/first-post/index.html", day),
+        ("urn:2", "Two", f"{site}/news/second-post/default.htm", day),
+        ("urn:3", "Three", f"{site}/index.html", day),
+    )
+    assert [d.slug for d in parse_feed(feed, "old.xml")] == ["first-post", "second-post", "three"]
+
+
+# No two entries of one feed share a slug (a feed cannot be edited to rename
+# one): the oldest keeps it, a later one gets its date, a later one the same
+# day a part of its id's hash; the same feed, in any order, gives the same slugs.
+def test_entries_that_would_share_a_slug_each_get_their_own() -> None:
+    site, title = "https://old.example.org", "Weekly update"
+    entries = [
+        ("urn:b", title, f"{site}/?p=2", "2019-02-01T00:00:00Z"),
+        ("urn:a", title, f"{site}/?p=1", "2019-01-01T00:00:00Z"),
+        ("urn:c", title, f"{site}/?p=3", "2019-02-01T09:00:00Z"),
+        ("urn:e", title, f"{site}/?p=5", "2019-03-01T00:00:00Z"),
+        ("urn:d", "Other", f"{site}/weekly-update-2019-02-01", "2018-01-01T00:00:00Z"),
+    ]
+    slugs = {d.uid: d.slug for d in parse_feed(_feed_of(*entries), "old.xml")}
+    assert slugs["urn:a"] == "weekly-update"
+    assert slugs["urn:e"] == "weekly-update-2019-03-01"
+    assert slugs["urn:d"] == "weekly-update-2019-02-01"  # the link's own slug stays
+    for uid in ("urn:b", "urn:c"):  # that one's taken: the date and a hash
+        assert re.fullmatch(r"weekly-update-2019-02-01-[0-9a-f]{8}", slugs[uid])
+    assert len(set(slugs.values())) == len(entries)
+    reversed_slugs = {d.uid: d.slug for d in parse_feed(_feed_of(*entries[::-1]), "old.xml")}
+    assert reversed_slugs == slugs
