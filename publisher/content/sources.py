@@ -72,7 +72,9 @@ def collect_sources(target: str) -> list[Source]:
         return [Source(name, None, is_feed=False) for name in files]
     try:
         raw = _read(path, MAX_FEED_BYTES)
-    except FileNotFoundError:
+    except FileNotFoundError as e:
+        if path.is_symlink():
+            raise _unreadable(target, e) from None
         raise PublisherError(f"{target}: no such file or folder") from None
     except OSError as e:
         raise PublisherError(f"{target}: cannot be read: {e.strerror}") from e
@@ -86,7 +88,8 @@ def collect_sources(target: str) -> list[Source]:
 def _post_files(folder: str) -> list[str]:
     """Every ``*.md`` file below ``folder``, in the order of their paths' parts (as
     sorting :class:`~pathlib.Path` objects gives); folders that cannot be read,
-    and links to folders, are passed over (as ``Path.rglob`` does)."""
+    and links to folders, are passed over (as ``Path.rglob`` does). A link to a
+    post file that is gone is listed, for the import to name it."""
     found: list[str] = []
     pending = [folder]
     while pending:
@@ -96,12 +99,24 @@ def _post_files(folder: str) -> list[str]:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
-                    elif entry.name.endswith(".md") and entry.is_file():
+                    elif entry.name.endswith(".md") and (entry.is_file() or _dangling(entry)):
                         found.append(entry.path)
         except OSError:
             if current == folder:
                 raise
     return sorted(found, key=lambda name: name.split(os.sep))
+
+
+def _dangling(entry: os.DirEntry[str]) -> bool:
+    """A link to nothing (``is_file`` is false for it: it would be passed over)."""
+    return entry.is_symlink() and not os.path.exists(entry.path)
+
+
+def _unreadable(label: str, error: OSError) -> ContentError:
+    """Why a post file listed a moment ago cannot be read."""
+    if isinstance(error, FileNotFoundError) and os.path.islink(label):
+        return ContentError(label, f"is a link to {os.readlink(label)}, which does not exist")
+    return ContentError(label, f"cannot be read: {error.strerror}")
 
 
 def _read(path: str | Path, limit: int) -> bytes:
@@ -142,8 +157,8 @@ def _read_one(source: Source, zone_key: str, known_hashes: Set[str]) -> Parsed |
             drafts = [parse_post_file(raw, source.label, zone, fingerprint)]
     except ContentError as e:
         return [], [e]
-    except OSError as e:  # listed, then gone or unreadable before its turn came
-        return [], [ContentError(source.label, f"cannot be read: {e.strerror}")]
+    except OSError as e:  # a dangling link, or gone or unreadable before its turn came
+        return [], [_unreadable(source.label, e)]
     return drafts, problems + [problem for draft in drafts for problem in check_draft(draft)]
 
 

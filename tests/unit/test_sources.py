@@ -11,7 +11,7 @@ import pytest
 from publisher.content import sources
 from publisher.content.postfile import source_hash
 from publisher.content.sources import _post_files, _read, collect_sources
-from publisher.errors import ImportFailed
+from publisher.errors import ContentError, ImportFailed
 
 
 def make_tree(root: Path) -> None:
@@ -126,3 +126,21 @@ def test_a_file_gone_before_it_is_read_is_a_problem_named_after_it(
     [problem] = failed.value.errors
     assert problem.source == str(paths[3])
     assert "cannot be read" in problem.message
+
+
+# A post file that is a link to nothing (the file it named moved away) is not
+# passed over in silence: the import names it and where it pointed, whether the
+# folder or the file itself is imported.
+def test_a_link_to_a_post_file_that_is_gone_is_named(tmp_path: Path) -> None:
+    write_posts(tmp_path, 2)
+    link = tmp_path / "moved.md"
+    link.symlink_to(tmp_path / "elsewhere" / "moved.md")
+    with pytest.raises(ImportFailed) as failed:
+        sources.read_drafts(collect_sources(str(tmp_path)), ZoneInfo("Europe/Berlin"))
+    [problem] = failed.value.errors
+    assert problem.source == str(link)
+    assert problem.message == f"is a link to {tmp_path}/elsewhere/moved.md, which does not exist"
+
+    with pytest.raises(ContentError) as alone:
+        collect_sources(str(link))
+    assert alone.value.source == str(link) and alone.value.message == problem.message
