@@ -103,6 +103,19 @@ class AddressError(PublisherError):
         super().__init__(f"{address!r} is not a usable email address: {why}")
 
 
+class NameRefused(PublisherError):
+    """A subscriber's name no store can keep as it is.
+
+    :param why: what is wrong with it, as a phrase ("a name cannot hold …").
+    :param length: its length, when it is too long (else None: a control character).
+    """
+
+    def __init__(self, why: str, length: int | None = None) -> None:
+        self.why = why
+        self.length = length
+        super().__init__(why)
+
+
 class DeliveryError(PublisherError):
     """A message could not be handed to the SMTP server.
 

@@ -30,7 +30,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..addresses import normalise_address
-from ..errors import AddressError, ContentError, ImportFailed, NotFound
+from ..errors import AddressError, ContentError, ImportFailed, NameRefused, NotFound
 from ..models import SubscriberStatus
 from .choices import Catalogue, TagRef
 from .names import tidy_name
@@ -175,8 +175,8 @@ class _Reader:
         name = None
         try:
             name = tidy_name(cell(values, "name"))
-        except ValueError as e:
-            self.fail(line, "name", str(e))
+        except NameRefused as e:
+            self.fail(line, "name", e.why)
         if len(self.bad) > errors:
             return None
         assert consent_at is not None and status is not None and isinstance(choices, tuple)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from ..errors import NameRefused
+
 #: longest name kept (the store's column)
 MAX_NAME = 200
 
@@ -16,12 +18,12 @@ MAX_NAME = 200
 def tidy_name(raw: str | None) -> str | None:
     """``raw`` with its runs of white space made one space; None when empty.
 
-    :raises ValueError: a name too long for the store, or with a control
-        character in it (its message says which, for the caller to name the field).
+    :raises NameRefused: a name too long for the store (its ``length`` set), or
+        with a control character in it; for the caller to name the field.
     """
     name = " ".join(raw.split()) if raw else ""
     if any(unicodedata.category(c) == "Cc" for c in name):  # NUL, escape sequences…
-        raise ValueError("a name cannot hold control characters")
+        raise NameRefused("a name cannot hold control characters")
     if len(name) > MAX_NAME:
-        raise ValueError(f"a name is at most {MAX_NAME} characters ({len(name)} given)")
+        raise NameRefused(f"a name is at most {MAX_NAME} characters ({len(name)} given)", len(name))
     return name or None

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..addresses import normalise_address
 from ..config import Settings
 from ..db import transaction
-from ..errors import NotFound
+from ..errors import NameRefused, NotFound
 from ..models import Base, EventKind, SubscriberStatus, subscription_topics
 from .choices import Catalogue, Choice, TagRef, as_json
 from .consent import ConsentGiven
@@ -95,7 +95,7 @@ def _tidy(name: str | None) -> str | None:
     would refuse is dropped rather than break the request."""
     try:
         return tidy_name(name)
-    except ValueError:
+    except NameRefused:
         return None
 
 

@@ -46,7 +46,7 @@ from .. import queries
 from ..addresses import normalise_address
 from ..config import Settings
 from ..db import transaction
-from ..errors import BadToken, ContentError, NotFound, SubscriptionError
+from ..errors import BadToken, ContentError, NameRefused, NotFound, SubscriptionError
 from ..models import Consent, ConsentMethod, EventKind, Subscriber, SubscriberStatus
 from . import suppression
 from .choices import Catalogue, Choice, apply_choices, as_json, choices_of
@@ -89,8 +89,8 @@ def _tidy(name: str | None) -> str | None:
     """
     try:
         return tidy_name(name)
-    except ValueError as e:
-        raise ContentError("name", str(e)) from e
+    except NameRefused as e:
+        raise ContentError("name", e.why) from e
 
 
 def confirm(factory: sessionmaker[Session], consent_id: int, now: datetime) -> Profile:

@@ -50,7 +50,7 @@ from ..audience.subscribers import (
     set_preferences,
     unsubscribe as leave,
 )
-from ..errors import AddressError, BadToken, NotFound as NotFoundError
+from ..errors import AddressError, BadToken, NameRefused, NotFound as NotFoundError
 from ..models import Consent, ConsentMethod, SubscriberStatus
 from ..urls import Urls
 from .app import WebContext, message_page, web_context
@@ -114,11 +114,11 @@ class SubscribeForm:
             self.errors["address"] = f"This is not an address we can write to: {e.why}."
         try:
             tidy_name(self.name)
-        except ValueError as e:
+        except NameRefused as e:
             self.errors["name"] = (
-                f"Please keep the name under {MAX_NAME} characters."
-                if "at most" in str(e)
-                else "Please write the name without control characters."
+                "Please write the name without control characters."
+                if e.length is None
+                else f"Please keep the name under {MAX_NAME} characters."
             )
         if not self.newsletters or not set(self.newsletters) <= set(newsletters):
             self.errors["newsletter"] = "Tick at least one newsletter."

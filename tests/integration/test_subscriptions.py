@@ -288,11 +288,16 @@ def test_bad_fields_are_named_and_kept(site: Site) -> None:
     assert 'value="Ann"' in answer.text and 'value="not an address"' in answer.text
 
 
-# A name with a control character in it (a NUL, which PostgreSQL cannot store) is a
-# form error on the name, not a server error.
-def test_a_name_with_a_control_character_is_refused(site: Site) -> None:
-    answer = subscribe(site, "nul@example.org", name="x\x00y")
-    assert answer.status == 400 and "without control characters" in answer.text
+# A name no store can keep (a control character: a NUL, which PostgreSQL cannot
+# store; longer than the column) is a form error on the name saying which, not a
+# server error.
+@pytest.mark.parametrize(
+    ("name", "advice"),
+    [("x\x00y", "without control characters"), ("x" * 201, "under 200 characters")],
+)
+def test_a_name_the_store_cannot_keep_is_refused(site: Site, name: str, advice: str) -> None:
+    answer = subscribe(site, "nul@example.org", name=name)
+    assert answer.status == 400 and advice in answer.text
     assert site.status("nul@example.org") is None
 
 
