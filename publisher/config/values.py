@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from ..addresses import parse_mailbox
 from ..errors import AddressError
@@ -21,9 +21,19 @@ from ..links import WEB_SCHEMES, UnsafeUrl, check_url
 
 
 class Section(BaseModel):
-    """A section of the file: unknown keys are refused, values frozen."""
+    """A section of the file: unknown keys are refused, values frozen, and a number is
+    never read from ``true`` or ``false`` (pydantic would take ``port: true`` as 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_truth_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if {int, float} & {annotation, *get_args(annotation)}:
+                raise ValueError(f"must be a number, got the yes/no value {str(value).lower()}")
+        return value
 
 
 # Control characters, and the line breaks Unicode adds (NEL, U+2028, U+2029):

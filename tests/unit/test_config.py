@@ -58,6 +58,26 @@ def test_wrong_type_names_key_line_and_value() -> None:
     assert "'abc'" in str(error)
 
 
+# YAML reads yes, no, on, off, true and false as booleans, which pydantic would
+# take as the numbers 1 and 0 (``port: yes`` as port 1): a number is never read
+# from one, whatever the field (an int or a float, optional or not); a number given
+# as text still is.
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("  smtp:\n    port: yes\n", "email.smtp.port"),
+        ("  smtp:\n    timeout: off\n", "email.smtp.timeout"),
+        ("  smtp:\n    rate_limit: true\n", "email.smtp.rate_limit"),
+        ("feeds:\n  items: true\n", "feeds.items"),
+    ],
+)
+def test_a_yes_or_no_is_no_number(extra: str, key: str) -> None:
+    error = error_of(BASE + extra)
+    assert error.key == key and error.line == 8
+    assert "must be a number, got the yes/no value" in str(error)
+    assert parse(BASE + "  smtp:\n    port: '2525'\n").email.smtp.port == 2525
+
+
 def test_unknown_key_is_refused_with_the_choices() -> None:
     error = error_of(BASE + "feeds:\n  itmes: 10\n")
     assert error.key == "feeds.itmes"
