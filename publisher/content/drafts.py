@@ -59,6 +59,9 @@ class PostDraft:
     canonical_url: str | None = None
     #: what the import should tell the editor about this post (it is written anyway)
     notes: tuple[str, ...] = ()
+    #: someone can change the slug (a post file's name or ``slug:``); a feed entry's is
+    #: made from its link or title, and an import may change it to keep it unique
+    slug_chosen: bool = True
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A large import sends every draft from a parse worker to the main process:

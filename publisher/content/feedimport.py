@@ -33,7 +33,7 @@ from .sanitize import (
     sanitize_html,
     unsafe_links,
 )
-from .slugs import MAX_SLUG, slugify
+from .slugs import dated_slugs, slugify
 from .text import xml_safe
 from .values import PostStatus, SourceFormat
 
@@ -93,8 +93,9 @@ def read_feed(raw: bytes, source: str) -> tuple[list[PostDraft], list[ContentErr
 def _distinct_slugs(drafts: list[PostDraft]) -> list[PostDraft]:
     """The drafts, no two with one slug: a feed's entries cannot be renamed by hand,
     so of the entries whose links or titles make the same slug ("Weekly update"),
-    the oldest keeps it and each later one gets its date after it, or, on the same
-    day, a part of its id's hash. The same feed always gives the same slugs."""
+    the oldest keeps it and each later one takes the first of its
+    :func:`~.slugs.dated_slugs` that is free. The same feed always gives the same
+    slugs (and an import keeps a stored entry's own: :class:`~.writer.Saver`)."""
     groups: dict[str, list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
         groups[draft.slug].append(index)
@@ -105,12 +106,9 @@ def _distinct_slugs(drafts: list[PostDraft]) -> list[PostDraft]:
         members.sort(key=lambda i: (drafts[i].published_at or _EPOCH, drafts[i].uid or ""))
         for index in members[1:]:
             draft = drafts[index]
-            day = (draft.published_at or _EPOCH).date().isoformat()
-            uid_hash = hashlib.sha256((draft.uid or draft.title).encode()).hexdigest()[:8]
-            for suffix in (f"-{day}", f"-{day}-{uid_hash}"):
-                candidate = slug[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
-                if candidate not in taken:
-                    break
+            day = (draft.published_at or _EPOCH).date()
+            variants = dated_slugs(slug, day, draft.uid or draft.title)
+            candidate = next((v for v in variants if v not in taken), variants[-1])
             taken.add(candidate)
             drafts[index] = replace(draft, slug=candidate)
     return drafts
@@ -251,6 +249,7 @@ def _entry(entry: Any, index: int, source: str) -> PostDraft:
         attachments=attachments,
         image_url=image,
         canonical_url=link,
+        slug_chosen=False,
     )
 
 

@@ -9,8 +9,10 @@ so two tags or authors are never merged because their slugs collide.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Container
+from datetime import date
 from functools import lru_cache
 
 from slugify import slugify as _transliterate
@@ -50,8 +52,20 @@ def unique_slug(wanted: str, taken: Container[str], max_length: int = MAX_SLUG) 
         return wanted
     number = 2
     while True:
-        suffix = f"-{number}"
-        candidate = wanted[: max_length - len(suffix)].rstrip("-") + suffix
+        candidate = _suffixed(wanted, f"-{number}", max_length)
         if candidate not in taken:
             return candidate
         number += 1
+
+
+def dated_slugs(slug: str, day: date, key: str) -> list[str]:
+    """The slugs, in order, for a post whose ``slug`` another holds and that no one can
+    rename (a feed entry): ``slug`` with its day after it, then with a part of
+    ``key``'s hash too (its id: two on one day). The same post always gets the same."""
+    stamp = day.isoformat()
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return [_suffixed(slug, f"-{stamp}", MAX_SLUG), _suffixed(slug, f"-{stamp}-{digest}", MAX_SLUG)]
+
+
+def _suffixed(slug: str, suffix: str, max_length: int) -> str:
+    return slug[: max_length - len(suffix)].rstrip("-") + suffix

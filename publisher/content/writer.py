@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import cast
 
@@ -24,7 +24,7 @@ from ..errors import ContentError, ImportFailed
 from ..models import Attachment, Author, Post, Tag, post_tags
 from .drafts import AuthorDraft, PostDraft
 from .sanitize import sanitize_html
-from .slugs import slugify, unique_slug
+from .slugs import dated_slugs, slugify, unique_slug
 
 #: new posts written at a time (three INSERT statements a batch)
 BATCH = 500
@@ -183,6 +183,9 @@ class Saver:
         self.report = ImportReport()
         self.conflicts: list[ContentError] = []
         self.pending: list[tuple[PostDraft, int | None]] = []
+        #: the slugs this import's drafts took so far, and whose (a feed entry's may
+        #: have been changed here, after the sources were checked against each other)
+        self.taken: dict[str, str] = {}
 
     def _learn(self, draft: PostDraft) -> None:
         """Know the stored posts with the draft's uid or slug (an import of one file
@@ -210,10 +213,13 @@ class Saver:
     def add(self, draft: PostDraft, write: bool) -> None:
         """Note ``draft``; write the pending ones when a batch is full and ``write``."""
         self._learn(draft)
+        if not draft.slug_chosen:
+            draft = self._entry_slug(draft)
         conflict = self._conflict(draft)
         if conflict is not None:
             self.conflicts.append(conflict)
             return
+        self.taken[draft.slug] = draft.source
         key = self.by_uid.get(draft.uid) if draft.uid else self.by_slug.get(draft.slug)
         if key is not None and key.source_hash == draft.source_hash and not self.force:
             self.report.unchanged.append(draft.source)
@@ -224,6 +230,25 @@ class Saver:
             self._learn_all()
             self.flush()
 
+    def _entry_slug(self, draft: PostDraft) -> PostDraft:
+        """A feed entry's slug, made from its link or title, not chosen: a post stored
+        for the entry keeps the one it has (so a feed imported again renames nothing),
+        and a new one whose slug another post holds takes its first free
+        :func:`~.slugs.dated_slugs` (a feed of "Weekly update" entries, imported week
+        after week)."""
+        stored = self.by_uid.get(draft.uid) if draft.uid else None
+        if stored is not None:
+            return draft if stored.slug == draft.slug else replace(draft, slug=stored.slug)
+        if draft.slug not in self.by_slug:
+            return draft
+        day = (draft.published_at or self.now).date()
+        for candidate in dated_slugs(draft.slug, day, draft.uid or draft.title):
+            if not self.complete:
+                self._know(queries.post_keys_matching(self.session, None, candidate))
+            if candidate not in self.by_slug and candidate not in self.taken:
+                return replace(draft, slug=candidate)
+        return draft  # both held too: refused as any other conflict
+
     def _conflict(self, draft: PostDraft) -> ContentError | None:
         key = self.by_uid.get(draft.uid) if draft.uid else self.by_slug.get(draft.slug)
         if draft.uid and key is not None and _belongs_elsewhere(key, draft, self.is_file):
@@ -232,6 +257,13 @@ class Saver:
                 f"id {draft.uid!r} belongs to the post from {key.source_path}; "
                 "each post file needs an id of its own (remove id: to get one)",
                 "id",
+            )
+        if draft.slug in self.taken:
+            return ContentError(
+                draft.source,
+                f"slug {draft.slug!r} is already used by {self.taken[draft.slug]}; "
+                "give one of them another slug",
+                "slug",
             )
         holder = self.by_slug.get(draft.slug)
         if holder is not None and (key is None or holder.id != key.id):

@@ -288,3 +288,39 @@ def test_feed_migration_is_idempotent(
     with sessions() as session:
         (migrated,) = session.scalars(select(Post)).all()
         assert migrated.uid == "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a"
+
+
+# A feed imported week after week (a rolling window of "Weekly update" entries):
+# each entry keeps the slug it was first stored with, a new one whose slug a
+# stored post holds takes its date after it, and no import is refused for it.
+def test_a_feed_of_same_titled_entries_imports_week_after_week(
+    engine: Engine, sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    from tests.unit.test_feedimport import _feed_of
+
+    def entry(day: int) -> tuple[str, str, str, str]:
+        return (
+            f"urn:w{day}",
+            "Weekly update",
+            f"https://old.example.org/?p={day}",
+            f"2019-01-{day:02}T09:00:00Z",
+        )
+
+    def slugs() -> dict[str, str]:
+        with sessions() as session:
+            return {uid: slug for uid, slug in session.execute(select(Post.uid, Post.slug))}
+
+    feed = tmp_path / "old.xml"
+    weeks = [[entry(1), entry(8)], [entry(8), entry(15)], [entry(22)], [entry(22), entry(15)]]
+    for week in weeks:
+        feed.write_bytes(_feed_of(*week))
+        import_target(sessions, str(feed), settings, NOW)
+    assert slugs() == {
+        "urn:w1": "weekly-update",
+        "urn:w8": "weekly-update-2019-01-08",
+        "urn:w15": "weekly-update-2019-01-15",
+        "urn:w22": "weekly-update-2019-01-22",
+    }
+    before = snapshot(engine)
+    assert len(import_target(sessions, str(feed), settings, NOW).unchanged) == 2
+    assert snapshot(engine) == before
