@@ -4,7 +4,7 @@ sections: everything about the mail the publisher sends and gets back."""
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -224,12 +224,14 @@ class DigestSettings(Section):
         try:
             if len(value.split()) != 5:
                 raise ValueError("wrong number of fields")
-            CronTrigger.from_crontab(value)
+            trigger = CronTrigger.from_crontab(value, timezone=UTC)
         except ValueError as e:
             raise ValueError(
                 f"must be a crontab line of 5 fields (minute hour day month weekday), "
                 f"e.g. '0 9 * * MON' ({e})"
             ) from None
+        if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+            raise ValueError("matches no day of any year: it would never come")
         return value
 
 

@@ -101,6 +101,17 @@ def test_bad_values() -> None:
     assert "crontab" in str(schedule)
 
 
+# A schedule that no day matches (31 February) would leave its newsletter unsent
+# for ever, with `publisher run` running: refused as the config loads. 29 February
+# comes, every fourth year.
+def test_a_schedule_that_never_comes_is_refused() -> None:
+    never = error_of(BASE + 'digests:\n  - name: yearly\n    schedule: "0 9 31 2 *"\n')
+    assert (never.key, never.line) == ("digests.0.schedule", 9)
+    assert "matches no day of any year" in str(never)
+    leap = parse(BASE + 'digests:\n  - name: leap\n    schedule: "0 9 29 2 *"\n')
+    assert leap.digests[0].schedule == "0 9 29 2 *"
+
+
 def test_passwords_are_never_stored_in_the_file() -> None:
     error = error_of(BASE + "  smtp:\n    password: hunter2\n")
     assert error.key == "email"
