@@ -18,7 +18,8 @@ Pure: bytes in, a :class:`Report` out; the store is :mod:`~publisher.audience.bo
   half of every digest's ``List-Unsubscribe`` header.
 
 Which subscriber: the original message's ``Message-ID``
-(``<digest.NAME.YYYYMMDDHHMM.SUBSCRIBERID@domain>``, found in the attached
+(``<digest.NAME.YYYYMMDDHHMM.SUBSCRIBERID@domain>``, the time to the second or
+microsecond when it has them, found in the attached
 message or headers, or anywhere in the text), else a VERP return path
 (``local+bounce-SUBSCRIBERID@domain``, see :func:`verp_address`) the
 report was addressed to, else the failed addresses themselves.
@@ -53,8 +54,11 @@ from flufl.bounce import all_failures
 # so: its tracebacks would only bury that line
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
-#: the Message-ID every digest carries (mail/message.py), and what it tells
-DIGEST_ID = re.compile(r"<digest\.([a-z0-9][a-z0-9-]*)\.(\d{12})\.(\d+)@[^>\s]+>")
+#: the Message-ID every digest carries (mail/messageids.py), and what it tells: the
+#: period's end to the minute, the second or the microsecond (12, 14 or 20 digits)
+DIGEST_ID = re.compile(
+    r"<digest\.([a-z0-9][a-z0-9-]*)\.(\d{12}(?:\d{2}(?:\d{6})?)?)\.(\d+)@[^>\s]+>"
+)
 VERP = re.compile(r"\+bounce-(\d+)@", re.IGNORECASE)
 UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe\s+(\S+)\s*$", re.IGNORECASE)
 HARD_STATUSES = re.compile(r"^5\.(1\.\d+|2\.1|4\.4|0\.0)$")

@@ -20,8 +20,9 @@ are resent with the same Message-ID.
 
 Entry points: :func:`send_digest` (claim the run, lock on SQLite, send; what
 ``publisher digest send`` and the scheduler call), :func:`send_run` (one
-claimed run, see :mod:`~publisher.mail.runs`). Beside it: the book of
-messages and answers (:mod:`~publisher.mail.ledger`), the run's stored
+claimed run, see :mod:`~publisher.mail.runs`). Beside it: its turns at the
+store (:mod:`~publisher.mail.claims`), the book of messages and answers
+(:mod:`~publisher.mail.ledger`), the run's stored
 editions (:mod:`~publisher.mail.snapshot`), the rate limit
 (:mod:`~publisher.mail.ratelimit`), ``--dry-run`` (:mod:`~publisher.mail.plan`)
 and ``test-send`` (:mod:`~publisher.mail.testsend`).
@@ -39,9 +40,8 @@ import contextlib
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Connection as StoreConnection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import queries
@@ -50,14 +50,15 @@ from ..config import Settings
 from ..db import transaction
 from ..errors import PublisherError
 from ..models import DeliveryStatus
+from .claims import Claiming, autocommit, hold_number, save_and_claim
 from .compose import secret_key
 from .lanes import DEPTH, Lanes
-from .ledger import Ledger, suppressed_of
+from .ledger import Ledger
 from .messageids import message_id_affixes
 from .ratelimit import RateLimiter
 from .renderer import Renderer
 from .report import SendReport
-from .runs import Clock, RunClaim, SystemClock, claim_run, sender_lock, stale_after
+from .runs import Clock, RunClaim, SystemClock, claim_run, sender_lock
 from .snapshot import RunEditions
 from .transport import Connection
 from .window import digest_settings
@@ -162,13 +163,14 @@ def send_run(
     being_made: list[int] = []  # its deliveries
     #: deliveries claimed this turn and not yet given to the renderer
     just_claimed: list[int] = []
-    claiming = _Claiming(settings, claim, report, alone, salt)
     try:
         lanes = Lanes(
             [connect() for _ in range(smtp.connections)], limiter.acquire if limiter else None
         )
         with factory() as session, contextlib.ExitStack() as stack:
-            fast = _autocommit(session, stack)
+            fast = autocommit(session, stack)
+            number = hold_number(fast, stack)
+            claiming = Claiming(settings, claim, report, alone, salt, number)
             while True:
                 # wait for an answer when no lane can take a group (or there is none to
                 # give), unless a group is being made: it goes out as soon as it is
@@ -187,7 +189,7 @@ def send_run(
                 rows: list[queries.Claimed] = []
                 suppressed: set[str] = set()
                 if wanted or work.pending:
-                    rows, cursor, suppressed = _save_and_claim(
+                    rows, cursor, suppressed = save_and_claim(
                         session,
                         fast,
                         work,
@@ -243,109 +245,6 @@ def _hand_made(
     ready = work.made(renderer.collect(), now)
     for n, lane in enumerate(making):
         lanes.hand(lane, ready[n * group : (n + 1) * group])
-
-
-class _Claiming(NamedTuple):
-    """What a claim needs to know besides the moment and how many."""
-
-    settings: Settings
-    claim: RunClaim
-    report: SendReport
-    #: no other sender can be at work (SQLite, under the lock)
-    alone: bool
-    #: of the suppression list's hashes
-    salt: str
-
-
-def _autocommit(
-    session: Session, stack: contextlib.ExitStack[bool | None]
-) -> StoreConnection | None:
-    """On PostgreSQL, a connection of its own in autocommit for the usual turn's one
-    statement (see :func:`_save_and_claim`); None elsewhere."""
-    engine = session.get_bind()
-    if engine.dialect.name != "postgresql":
-        return None
-    assert isinstance(engine, Engine)
-    return stack.enter_context(engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
-
-
-def _save_and_claim(
-    session: Session,
-    fast: StoreConnection | None,
-    work: Ledger,
-    claiming: _Claiming,
-    now: datetime,
-    limit: int,
-    cursor: int,
-) -> tuple[list[queries.Claimed], int, set[str]]:
-    """Every answer so far recorded, and up to ``limit`` due rows claimed (``sending``)
-    for the free groups; the addresses among them on the suppression list, and the
-    cursor past them.
-
-    An answer and the claim of its row's replacement commit together. On SQLite, and
-    when nothing is claimed, in one transaction. On PostgreSQL (``fast``: a connection
-    in autocommit) the usual turn is one statement, one round trip: the deliveries the
-    server accepted recorded and the next rows claimed
-    (:func:`~publisher.queries.record_sent_and_claim`); the rarer answers (refusals,
-    deferrals, unsent, bounces) are recorded before it, in a transaction of their own.
-    (Its five round trips took 2.8 ms of a 6.9 ms turn before: README, Sending.)
-    """
-    if fast is None or not limit:
-        with session.begin():
-            work.save(session)
-            if not limit:
-                return [], cursor, set()
-            rows, cursor = _claim(session, claiming, now, limit, cursor)
-            return rows, cursor, suppressed_of(session, rows, claiming.salt)
-    sent_at, sent = work.take_sent()
-    try:
-        if work.pending:
-            with session.begin():
-                work.save(session)
-        first, anyone = queries.record_sent_and_claim(
-            fast, claiming.claim.run_id, claiming.claim.name, now, limit, cursor, sent_at, sent
-        )
-    except BaseException:
-        work.give_back_sent(sent_at, sent)  # recorded by the next save (or the last one)
-        raise
-    if len(first) == limit and not anyone:
-        return first, first[-1].id, set()
-    # the end of the run (rows from its start, or left by a dead sender: the statement
-    # did not see them, nor so whether anyone is suppressed), or someone is suppressed
-    with session.begin():
-        rows, cursor = _claim(session, claiming, now, limit, cursor, first)
-        return rows, cursor, suppressed_of(session, rows, claiming.salt)
-
-
-def _claim(
-    session: Session,
-    claiming: _Claiming,
-    now: datetime,
-    limit: int,
-    cursor: int,
-    first: list[queries.Claimed] | None = None,
-) -> tuple[list[queries.Claimed], int]:
-    """Up to ``limit`` due rows, marked ``sending``; and the cursor past them.
-
-    The rows past the cursor first (``first``: claimed already); then from the start
-    of the run (4xx retries that fell due, rows released unsent); then, when other
-    senders may be at work, ``sending`` rows a dead sender left (counted in
-    ``report.retaken``).
-    """
-    run, name = claiming.claim.run_id, claiming.claim.name
-    if first is None:
-        first = queries.claim_deliveries(session, run, name, now, limit, None, cursor)
-    rows = list(first)
-    if rows:
-        cursor = rows[-1].id
-    if len(rows) < limit and cursor:
-        rows += queries.claim_deliveries(session, run, name, now, limit - len(rows))
-    if len(rows) < limit and not claiming.alone:
-        old = now - stale_after(claiming.settings)
-        retaken = queries.claim_deliveries(session, run, name, now, limit - len(rows), old)
-        claiming.report.retaken += len(retaken)
-        rows += retaken
-    return rows, cursor
 
 
 def _halt(work: Ledger, report: SendReport, settings: Settings, stop: threading.Event) -> bool:

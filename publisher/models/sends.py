@@ -7,6 +7,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Enum,
     ForeignKey,
     Index,
@@ -105,6 +106,9 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: after the first 4xx: give up (failed) when still refused at this time
     retry_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: PostgreSQL: the sender that claimed it (``sending``), while it holds its lock
+    #: (mail/senders); another takes the row back only once that sender is gone
+    sender: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ScheduledSend(Base):

@@ -23,6 +23,10 @@ _status_type = _deliveries.c.status.type
 
 _DUE = "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= :now)"
 _STALE = "status = 'sending' AND at < :stale_before"
+#: PostgreSQL: ``sending`` rows whose sender holds no lock any more (mail/senders), and
+#: rows claimed before senders had numbers, by age
+_STALE_POSTGRESQL = """status = 'sending' AND (sender IS NULL AND at < :stale_before
+        OR sender <> ALL(CAST(:live AS bigint[])))"""
 _PICK = """SELECT id FROM deliveries
     WHERE run_id = :run_id AND {due} AND id > :after_id ORDER BY id LIMIT :limit"""
 #: who each claimed delivery is for, as they stand now (they may have left since the run
@@ -36,7 +40,7 @@ _WHO = """(SELECT email FROM subscribers s WHERE s.id = {d}.subscriber_id) AS em
     (SELECT {tags} FROM subscription_topics st JOIN tags t ON t.id = st.tag_id
         WHERE st.subscriber_id = {d}.subscriber_id AND st.newsletter = :newsletter) AS topics"""
 #: SQLite: one writer at a time, so a plain subquery
-_CLAIM_SQLITE = """UPDATE deliveries SET status = 'sending', at = :at
+_CLAIM_SQLITE = """UPDATE deliveries SET status = 'sending', at = :at, sender = :sender
     WHERE id IN ({pick})
     RETURNING id, subscriber_id, attempts, retry_until,
     """ + _WHO.format(d="deliveries", tags="json_group_array(t.name)")
@@ -45,7 +49,7 @@ _CLAIM_SQLITE = """UPDATE deliveries SET status = 'sending', at = :at
 #: minutes at 20k.
 _CLAIM_POSTGRESQL = (
     """WITH picked AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED),
-    claimed AS (UPDATE deliveries SET status = 'sending', at = :at
+    claimed AS (UPDATE deliveries SET status = 'sending', at = :at, sender = :sender
         FROM picked WHERE deliveries.id = picked.id
         RETURNING deliveries.id, deliveries.subscriber_id, deliveries.attempts,
             deliveries.retry_until)
@@ -82,7 +86,8 @@ def _driver_sql(sql: str, dialect: str) -> str:
 
 def _claim_sql(dialect: str, stale: bool) -> str:
     template = _CLAIM_POSTGRESQL if dialect == "postgresql" else _CLAIM_SQLITE
-    pick = _PICK.format(due=_STALE if stale else _DUE)
+    stale_rows = _STALE_POSTGRESQL if dialect == "postgresql" else _STALE
+    pick = _PICK.format(due=stale_rows if stale else _DUE)
     return _driver_sql(template.replace("{pick}", pick), dialect)
 
 
@@ -149,23 +154,29 @@ def claim_deliveries(
     limit: int,
     stale_before: datetime | None = None,
     after_id: int = 0,
+    sender: int | None = None,
+    live: Sequence[int] = (),
 ) -> list[Claimed]:
     """Mark up to ``limit`` due deliveries of the run ``sending`` and return them, in
     order, each with its subscriber as they stand now (for ``newsletter``).
 
     Due: ``pending`` and past their ``next_attempt_at``; or, with
-    ``stale_before``, left ``sending`` before then by a sender that died. On
-    PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so concurrent
-    senders never claim the same row. ``after_id``: only rows past it (a sender's
-    cursor). ``ix_deliveries_claim`` holds no status (so that a status change touches no
-    index): a scan from the start of the run would read every row already sent, and a
-    send would slow as it goes; the cursor keeps each claim reading only the rows it
-    takes. (From the start only at the end of the run: retries, released rows.)
+    ``stale_before``, left ``sending`` by a sender that died: on PostgreSQL a
+    sender not among ``live`` (:func:`~publisher.mail.senders.live_senders`), or
+    before then for rows no sender marked; elsewhere before then. On PostgreSQL
+    the rows are picked ``FOR UPDATE SKIP LOCKED``, so concurrent senders never
+    claim the same row; each is marked with ``sender``. ``after_id``: only rows
+    past it (a sender's cursor). ``ix_deliveries_claim`` holds no status (so that
+    a status change touches no index): a scan from the start of the run would
+    read every row already sent, and a send would slow as it goes; the cursor
+    keeps each claim reading only the rows it takes. (From the start only at the
+    end of the run: retries, released rows.)
     """
     dialect = session.get_bind().dialect
-    params = _claim_params(dialect, run_id, newsletter, now, limit, after_id)
+    params = _claim_params(dialect, run_id, newsletter, now, limit, after_id, sender)
     if stale_before is not None:
         params["stale_before"] = _db_time(session, stale_before)
+        params["live"] = "{" + ",".join(map(str, live)) + "}"  # (as record_sent_and_claim)
     kind = "postgresql" if dialect.name == "postgresql" else "sqlite"
     cursor = _cursor(session)
     cursor.execute(_CLAIMS[(kind, stale_before is not None)], params)
@@ -175,10 +186,16 @@ def claim_deliveries(
 
 
 def _claim_params(
-    dialect: Any, run_id: int, newsletter: str, now: datetime, limit: int, after_id: int
+    dialect: Any,
+    run_id: int,
+    newsletter: str,
+    now: datetime,
+    limit: int,
+    after_id: int,
+    sender: int | None,
 ) -> dict[str, Any]:
     """The parameters every claim statement takes (``now`` is both the claim's time
-    and the moment a retry must have fallen due by)."""
+    and the moment a retry must have fallen due by; ``sender``: who claims)."""
     at = _bind_time(dialect, now)
     return {
         "run_id": run_id,
@@ -187,6 +204,7 @@ def _claim_params(
         "now": at,
         "after_id": after_id,
         "limit": limit,
+        "sender": sender,
     }
 
 
@@ -221,13 +239,14 @@ def record_sent_and_claim(
     after_id: int,
     sent_at: datetime | None,
     sent: Sequence[int],
+    sender: int | None = None,
 ) -> tuple[list[Claimed], bool]:
     """PostgreSQL: mark ``sent`` (the deliveries the server accepted, at ``sent_at``)
     ``sent`` and claim up to ``limit`` due deliveries past ``after_id`` as
     :func:`claim_deliveries` does, in one statement on ``connection`` (in autocommit:
     the statement is its transaction). The claimed rows, and whether anyone at all is
     on the suppression list: said on each claimed row, so False when none was claimed."""
-    params = _claim_params(connection.dialect, run_id, newsletter, now, limit, after_id)
+    params = _claim_params(connection.dialect, run_id, newsletter, now, limit, after_id, sender)
     params["sent_at"] = _bind_time(connection.dialect, sent_at or now)
     # the array as text: psycopg adapts a list element by element
     params["sent"] = "{" + ",".join(map(str, sent)) + "}"

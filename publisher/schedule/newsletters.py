@@ -62,10 +62,9 @@ class SendResult:
 
 
 #: sends newsletter ``config`` for the period ending at ``due`` (finishing its open run
-#: first), finishing the messages in flight and returning early once ``stop`` is set;
-#: ``retake``: the scheduler that left deliveries ``sending`` is known to be dead
+#: first), finishing the messages in flight and returning early once ``stop`` is set
 #: :raises EmptyDigest: when no post is in the window
-SendFunction = Callable[[DigestSettings, datetime, threading.Event, bool], SendResult]
+SendFunction = Callable[[DigestSettings, datetime, threading.Event], SendResult]
 
 
 def check_newsletter(
@@ -75,7 +74,6 @@ def check_newsletter(
     now: datetime,
     send: SendFunction,
     stop: threading.Event,
-    retake: bool = False,
 ) -> list[str]:
     """Resume this newsletter's unfinished sends, then deal with the sends due since the last
     recorded one: send the newest when at most ``misfire_grace`` late, else record it skipped.
@@ -111,9 +109,7 @@ def check_newsletter(
             newsletter=name,
             due=due_at,
         )
-        outcomes.append(
-            _send_and_record(factory, settings, config, row_id, due_at, "", send, stop, retake)
-        )
+        outcomes.append(_send_and_record(factory, settings, config, row_id, due_at, "", send, stop))
     with factory() as session:
         if queries.unsettled_scheduled_sends(session, name):
             return outcomes  # still open: the next check resumes it before anything newer
@@ -138,7 +134,7 @@ def check_newsletter(
     if claimed is None:
         return outcomes  # another scheduler, or an earlier check, has it
     outcomes.append(
-        _send_and_record(factory, settings, config, claimed, due.at, due.reason, send, stop, retake)
+        _send_and_record(factory, settings, config, claimed, due.at, due.reason, send, stop)
     )
     return outcomes
 
@@ -173,13 +169,12 @@ def _send_and_record(
     reason: str,
     send: SendFunction,
     stop: threading.Event,
-    retake: bool = False,
 ) -> str:
     zone = settings.site.zone
     name = config.name
     late = f" ({reason})" if reason else ""
     try:
-        result = send(config, due, stop, retake)
+        result = send(config, due, stop)
     except SenderBusy as e:  # a staff member's send on SQLite: the next check resumes
         _update(factory, row_id, "open", None, due, None, 0, 0, str(e))
         emit(

@@ -26,9 +26,7 @@ def make_send_function(
 ) -> SendFunction:
     """A :data:`SendFunction` over the send pipeline (``connect``: tests' own connections)."""
 
-    def send_newsletter(
-        config: DigestSettings, due: datetime, stop: threading.Event, retake: bool
-    ) -> SendResult:
+    def send_newsletter(config: DigestSettings, due: datetime, stop: threading.Event) -> SendResult:
         reports: list[SendReport] = []
         note = False
         # SQLite: one sender at a time (a staff member's `digest send` included), SenderBusy
@@ -54,9 +52,9 @@ def make_send_function(
                     claim,
                     connect=connect,
                     stop=stop,
-                    # the leader lock proves the scheduler that marked rows ``sending``
-                    # is dead: resend them now (same Message-ID), not after stale_after
-                    alone=alone or retake,
+                    # (PostgreSQL: rows a dead sender left ``sending`` are resent at the
+                    # end of the run, at once, however it died: mail/senders)
+                    alone=alone,
                     # 4xx retries fall due later: the next periodic check resumes them
                     wait_for_retries=False,
                 )

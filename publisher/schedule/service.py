@@ -85,9 +85,6 @@ class Service:
         self.factory = factory
         self.clock = clock
         self.send = send or make_send_function(factory, settings)
-        #: newsletters not checked since this process took the lead: their first check
-        #: retakes the deliveries a dead leader left ``sending``
-        self._fresh: set[str] = set()
         #: set by SIGTERM/SIGINT: the process ends
         self.stop = threading.Event()
         #: set when sends must stop (the process ends, or it lost the lead)
@@ -140,11 +137,9 @@ class Service:
         lock = self._locks[config.name]
         if not lock.acquire(blocking=False):
             return  # the other job is on it
-        retake = config.name in self._fresh
-        self._fresh.discard(config.name)
         try:
             outcomes = check_newsletter(
-                self.factory, self.settings, config, self.clock(), self.send, self.halt, retake
+                self.factory, self.settings, config, self.clock(), self.send, self.halt
             )
         except PublisherError as e:  # the store is unreachable, say: try at the next check
             outcomes = ["failed"]
@@ -258,7 +253,6 @@ class Service:
                 raise leadership.refusal()
             emit("standby", "another publisher run leads on this database: nothing done")
             return False
-        self._fresh = {config.name for config in self.settings.digests}
         try:
             self.build_feeds()
             self.forget_expired_requests()
@@ -293,7 +287,6 @@ class Service:
 
     def _lead(self, leadership: Leadership, poll: float) -> None:
         self.halt.clear()
-        self._fresh = {config.name for config in self.settings.digests}
         scheduler = self.build_scheduler(BackgroundScheduler(timezone=self.settings.site.zone))
         scheduler.start()
         try:

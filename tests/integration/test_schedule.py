@@ -130,7 +130,7 @@ def test_weekly_newsletter_is_due_at_nine_local_across_both_dst_changes(
 ) -> None:
     due_at: list[datetime] = []
 
-    def send(config: object, due: datetime, stop: object, retake: bool) -> SendResult:
+    def send(config: object, due: datetime, stop: object) -> SendResult:
         due_at.append(due)
         raise EmptyDigest("no posts in this test")
 
@@ -158,7 +158,7 @@ def test_a_send_the_server_stopped_is_a_failure_of_the_check(
 ) -> None:
     import threading
 
-    def send(config: object, due: datetime, stop: threading.Event, retake: bool) -> SendResult:
+    def send(config: object, due: datetime, stop: threading.Event) -> SendResult:
         return SendResult(due - timedelta(weeks=1), due, False, stopped="cannot connect")
 
     clock = Clock(datetime(2026, 3, 1, tzinfo=UTC))
@@ -170,7 +170,7 @@ def test_a_send_the_server_stopped_is_a_failure_of_the_check(
     assert service.failures == 1
     assert [outcome for _, outcome in records(sessions)] == ["watching", "open"]
 
-    def stopped(config: object, due: datetime, stop: threading.Event, retake: bool) -> SendResult:
+    def stopped(config: object, due: datetime, stop: threading.Event) -> SendResult:
         stop.set()  # SIGTERM during the send: it finishes what is in flight and returns
         return SendResult(due - timedelta(weeks=1), due, False, stopped="stopped on request")
 

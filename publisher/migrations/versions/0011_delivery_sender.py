@@ -1,0 +1,37 @@
+"""Which sender claimed a ``sending`` delivery, so that another takes it only once that
+sender is gone.
+
+On PostgreSQL several senders share a run (``digest send`` on several machines,
+a scheduler beside a staff member's send). A delivery left ``sending`` is a
+dead sender's to resend, or a live one's in flight: before, another sender told
+them apart by age alone (``stale_after``, five minutes), and a scheduler that
+took the lead took back every ``sending`` row of the run at once, the live
+senders' too, so their messages in flight went out twice. Now each sender holds
+a PostgreSQL advisory lock of its own while it sends (:mod:`publisher.mail.senders`)
+and marks the rows it claims with its number: a row is taken back when no
+session holds its sender's lock any more, at once after a crash, never while
+its sender lives. Rows claimed before (no sender) are still taken by age.
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch_op:
+        batch_op.add_column(sa.Column("sender", sa.BigInteger(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch_op:
+        batch_op.drop_column("sender")
