@@ -95,7 +95,7 @@ def _distinct_slugs(drafts: list[PostDraft]) -> list[PostDraft]:
     so of the entries whose links or titles make the same slug ("Weekly update"),
     the oldest keeps it and each later one takes the first of its
     :func:`~.slugs.dated_slugs` that is free. The same feed always gives the same
-    slugs (and an import keeps a stored entry's own: :class:`~.writer.Saver`)."""
+    slugs (and an import keeps a stored entry's own: :class:`~.matching.StoredPosts`)."""
     groups: dict[str, list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
         groups[draft.slug].append(index)

@@ -1,6 +1,6 @@
 """Writing drafts to the store, inside the caller's transaction.
 
-Each draft is matched to a stored post by id, else by slug. Changed posts
+Each draft is matched to a stored post (:mod:`.matching`). Changed posts
 are updated through the ORM; each batch of new posts goes in with three
 multi-row INSERTs (posts, their tags, their attachments) instead of one ORM
 object at a time. Conflicts with stored posts (a draft taking another
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
@@ -23,15 +23,12 @@ from ..db import insert_many
 from ..errors import ContentError, ImportFailed
 from ..models import Attachment, Author, Post, Tag, post_tags
 from .drafts import AuthorDraft, PostDraft
+from .matching import StoredPosts
 from .sanitize import sanitize_html
-from .slugs import dated_slugs, slugify, unique_slug
+from .slugs import slugify, unique_slug
 
 #: new posts written at a time (three INSERT statements a batch)
 BATCH = 500
-#: the first drafts of an import look up the stored posts they name (one query
-#: each); after them, or before the first batch is written, the keys of every
-#: stored post are read at once (one query in all)
-LOOKUPS = 50
 
 
 @dataclass
@@ -155,8 +152,8 @@ def _shown_differently(stored: str, drafted: str) -> bool:
 
 
 class Saver:
-    """Writes drafts into the caller's transaction as they arrive, matching each
-    to a stored post by id, else by slug.
+    """Writes drafts into the caller's transaction as they arrive, each matched to
+    the stored post it is a new version of (:class:`~.matching.StoredPosts`).
 
     Conflicts with stored posts (a draft taking another post's slug or id)
     are problems too; they are reported only when the sources themselves
@@ -172,108 +169,32 @@ class Saver:
         is_file: Callable[[str], bool],
     ) -> None:
         self.session, self.domain, self.now, self.force = session, domain, now, force
-        self.is_file = is_file
-        #: stored posts by uid and by slug, as they were when the import began:
-        #: those the drafts named so far, or (``complete``) all of them
-        self.by_uid: dict[str, queries.PostKey] = {}
-        self.by_slug: dict[str, queries.PostKey] = {}
-        self.complete = False
-        self.lookups = 0
+        self.stored = StoredPosts(session, now, is_file)
         self.writer = _Writer(session, domain, now)
         self.report = ImportReport()
         self.conflicts: list[ContentError] = []
         self.pending: list[tuple[PostDraft, int | None]] = []
-        #: the slugs this import's drafts took so far, and whose (a feed entry's may
-        #: have been changed here, after the sources were checked against each other)
-        self.taken: dict[str, str] = {}
-
-    def _learn(self, draft: PostDraft) -> None:
-        """Know the stored posts with the draft's uid or slug (an import of one file
-        at 10,000 posts need not read 10,000 keys)."""
-        if self.complete:
-            return
-        self.lookups += 1
-        if self.lookups > LOOKUPS:
-            self._learn_all()
-        else:
-            self._know(queries.post_keys_matching(self.session, draft.uid, draft.slug))
-
-    def _learn_all(self) -> None:
-        """Know every stored post: before the import writes its first batch, so that
-        later drafts are matched against the store as it was when the import began."""
-        if not self.complete:
-            self._know(queries.post_keys(self.session))
-            self.complete = True
-
-    def _know(self, keys: list[queries.PostKey]) -> None:
-        for key in keys:
-            self.by_uid.setdefault(key.uid, key)
-            self.by_slug.setdefault(key.slug, key)
 
     def add(self, draft: PostDraft, write: bool) -> None:
         """Note ``draft``; write the pending ones when a batch is full and ``write``."""
-        self._learn(draft)
+        stored = self.stored
+        stored.learn(draft)
         if not draft.slug_chosen:
-            draft = self._entry_slug(draft)
-        conflict = self._conflict(draft)
+            draft = stored.entry_slug(draft)
+        conflict = stored.conflict(draft)
         if conflict is not None:
             self.conflicts.append(conflict)
             return
-        self.taken[draft.slug] = draft.source
-        key = self.by_uid.get(draft.uid) if draft.uid else self.by_slug.get(draft.slug)
+        stored.take(draft)
+        key = stored.of(draft)
         if key is not None and key.source_hash == draft.source_hash and not self.force:
             self.report.unchanged.append(draft.source)
             return
         self.pending.append((draft, key.id if key else None))
         self.report.notes += [f"{draft.source}: {note}" for note in draft.notes]
         if write and not self.conflicts and len(self.pending) >= BATCH:
-            self._learn_all()
+            stored.learn_all()
             self.flush()
-
-    def _entry_slug(self, draft: PostDraft) -> PostDraft:
-        """A feed entry's slug, made from its link or title, not chosen: a post stored
-        for the entry keeps the one it has (so a feed imported again renames nothing),
-        and a new one whose slug another post holds takes its first free
-        :func:`~.slugs.dated_slugs` (a feed of "Weekly update" entries, imported week
-        after week)."""
-        stored = self.by_uid.get(draft.uid) if draft.uid else None
-        if stored is not None:
-            return draft if stored.slug == draft.slug else replace(draft, slug=stored.slug)
-        if draft.slug not in self.by_slug:
-            return draft
-        day = (draft.published_at or self.now).date()
-        for candidate in dated_slugs(draft.slug, day, draft.uid or draft.title):
-            if not self.complete:
-                self._know(queries.post_keys_matching(self.session, None, candidate))
-            if candidate not in self.by_slug and candidate not in self.taken:
-                return replace(draft, slug=candidate)
-        return draft  # both held too: refused as any other conflict
-
-    def _conflict(self, draft: PostDraft) -> ContentError | None:
-        key = self.by_uid.get(draft.uid) if draft.uid else self.by_slug.get(draft.slug)
-        if draft.uid and key is not None and _belongs_elsewhere(key, draft, self.is_file):
-            return ContentError(
-                draft.source,
-                f"id {draft.uid!r} belongs to the post from {key.source_path}; "
-                "each post file needs an id of its own (remove id: to get one)",
-                "id",
-            )
-        if draft.slug in self.taken:
-            return ContentError(
-                draft.source,
-                f"slug {draft.slug!r} is already used by {self.taken[draft.slug]}; "
-                "give one of them another slug",
-                "slug",
-            )
-        holder = self.by_slug.get(draft.slug)
-        if holder is not None and (key is None or holder.id != key.id):
-            return ContentError(
-                draft.source,
-                f"slug {draft.slug!r} is already used by the post {holder.uid!r} "
-                f"(from {holder.source_path or 'the database'}); choose another slug",
-                "slug",
-            )
-        return None
 
     def flush(self) -> None:
         """Write the pending drafts: changed posts through the ORM, new ones in bulk."""
@@ -366,22 +287,3 @@ def save_drafts(
     saver.flush()
     session.flush()
     return saver.report
-
-
-def _is_post_file(source: str | None) -> bool:
-    """A Markdown file's path (not a feed entry, whose label changes when the feed grows)."""
-    return bool(source) and "#entry-" not in str(source)
-
-
-def _belongs_elsewhere(
-    key: queries.PostKey, draft: PostDraft, is_file: Callable[[str], bool]
-) -> bool:
-    """The post with the draft's id came from another post file, which is still there."""
-    other = key.source_path
-    return (
-        other is not None
-        and other != draft.source
-        and _is_post_file(other)
-        and _is_post_file(draft.source)
-        and is_file(other)
-    )

@@ -92,7 +92,7 @@ class Post(Base):
     image_alt: Mapped[str | None] = mapped_column(Text)
     canonical_url: Mapped[str | None] = mapped_column(Text)
     #: where the post was imported from, and a hash of that source (skips no-op re-imports)
-    source_path: Mapped[str | None] = mapped_column(Text)
+    source_path: Mapped[str | None] = mapped_column(Text, index=True)
     source_hash: Mapped[str | None] = mapped_column(String(64))
 
     author: Mapped[Author | None] = relationship(back_populates="posts", lazy="joined")

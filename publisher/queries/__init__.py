@@ -97,9 +97,17 @@ def post_keys(session: Session) -> list[PostKey]:
     return list(map(PostKey._make, _plain_rows(session, query)))
 
 
-def post_keys_matching(session: Session, uid: str | None, slug: str) -> list[PostKey]:
-    """Identity columns of the posts with this uid (if any) or this slug: at most two."""
-    match = Post.slug == slug if not uid else or_(Post.uid == uid, Post.slug == slug)
+def post_keys_matching(
+    session: Session, uid: str | None, slug: str, source_path: str | None = None
+) -> list[PostKey]:
+    """Identity columns of the posts with this uid (if any), this slug, or from this
+    file (if any): a few (each an index look-up)."""
+    terms = [Post.slug == slug]
+    if uid:
+        terms.append(Post.uid == uid)
+    if source_path:
+        terms.append(Post.source_path == source_path)
+    match = or_(*terms) if len(terms) > 1 else terms[0]
     query = select(Post.id, Post.uid, Post.slug, Post.source_hash, Post.source_path).where(match)
     return list(map(PostKey._make, _plain_rows(session, query)))
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.corpus import generate, write_posts
 from publisher.config import Settings
-from publisher.content import importer, sources, writer
+from publisher.content import importer, matching, sources, writer
 from publisher.errors import ImportFailed
 from publisher.models import Attachment, Author, Post, Tag, post_tags
 from tests.integration.test_store import NOW
@@ -84,7 +84,7 @@ def test_drafts_are_matched_alike_looked_up_or_read_all(
     small_batches: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(writer, "LOOKUPS", lookups)
+    monkeypatch.setattr(matching, "LOOKUPS", lookups)
     posts = list(generate(65))
     write_posts(tmp_path, posts[:60])
     importer.import_target(sessions, str(tmp_path), settings, NOW)

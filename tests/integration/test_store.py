@@ -194,6 +194,44 @@ def test_renamed_slug_keeps_the_permanent_id(
         assert (renamed.uid, renamed.slug) == ("urn:uuid:0b1c", "second-name")
 
 
+# A post file with no `id:` names its post by its slug, else by the file: a file
+# whose own `slug:` changes renames its post (one post, its id kept), not a second
+# one in every feed beside it.
+def test_a_file_without_an_id_whose_slug_changes_renames_its_post(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "2020-01-01-hello.md", post(title="Hello"))
+    import_target(sessions, str(tmp_path), settings, NOW)
+    with sessions() as session:
+        (uid,) = session.scalars(select(Post.uid)).all()
+    path.write_text(post(title="Hello", extra="slug: hello-world\n"))
+    report = import_target(sessions, str(path), settings, NOW)
+    assert (report.created, report.updated) == ([], ["hello-world"])
+    with sessions() as session:
+        assert [(p.uid, p.slug) for p in session.scalars(select(Post))] == [(uid, "hello-world")]
+
+
+# ... and a second file that takes that slug (next year's "annual update", imported
+# alone as a new post is) is refused, naming the file whose post it would have
+# overwritten; so is the folder. Nothing changes. (Once that file is gone, the slug
+# is free to take: a file renamed.)
+def test_a_file_never_takes_over_another_file_s_post_by_its_slug(
+    engine: Engine, sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    first = write(tmp_path, "2019-12-01-annual-update.md", post(title="Annual update 2019"))
+    import_target(sessions, str(tmp_path), settings, NOW)
+    newer = write(tmp_path, "2020-01-02-annual-update.md", post(title="Update 2020", day=2))
+    before = snapshot(engine)
+    for target in (newer, tmp_path):
+        with pytest.raises(ImportFailed) as refused:
+            import_target(sessions, str(target), settings, NOW)
+        assert f"{newer}: slug: slug 'annual-update' is already used by " in str(refused.value)
+        assert str(first) in str(refused.value)
+        assert snapshot(engine) == before
+    first.unlink()
+    assert import_target(sessions, str(newer), settings, NOW).updated == ["annual-update"]
+
+
 BROKEN = {
     "bad-yaml.md": ("---\ntitle: [oops\n---\nBody\n", "bad-yaml.md:2"),
     "no-title.md": ("---\ndate: 2020-01-01\n---\nBody\n", "no-title.md:2: title: is required"),

@@ -12,6 +12,10 @@ and marks the rows it claims with its number: a row is taken back when no
 session holds its sender's lock any more, at once after a crash, never while
 its sender lives. Rows claimed before (no sender) are still taken by age.
 
+``ix_posts_source_path``: an import finds the post a file made before by the
+file's path too, when the file names no id and its slug changed (it made a
+second post before, and a file taking another file's slug overwrote that post).
+
 Revision ID: 0011
 Revises: 0010
 """
@@ -30,8 +34,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("deliveries") as batch_op:
         batch_op.add_column(sa.Column("sender", sa.BigInteger(), nullable=True))
+    op.create_index("ix_posts_source_path", "posts", ["source_path"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_posts_source_path", table_name="posts")
     with op.batch_alter_table("deliveries") as batch_op:
         batch_op.drop_column("sender")

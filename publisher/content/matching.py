@@ -1,0 +1,165 @@
+"""Which stored post each draft of an import is a new version of.
+
+A draft names its post by its id; without one (a post file with no ``id:``), by
+its slug, else by the file it came from (the file's ``slug:`` changed: a rename,
+not a second post). A draft may not take another post's id or slug while that
+post's file is still there: those are conflicts, reported like the sources'
+own problems. A feed entry's slug, which no one chose, is kept unique here
+(:meth:`StoredPosts.entry_slug`).
+
+The first drafts of an import look up the stored posts they name (one query
+each); after :data:`LOOKUPS` of them, or before the first batch is written, the
+keys of every stored post are read at once (one query in all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from .. import queries
+from ..errors import ContentError
+from .drafts import PostDraft
+from .slugs import dated_slugs
+
+#: drafts looked up one by one before every stored post's keys are read at once
+LOOKUPS = 50
+
+
+class StoredPosts:
+    """The stored posts an import's drafts name, as they were when it began.
+
+    :param is_file: whether a post's recorded source file still exists (a file
+        that claims the ``id:`` or slug of another file's post takes it over only
+        when that other file is gone, i.e. was renamed).
+    """
+
+    def __init__(self, session: Session, now: datetime, is_file: Callable[[str], bool]) -> None:
+        self.session, self.now, self.is_file = session, now, is_file
+        #: by uid, slug and source file: those the drafts named so far, or
+        #: (``complete``) all of them
+        self.by_uid: dict[str, queries.PostKey] = {}
+        self.by_slug: dict[str, queries.PostKey] = {}
+        self.by_file: dict[str, queries.PostKey] = {}
+        self.complete = False
+        self.lookups = 0
+        #: the slugs this import's drafts took so far, and whose (a feed entry's may
+        #: have been changed here, after the sources were checked against each other)
+        self.taken: dict[str, str] = {}
+
+    def learn(self, draft: PostDraft) -> None:
+        """Know the stored posts with the draft's uid or slug (an import of one file
+        at 10,000 posts need not read 10,000 keys)."""
+        if self.complete:
+            return
+        self.lookups += 1
+        if self.lookups > LOOKUPS:
+            self.learn_all()
+        else:
+            source = draft.source if _is_post_file(draft.source) else None
+            self._know(queries.post_keys_matching(self.session, draft.uid, draft.slug, source))
+
+    def learn_all(self) -> None:
+        """Know every stored post: before the import writes its first batch, so that
+        later drafts are matched against the store as it was when the import began."""
+        if not self.complete:
+            self._know(queries.post_keys(self.session))
+            self.complete = True
+
+    def _know(self, keys: list[queries.PostKey]) -> None:
+        for key in keys:
+            self.by_uid.setdefault(key.uid, key)
+            self.by_slug.setdefault(key.slug, key)
+            if key.source_path:
+                self.by_file.setdefault(key.source_path, key)
+
+    def entry_slug(self, draft: PostDraft) -> PostDraft:
+        """A feed entry's slug, made from its link or title, not chosen: a post stored
+        for the entry keeps the one it has (so a feed imported again renames nothing),
+        and a new one whose slug another post holds takes its first free
+        :func:`~.slugs.dated_slugs` (a feed of "Weekly update" entries, imported week
+        after week)."""
+        stored = self.by_uid.get(draft.uid) if draft.uid else None
+        if stored is not None:
+            return draft if stored.slug == draft.slug else replace(draft, slug=stored.slug)
+        if draft.slug not in self.by_slug:
+            return draft
+        day = (draft.published_at or self.now).date()
+        for candidate in dated_slugs(draft.slug, day, draft.uid or draft.title):
+            if not self.complete:
+                self._know(queries.post_keys_matching(self.session, None, candidate))
+            if candidate not in self.by_slug and candidate not in self.taken:
+                return replace(draft, slug=candidate)
+        return draft  # both held too: refused as any other conflict
+
+    def of(self, draft: PostDraft) -> queries.PostKey | None:
+        """The stored post the draft is a new version of: the one with its id; without
+        one, the one with its slug, else the one its file made before (a file whose
+        ``slug:`` changed: renamed, not a second post)."""
+        if draft.uid:
+            return self.by_uid.get(draft.uid)
+        holder = self.by_slug.get(draft.slug)
+        if holder is None and _is_post_file(draft.source):
+            return self.by_file.get(draft.source)
+        return holder
+
+    def conflict(self, draft: PostDraft) -> ContentError | None:
+        key = self.of(draft)
+        if not draft.uid and key is not None and _belongs_elsewhere(key, draft, self.is_file):
+            # another file's post, that file still there: not this file's to overwrite
+            return ContentError(
+                draft.source,
+                f"slug {draft.slug!r} is already used by the post from {key.source_path}; "
+                "give one of them another slug (slug: or the file's name)",
+                "slug",
+            )
+        if draft.uid and key is not None and _belongs_elsewhere(key, draft, self.is_file):
+            return ContentError(
+                draft.source,
+                f"id {draft.uid!r} belongs to the post from {key.source_path}; "
+                "each post file needs an id of its own (remove id: to get one)",
+                "id",
+            )
+        if draft.slug in self.taken:
+            return ContentError(
+                draft.source,
+                f"slug {draft.slug!r} is already used by {self.taken[draft.slug]}; "
+                "give one of them another slug",
+                "slug",
+            )
+        holder = self.by_slug.get(draft.slug)
+        if holder is not None and (key is None or holder.id != key.id):
+            return ContentError(
+                draft.source,
+                f"slug {draft.slug!r} is already used by the post {holder.uid!r} "
+                f"(from {holder.source_path or 'the database'}); choose another slug",
+                "slug",
+            )
+        return None
+
+    def take(self, draft: PostDraft) -> None:
+        """The draft will be written: its slug is taken."""
+        self.taken[draft.slug] = draft.source
+
+
+def _is_post_file(source: str | None) -> bool:
+    """A Markdown file's path (not a feed entry, whose label changes when the feed grows)."""
+    return bool(source) and "#entry-" not in str(source)
+
+
+def _belongs_elsewhere(
+    key: queries.PostKey, draft: PostDraft, is_file: Callable[[str], bool]
+) -> bool:
+    """The post with the draft's id (or slug) came from another post file, which is
+    still there."""
+    other = key.source_path
+    return (
+        other is not None
+        and other != draft.source
+        and _is_post_file(other)
+        and _is_post_file(draft.source)
+        and is_file(other)
+    )
