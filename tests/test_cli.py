@@ -201,6 +201,36 @@ def test_config_error_names_the_key(tmp_path: Path) -> None:
     assert "config.yaml:4: site.timezone: is not an IANA time zone" in result.output
 
 
+# A config error is one line whichever part of a command loads the config first: a
+# date option reads the site's time zone while the arguments are parsed.
+def test_a_config_error_is_one_line_when_a_date_option_loads_it(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG_TEXT.replace("Europe/Berlin", "Berlin/Nowhere"))
+    for args in (
+        ["digest", "render", "--since", "2019-01-01"],
+        ["posts", "publish", "x", "--at", "2020-01-01"],
+    ):
+        result = run(path, *args)
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit), "a traceback"
+        assert "config.yaml:4: site.timezone: is not an IANA time zone" in result.output
+
+
+# `subscribers list` names a status or a newsletter that does not exist (a typo
+# listed nobody, or ended in a traceback).
+def test_subscribers_list_names_an_unknown_status_or_newsletter(config: Path) -> None:
+    from publisher.cli.subscribers import STATUSES
+    from publisher.models import SubscriberStatus
+
+    assert STATUSES == tuple(s.value for s in SubscriberStatus)
+    assert run(config, "init").exit_code == 0
+    status = run(config, "subscribers", "list", "--status", "activ")
+    assert status.exit_code == 2 and "'activ' is not one of" in status.output
+    newsletter = run(config, "subscribers", "list", "--newsletter", "weeklyy")
+    assert newsletter.exit_code == 1
+    assert "no newsletter 'weeklyy' in the config; it has: weekly" in newsletter.output
+
+
 # On SQLite, `posts list` reads the file without SQLAlchemy (publisher.sqlitereads);
 # whichever path reads it, every format prints the same bytes.
 def test_posts_list_prints_the_same_on_both_paths(

@@ -162,7 +162,12 @@ class _When(click.ParamType[datetime]):
         from ..content.postfile import YEARS, parse_when
 
         app = ctx.find_object(App) if ctx else None
-        zone = app.settings.site.zone if app else ZoneInfo("UTC")
+        try:
+            zone = app.settings.site.zone if app else ZoneInfo("UTC")
+        except PublisherError as e:  # the config, first loaded here: its one line
+            if app is not None and app.debug:
+                raise
+            raise click.ClickException(str(e)) from e
         try:
             when = parse_when(value, zone)
         except ValueError as e:

@@ -69,8 +69,12 @@ def add_subscriber(
     )
 
 
+#: the subscriber states (models.SubscriberStatus; written out: the models load lazily)
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+
+
 @subscribers.command(name="list")
-@click.option("--status", help="Only this status (pending, active, unsubscribed, bounced …).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
 @click.option("--newsletter", help="Only those who receive this newsletter.")
 @format_option
 @pass_app
@@ -80,9 +84,14 @@ def list_subscribers(
 ) -> None:
     """List subscribers, with their newsletters and topics."""
     from .. import queries
+    from ..audience.choices import newsletter_names
+    from ..errors import NotFound
     from ..models import SubscriberStatus
 
     wanted = SubscriberStatus(status) if status else None
+    names = newsletter_names(app.settings)
+    if newsletter is not None and newsletter not in names:
+        raise NotFound(f"no newsletter {newsletter!r} in the config; it has: {', '.join(names)}")
 
     def rows() -> Iterator[tuple[str, ...]]:
         # streamed: a batch of subscribers at a time from the store, a row at a time out
