@@ -86,7 +86,17 @@ class DkimSettings(Section):
     @field_validator("key_file")
     @classmethod
     def _resolve_key(cls, value: Path, info: ValidationInfo) -> Path:
-        return beside_config(value, info)
+        path = beside_config(value, info)
+        try:
+            key = path.read_bytes()
+        except OSError as e:
+            raise ValueError(f"cannot read {path}: {e.strerror}") from None
+        if b"PRIVATE KEY" not in key:
+            raise ValueError(
+                f"{path} is not a PEM private key (e.g. made with "
+                "`openssl genrsa -out dkim.pem 2048`)"
+            )
+        return path
 
 
 class EmailSettings(Section):

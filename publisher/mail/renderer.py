@@ -95,9 +95,12 @@ class Renderer:
         self._known = set(compiled)
         #: a group was submitted and not yet collected
         self._making = False
+        # made here, before the fork: a key that cannot sign stops the send before any
+        # message (the renderer would fail every message, each as its own)
+        dkim = DkimSigner(settings.email.dkim, settings.source) if settings.email.dkim else None
         self._process = context.Process(
             target=_serve,
-            args=(theirs, self._pipe, settings, dict(compiled), date, key),
+            args=(theirs, self._pipe, settings, dict(compiled), date, key, dkim),
             name="publisher-renderer",
             daemon=True,
         )
@@ -192,6 +195,7 @@ def _serve(
     templates: dict[frozenset[str], MessageTemplate],
     date: datetime,
     key: str,
+    dkim: DkimSigner | None,
 ) -> None:
     """The renderer's loop (in the forked process)."""
     senders_end.close()  # so that the sender's death reads as the end of the pipe
@@ -199,7 +203,6 @@ def _serve(
     for stop in _STOPS:
         signal.signal(stop, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
-    dkim = DkimSigner(settings.email.dkim, settings.source) if settings.email.dkim else None
     while True:
         try:
             message: Any = pipe.recv()

@@ -45,6 +45,14 @@ class DkimSigner:
                 f"{settings.key_file} is not a PEM private key (e.g. made with "
                 "`openssl genrsa -out dkim.pem 2048`)",
             )
+        try:  # a key dkimpy cannot use would fail every message, each as if its own fault
+            self.sign(b"From: test@" + self.domain + b"\r\n\r\nA test.\r\n")
+        except Exception as e:  # noqa: BLE001 - dkimpy's KeyFormatError, ValueError…
+            raise ConfigError(
+                source,
+                "email.dkim.key_file",
+                f"{settings.key_file} cannot sign: {e or type(e).__name__}",
+            ) from e
 
     def sign(self, message: bytes) -> bytes:
         """``message`` with a ``DKIM-Signature`` header in front."""

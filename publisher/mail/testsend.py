@@ -34,5 +34,10 @@ def send_test(
     everyone = editions.template(())
     assert everyone is not None
     publish_web_version(settings, everyone.rendered)
-    mailer.send(settings.email.sender_address, address, composed.message)
+    message = composed.message
+    if settings.email.dkim is not None:  # signed as the digests are
+        from .signing import DkimSigner
+
+        message = DkimSigner(settings.email.dkim, settings.source).sign(message)
+    mailer.send(settings.email.sender_address, address, message)
     return composed

@@ -88,6 +88,11 @@ class ConfirmationWriter:
         self.settings = settings
         self.env = env or confirmation_environment(settings)
         email = settings.email
+        self.dkim: Callable[[bytes], bytes] | None = None
+        if email.dkim is not None:  # signed as the digests are
+            from ..mail.signing import DkimSigner
+
+            self.dkim = DkimSigner(email.dkim, settings.source).sign
         self.boundary = f"=_confirm_{secrets.token_hex(12)}"
         # "=_" can never appear in quoted-printable text: the boundary is safe in any body
         self.head = (
@@ -132,7 +137,7 @@ class ConfirmationWriter:
         except jinja2.TemplateError as e:
             raise TemplateError(f"confirm.txt/confirm.html: {e}") from e
         message_id = f"<confirm.{secrets.token_hex(12)}@{settings.site.domain}>"
-        return (
+        message = (
             headers.mailbox("To", None, confirmation.address)
             + headers.structured("Date", format_datetime(now.astimezone(UTC)))
             + headers.structured("Message-ID", message_id)
@@ -143,6 +148,7 @@ class ConfirmationWriter:
             + f"--{self.boundary}--".encode()
             + CRLF
         )
+        return self.dkim(message) if self.dkim else message
 
 
 def build_confirmation(settings: Settings, confirmation: Confirmation, now: datetime) -> bytes:

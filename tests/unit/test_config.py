@@ -112,6 +112,18 @@ def test_a_schedule_that_never_comes_is_refused() -> None:
     assert leap.digests[0].schedule == "0 9 29 2 *"
 
 
+# A DKIM key file that is not there, or holds no private key, is refused as the
+# config loads, with its line (it stopped the send's renderer with a traceback).
+def test_a_dkim_key_file_that_cannot_be_used_is_refused(tmp_path: Path) -> None:
+    block = "  dkim:\n    key_file: {}\n    selector: news\n    domain: example.org\n"
+    (tmp_path / "public.pem").write_text("-----BEGIN PUBLIC KEY-----\n")
+    for name, why in (("gone.pem", "cannot read"), ("public.pem", "is not a PEM private key")):
+        with pytest.raises(ConfigError) as info:
+            parse(BASE + block.format(name), base_dir=tmp_path)
+        assert (info.value.key, info.value.line) == ("email.dkim.key_file", 8)
+        assert f"{tmp_path / name}" in str(info.value) and why in str(info.value)
+
+
 def test_passwords_are_never_stored_in_the_file() -> None:
     error = error_of(BASE + "  smtp:\n    password: hunter2\n")
     assert error.key == "email"
