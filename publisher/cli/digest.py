@@ -213,6 +213,15 @@ def _stop_on_signals(app: App, stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _waiting(report: SendReport) -> str:
+    assert report.waiting_until is not None
+    left = report.total - report.done
+    return (
+        f"digest {report.name} run {report.run_id}: {left} deferred (4xx), waiting to retry "
+        f"at {report.waiting_until:%H:%M} UTC; Ctrl-C stops, and the next send resumes"
+    )
+
+
 @contextmanager
 def _progress(app: App) -> Iterator[Callable[[SendReport], None]]:
     """A rich progress bar on a terminal; otherwise a log line per batch (at most one a
@@ -221,7 +230,9 @@ def _progress(app: App) -> Iterator[Callable[[SendReport], None]]:
         last = [0.0]
 
         def log_line(report: SendReport) -> None:
-            if time.monotonic() - last[0] >= 1.0:
+            if report.waiting_until is not None:
+                app.console.print(_waiting(report))
+            elif time.monotonic() - last[0] >= 1.0:
                 last[0] = time.monotonic()
                 app.console.print(
                     f"digest {report.name} run {report.run_id}: {report.done}/{report.total} "
@@ -260,7 +271,9 @@ def _progress(app: App) -> Iterator[Callable[[SendReport], None]]:
             bar.update(
                 tasks[report.run_id],
                 completed=report.done,
-                detail=f"{report.sent} sent · {report.failed} failed · "
+                detail=_waiting(report)
+                if report.waiting_until
+                else f"{report.sent} sent · {report.failed} failed · "
                 f"{report.total - report.done} left",
                 rate=f"{(report.sent + report.failed) / elapsed:,.0f}/s",
             )

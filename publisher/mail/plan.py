@@ -30,23 +30,27 @@ def plan_send(
 ) -> tuple[str, list[PlannedEdition]]:
     """``digest send --dry-run``: who would get which edition; nothing is written.
 
-    The open run's posts if there is one, else the next window's. A line
-    describing the run, and one entry per set of topics.
+    The run :func:`~.runs.claim_run` would take: an open run at work (deliveries
+    due or in flight), else the next window's, else (no new post) an open run
+    waiting for retries. A line describing the run, and one entry per set of topics.
 
     :raises EmptyDigest: when there is no open run and no post in the new window.
     """
     config = digest_settings(settings, name)
     with factory() as session:
-        run = queries.unfinished_run(session, config.name)
+        waiting = queries.unfinished_runs(session, config.name)
+        run = next((r for r in waiting if queries.run_at_work(session, r.id, now)), None)
+        if run is None:
+            start, end = digest_window(session, config, settings, now)
+            posts = digest_posts(session, settings, start, end, now)
+            what = "create a new run"
+            if not posts and waiting:
+                run = waiting[0]
         if run is not None:
             claim = RunClaim.of(run, created=False)
             posts = run_posts(session, settings, claim.post_ids, now)
             start, end = run.period_start, run.period_end
             what = f"resume run {run.id}"
-        else:
-            start, end = digest_window(session, config, settings, now)
-            posts = digest_posts(session, settings, start, end, now)
-            what = "create a new run"
     digest = make_digest(config.name, posts, start, end, config.order)
     editions = Editions(digest, config, settings, now, secret_key(settings, False))
     groups: dict[tuple[str, ...], int] = {}

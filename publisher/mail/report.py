@@ -38,6 +38,8 @@ class SendReport:
     #: why the sender stopped before the run finished (a transport error, a stop signal)
     stopped: str | None = None
     finished: bool = False
+    #: while the sender waits for deferred deliveries to fall due: until when
+    waiting_until: datetime | None = None
 
     @property
     def done(self) -> int:

@@ -103,9 +103,17 @@ def claim_run(
     now: datetime,
     *,
     note_if_empty: bool = False,
+    join_waiting: bool = True,
 ) -> RunClaim:
-    """The digest's open run, or a new one for the next period with a ``pending``
-    delivery per active subscriber.
+    """The run to send now: the digest's run for the period ending at ``now`` (a
+    schedule's send, resumed; finished by another sender, perhaps); else its oldest
+    open run with deliveries due or in flight; else a new one for the next period
+    (since the newest run ended), with a ``pending`` delivery per active subscriber.
+
+    An open run whose only deliveries left wait for a retry later (4xx) does not hold
+    up the next period's: its retries are sent when they fall due, by whichever send
+    comes then (``join_waiting``: with no new post, join it and wait; else, as the
+    scheduler, say that the window is empty).
 
     :param note_if_empty: an empty window makes a run without posts, whose
         deliveries are the "nothing new" note; it closes the window like a digest.
@@ -117,12 +125,18 @@ def claim_run(
     """
     config = digest_settings(settings, name)
     with transaction(factory) as session:
-        run = queries.unfinished_run(session, config.name)
+        run = queries.run_ending_at(session, config.name, now)
         if run is not None:
             return RunClaim.of(run, created=False)
+        waiting = queries.unfinished_runs(session, config.name)
+        for run in waiting:
+            if queries.run_at_work(session, run.id, now):
+                return RunClaim.of(run, created=False)
         start, end = digest_window(session, config, settings, now)
         posts = queries.posts_between(session, start, end, now)
         if not posts and not note_if_empty:
+            if waiting and join_waiting:
+                return RunClaim.of(waiting[0], created=False)
             raise empty_window(config.name, start, end)
         post_ids = json.dumps([p.id for p in posts])
     try:

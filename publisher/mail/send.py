@@ -96,8 +96,9 @@ def send_digest(
                 raise
             report = send_run(factory, settings, claim, alone=alone, **options)
             reports.append(report)
-            # an older run just finished: the period since may have its own digest
-            if claim.created or not report.finished:
+            # an older run just finished: the period since may have its own digest (not
+            # so once the run of the period ending now is done)
+            if claim.created or not report.finished or claim.period_end >= now:
                 return reports
 
 
@@ -219,7 +220,9 @@ def send_run(
                     continue
                 if halt:
                     break
-                if not _wait_or_finish(session, work, claim, report, clock, stop, wait_for_retries):
+                if not _wait_or_finish(
+                    session, work, claim, report, clock, stop, wait_for_retries, progress
+                ):
                     break
                 dry = False
     finally:
@@ -274,6 +277,7 @@ def _wait_or_finish(
     clock: Clock,
     stop: threading.Event,
     wait: bool,
+    progress: Callable[[SendReport], None] | None,
 ) -> bool:
     """Nothing is due and nothing in flight: finish the run, or wait for the next retry.
     Whether to go on."""
@@ -286,5 +290,9 @@ def _wait_or_finish(
         due = queries.next_retry_at(session, claim.run_id)
     if due is None or not wait:  # the rest is another sender's, in flight
         return False
+    report.waiting_until = due
+    if progress is not None:
+        progress(report)  # says so: the send may wait for minutes
     clock.wait((due - clock.now()).total_seconds(), stop)
+    report.waiting_until = None
     return True

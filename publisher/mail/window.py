@@ -64,7 +64,7 @@ def digest_window(
     now; or what is given."""
     end = until or now
     if since is None:
-        last = queries.last_finished_run(session, config.name)
+        last = queries.last_run(session, config.name)
         if last is not None:
             since = last.period_end
         else:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    or_,
     select,
     update,
 )
@@ -34,24 +35,39 @@ from ..models import (
 )
 
 
-def last_finished_run(session: Session, name: str) -> DigestRun | None:
-    """The most recent digest of this schedule that went out to everyone."""
-    query = (
-        select(DigestRun)
-        .where(DigestRun.name == name, DigestRun.finished_at.is_not(None))
-        .order_by(DigestRun.period_end.desc())
-    )
+def last_run(session: Session, name: str) -> DigestRun | None:
+    """The newest run of this digest, finished or not: the next one starts where it ends."""
+    query = select(DigestRun).where(DigestRun.name == name).order_by(DigestRun.period_end.desc())
     return session.scalars(query.limit(1)).first()
 
 
-def unfinished_run(session: Session, name: str) -> DigestRun | None:
-    """A send of this schedule that stopped part way, to resume."""
+def run_ending_at(session: Session, name: str, end: datetime) -> DigestRun | None:
+    """The run of digest ``name`` whose period ends at ``end`` (a schedule's send due
+    then), finished or not."""
+    query = select(DigestRun).where(DigestRun.name == name, DigestRun.period_end == end)
+    return session.scalars(query.limit(1)).first()
+
+
+def unfinished_runs(session: Session, name: str) -> list[DigestRun]:
+    """The runs of this digest that have not reached everyone yet, oldest first."""
     query = (
         select(DigestRun)
         .where(DigestRun.name == name, DigestRun.finished_at.is_(None))
-        .order_by(DigestRun.id.desc())
+        .order_by(DigestRun.period_end)
     )
-    return session.scalars(query.limit(1)).first()
+    return list(session.scalars(query))
+
+
+def run_at_work(session: Session, run_id: int, now: datetime) -> bool:
+    """Has the run a delivery due now (``pending``, any retry fallen due) or in flight
+    (``sending``)? A run that only waits for retries later is not at work. (Reads one row.)"""
+    d = Delivery
+    due = or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now)
+    query = select(d.id).where(
+        d.run_id == run_id,
+        or_(d.status == DeliveryStatus.SENDING, and_(d.status == DeliveryStatus.PENDING, due)),
+    )
+    return session.scalars(query.limit(1)).first() is not None
 
 
 def settled_subscriber_ids(session: Session, run_id: int, ids: Sequence[int]) -> set[int]:

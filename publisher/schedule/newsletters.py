@@ -103,6 +103,8 @@ def check_newsletter(
     for row_id, due_at in unsettled:
         if stop.is_set():
             return outcomes
+        if _only_waiting(factory, name, due_at, now):
+            continue  # its deliveries left wait for retries later: nothing to do now
         emit(
             "resume",
             f"newsletter {name}: resuming the send due {local(due_at, zone)}",
@@ -111,8 +113,12 @@ def check_newsletter(
         )
         outcomes.append(_send_and_record(factory, settings, config, row_id, due_at, "", send, stop))
     with factory() as session:
-        if queries.unsettled_scheduled_sends(session, name):
-            return outcomes  # still open: the next check resumes it before anything newer
+        # a send still at work (deliveries due or in flight) is finished before anything
+        # newer; one that only waits for retries later does not hold up the next period
+        if any(
+            queries.run_at_work(session, r.id, now) for r in queries.unfinished_runs(session, name)
+        ):
+            return outcomes
     fires = fire_times_between(config.schedule, zone, last.due_at, now)
     due = decide_due(fires, now, config.misfire_grace, zone)
     if due is None or stop.is_set():
@@ -137,6 +143,20 @@ def check_newsletter(
         _send_and_record(factory, settings, config, claimed, due.at, due.reason, send, stop)
     )
     return outcomes
+
+
+def _only_waiting(
+    factory: sessionmaker[Session], name: str, due_at: datetime, now: datetime
+) -> bool:
+    """The run of the send due at ``due_at`` is open, and every delivery it has left
+    waits for a retry later (none due now, none in flight)."""
+    with factory() as session:
+        run = queries.run_ending_at(session, name, due_at)
+        return (
+            run is not None
+            and run.finished_at is None
+            and not queries.run_at_work(session, run.id, now)
+        )
 
 
 def _insert(

@@ -40,7 +40,12 @@ def make_send_function(
                     # (it closes the window); `skip` raises EmptyDigest: the window stays
                     # open, so the next digest still starts where the last one ended
                     claim = claim_run(
-                        factory, settings, config.name, due, note_if_empty=config.empty == "note"
+                        factory,
+                        settings,
+                        config.name,
+                        due,
+                        note_if_empty=config.empty == "note",
+                        join_waiting=False,
                     )
                 except PublisherError:  # EmptyDigest: no open run, no new post
                     if reports:
@@ -60,7 +65,8 @@ def make_send_function(
                 )
                 reports.append(report)
                 note = claim.is_note
-                if claim.created or not report.finished:
+                # the period ending at the due time done: nothing newer is due
+                if claim.created or not report.finished or claim.period_end >= due:
                     break
         if not reports:
             raise PublisherError(f"newsletter {config.name}: stopped before sending")

@@ -210,3 +210,48 @@ def test_the_first_send_skipped_carries_its_posts_into_the_next(
     run.check(config)
     assert outbox.titles(0) == {"Alpha news", "Beta news"}, "the skipped send's post is carried"
     assert [(start, end) for start, end, _ in windows(sessions)] == [(monday(-1), monday(1))]
+
+
+# An address that answers 4xx to every try (greylisting gone wrong, a full mailbox)
+# keeps its delivery waiting for a retry, up to email.retry_hours; that run waits, and
+# does not hold up the next period's digest: the next week's goes out to everyone on
+# time, and the scheduler does not resume the waiting run at every check meanwhile.
+def test_a_deferred_address_does_not_hold_up_the_next_digest(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    smtp: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
+    smtp.script = lambda step, address, n: (
+        "451 4.2.2 mailbox full, try later" if address == "full@example.org" else None
+    )
+    settings = sending_to(settings, smtp, "skip")
+    for address in ("reader@example.org", "full@example.org"):
+        add_subscriber(sessions, settings, address, None, [], now=SUNDAY)
+    clock = Clock(SUNDAY)
+    run, outbox, config = Service(settings, sessions, clock), Outbox(smtp), settings.digests[0]
+    posts = tmp_path / "posts"
+    run.check(config)
+    write_post(posts, "Alpha news", SUNDAY + timedelta(hours=2))
+    import_target(sessions, str(posts), settings, SUNDAY)
+    clock.now = monday(0)
+    run.check(config)
+    assert outbox.titles(0) == {"Alpha news"}
+    assert records(sessions)[-1] == (monday(0), "open"), "one delivery waits for a retry"
+    tries = smtp.seen[("RCPT", "full@example.org")]
+    clock.now += timedelta(minutes=5)
+    caplog.clear()
+    run.check(config)
+    assert smtp.seen[("RCPT", "full@example.org")] == tries, "nothing was due to retry"
+    assert not caplog.records, "a waiting run is left alone, in silence"
+
+    write_post(posts, "Beta news", monday(1) - timedelta(days=1))
+    import_target(sessions, str(posts), settings, monday(1) - timedelta(hours=1))
+    clock.now = monday(1)
+    run.check(config)
+    assert len(outbox.delivered) == 2 and outbox.titles(1) == {"Beta news"}
+    (first, second) = windows(sessions)
+    assert first[1] == second[0] == monday(0) and second[1] == monday(1)

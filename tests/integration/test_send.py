@@ -309,11 +309,20 @@ def test_a_4xx_then_success_is_delivered_once(
 
     recorder = Recorder(script=script)
     clock = FakeClock(NOW)
+    waits: list[datetime] = []  # what the progress said while the send waited (the CLI shows it)
+
+    def progress(report: Any) -> None:
+        if report.waiting_until is not None:
+            waits.append(report.waiting_until)
+
     with RecordingServer(recorder):
-        (report,) = send_digest(sessions, with_smtp(subscribed, recorder.port), NOW, clock=clock)
+        settings = with_smtp(subscribed, recorder.port)
+        (report,) = send_digest(sessions, settings, NOW, clock=clock, progress=progress)
     assert report.finished and report.sent == 6 and report.deferred == 2
     assert len(recorder.by_recipient()["reader2@example.org"]) == 1
     assert timedelta(minutes=3) <= clock.waited < timedelta(minutes=10)
+    assert len(waits) == 2 and all(NOW < when <= NOW + clock.waited for when in waits)
+    assert report.waiting_until is None
 
 
 # An address put on the suppression list while its delivery waits for a retry gets
