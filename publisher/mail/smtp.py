@@ -80,7 +80,9 @@ def open_session(s: SmtpSettings, then: str = "") -> smtplib.SMTP:
             server, f"refused the session: {e.smtp_code} {reply_text(e.smtp_error)}", e
         ) from e
     except (OSError, smtplib.SMTPException) as e:
-        raise TransportError(server, f"cannot connect ({e or type(e).__name__}): {fix}", e) from e
+        # a server that is down, or a config that names the wrong one: both told
+        check = f"is the server up? If so, check email.smtp (host, port, security){after}"
+        raise TransportError(server, f"cannot connect ({e or type(e).__name__}): {check}", e) from e
     return smtp
 
 

@@ -239,6 +239,23 @@ def test_login_refused_leaves_the_run_open(
     assert all(len(m) == 1 for m in recorder.by_recipient().values())
 
 
+# A server that is down (nothing listens) stops the send before anyone is charged,
+# the run open; the message asks whether the server is up before blaming the config.
+def test_a_server_that_is_down_leaves_the_run_open(
+    subscribed: Settings, sessions: sessionmaker[Session]
+) -> None:
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    (report,) = send_digest(sessions, with_smtp(subscribed, port), NOW, clock=FakeClock(NOW))
+    assert report.stopped and "cannot connect" in report.stopped
+    assert "is the server up? If so, check email.smtp" in report.stopped
+    assert not report.finished and report.failed == 0
+    assert set(statuses(sessions).values()) == {"pending", "skipped"}
+
+
 # A login that cannot be made says why, before anyone is charged: the password's
 # environment variable unset, or a server that offers no login at all (no AUTH: the
 # message was "login refused … (250 2.0.0 Ok)").
