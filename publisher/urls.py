@@ -65,5 +65,10 @@ class Urls:
 
 
 def digest_page_path(name: str, period_end: datetime) -> str:
-    """Where the web version of a digest lives, inside the feed folder."""
-    return f"digests/{name}-{period_end:%Y-%m-%d}.html"
+    """Where the web version of a digest lives, inside the feed folder: one page per
+    run (its period's end, UTC, to the minute, or finer when it has seconds: two
+    sends on one day each keep their own page)."""
+    time = f"{period_end:%H%M}"
+    if period_end.second or period_end.microsecond:
+        time += f"{period_end:%S}" + (f"{period_end:%f}" if period_end.microsecond else "")
+    return f"digests/{name}-{period_end:%Y-%m-%d}-{time}.html"

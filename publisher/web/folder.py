@@ -32,8 +32,12 @@ MEDIA_TYPES = (
     (re.compile(r"^atom(-\d+)?\.xml$"), "application/atom+xml; charset=utf-8"),
     (re.compile(r"^rss(-\d+)?\.xml$"), "application/rss+xml; charset=utf-8"),
     (re.compile(r"^feed(-\d+)?\.json$"), "application/feed+json; charset=utf-8"),
-    # web versions of digests ("View in browser")
-    (re.compile(r"^[a-z0-9][a-z0-9-]*-\d{4}-\d{2}-\d{2}\.html$"), "text/html; charset=utf-8"),
+    # web versions of digests ("View in browser"): one a run (urls.digest_page_path), or
+    # one a day, as they were named before
+    (
+        re.compile(r"^[a-z0-9][a-z0-9-]*-\d{4}-\d{2}-\d{2}(-\d{4}(\d{2}(\d{6})?)?)?\.html$"),
+        "text/html; charset=utf-8",
+    ),
 )
 #: a path component a feed folder can hold (no dot files, no "..")
 _COMPONENT = re.compile(r"^[^./\\\x00][^/\\\x00]*$")

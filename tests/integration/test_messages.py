@@ -190,9 +190,9 @@ def test_test_send_goes_through_a_real_smtp_server(
     html, text = parts(message)  # type: ignore[arg-type]
     assert "Leave No One Behind news round-up" in html and "Hello," in text
     # "View in browser" points at the web version, which the send published
-    page = "https://news.example.org/feeds/digests/weekly-2026-11-25.html"
+    page = "https://news.example.org/feeds/digests/weekly-2026-11-25-1200.html"
     assert f'href="{page}"' in html
-    web = (settings.feeds.output_dir / "digests/weekly-2026-11-25.html").read_text()
+    web = (settings.feeds.output_dir / "digests/weekly-2026-11-25-1200.html").read_text()
     assert "This is the web version" in web and "Leave No One Behind news round-up" in web
     assert "PUBLISHER" not in web and "/unsubscribe/" not in web and "View in browser" not in web
 

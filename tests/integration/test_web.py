@@ -21,7 +21,8 @@ FILES = {
     "tags/events/atom.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",
     "archive/atom-1.xml": b"<feed xmlns='http://www.w3.org/2005/Atom'/>",
     ".manifest.json": b"{}",
-    "digests/weekly-2026-11-25.html": b"<!DOCTYPE html><p>web version</p>",
+    "digests/weekly-2026-11-25-1200.html": b"<!DOCTYPE html><p>web version</p>",
+    "digests/weekly-2026-11-18.html": b"<!DOCTYPE html><p>named by its day, as before</p>",
 }
 
 
@@ -52,7 +53,8 @@ def get(url: str, **headers: str) -> tuple[int, Headers, bytes]:
         ("feed.json", "application/feed+json"),
         ("tags/events/atom.xml", "application/atom+xml"),
         ("archive/atom-1.xml", "application/atom+xml"),
-        ("digests/weekly-2026-11-25.html", "text/html"),
+        ("digests/weekly-2026-11-25-1200.html", "text/html"),
+        ("digests/weekly-2026-11-18.html", "text/html"),
     ],
 )
 def test_media_types(base_url: str, path: str, media_type: str) -> None:

@@ -1,4 +1,4 @@
-"""A digest's Message-IDs: one per run and subscriber, read back by the bounce reports."""
+"""A digest run's names: its Message-IDs (read back by the bounce reports) and its web page."""
 
 from __future__ import annotations
 
@@ -26,3 +26,22 @@ def test_runs_that_end_in_one_minute_have_their_own_message_ids() -> None:
     for before, after in affixes:
         found = DIGEST_ID.search(f"In-Reply-To: {before}42{after}")
         assert found is not None and (found[1], found[3]) == ("weekly", "42")
+
+
+# The "View in browser" page is one per run, named by the end of its period as the
+# Message-IDs are: a second send on one day no longer overwrites the first's page
+# (whose emails still link to it), and the feed server serves every such name.
+def test_each_run_has_its_own_web_page() -> None:
+    from publisher.urls import digest_page_path
+    from publisher.web.folder import media_type
+
+    ends = [
+        datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+        datetime(2026, 11, 30, 12, 44, 3, tzinfo=UTC),
+        datetime(2026, 11, 30, 12, 44, 3, 250, tzinfo=UTC),
+    ]
+    pages = [digest_page_path("weekly", end) for end in ends]
+    assert pages[0] == "digests/weekly-2026-11-30-0800.html"
+    assert len(set(pages)) == len(ends)
+    for page in [*pages, "digests/weekly-2026-11-23.html"]:  # and the old, one-a-day name
+        assert media_type(page.removeprefix("digests/")) == "text/html; charset=utf-8"
