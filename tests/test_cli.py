@@ -60,6 +60,33 @@ def test_init_sample_then_list_show_publish(config: Path) -> None:
     assert "published" in run(config, "posts", "publish", "our-strategy-2019-2021").output
     scheduled = run(config, "posts", "publish", "our-strategy-2019-2021", "--at", "2099-01-01")
     assert "scheduled" in scheduled.output
+    listed = run(config, "posts", "list", "--status", "scheduled", "--format", "csv").output
+    assert listed.splitlines()[1].startswith("scheduled,2099-01-01")
+    # publish, without --at, publishes a scheduled post now (it stayed scheduled, for 2099)
+    assert "published, dated 20" in run(config, "posts", "publish", "our-strategy-2019-2021").output
+    assert "2099" not in run(config, "posts", "list", "--format", "csv").output
+
+
+# `posts list` shows a post as readers see it now: one scheduled whose date has come is
+# published (it is in the feeds), and `--status` selects by that too.
+def test_posts_list_shows_a_scheduled_post_whose_date_has_come_as_published(
+    config: Path,
+) -> None:
+    import sqlite3
+
+    assert run(config, "init", "--sample").exit_code == 0
+    slug = "our-strategy-2019-2021"
+    assert "scheduled" in run(config, "posts", "publish", slug, "--at", "2099-01-01").output
+    database = sqlite3.connect(config.parent / "publisher.db")  # as if 2099 had come
+    with database:
+        database.execute(
+            "UPDATE posts SET published_at = '2020-01-01 00:00:00.000000' WHERE slug = ?", (slug,)
+        )
+    database.close()
+    listed = run(config, "posts", "list", "--format", "csv").output
+    assert f"published,2020-01-01 01:00,{slug}," in listed
+    assert slug in run(config, "posts", "list", "--status", "published").output
+    assert slug not in run(config, "posts", "list", "--status", "scheduled").output
 
 
 # import --build is import, then build: the same reports, the same feeds, and the

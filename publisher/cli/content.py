@@ -103,6 +103,14 @@ def posts() -> None:
     """List, show, publish and unpublish posts."""
 
 
+def _status_now(status: str, when: datetime | None, now: datetime) -> str:
+    """A post's status as readers see it now: one scheduled whose time has come is
+    published, one published with a date still to come is scheduled."""
+    if status == "draft" or when is None:
+        return status
+    return "published" if when <= now else "scheduled"
+
+
 def _local(settings: Settings, when: datetime | None) -> str:
     return when.astimezone(settings.site.zone).strftime("%Y-%m-%d %H:%M") if when else "—"
 
@@ -123,26 +131,31 @@ def list_posts(
     from ..sqlitereads import listed_posts, open_store
 
     found: list[Any] | None = None
+    # scheduled and published are told apart by the date, as readers see them now
+    stored = "draft" if status == "draft" else None
     with open_store(app.settings.database.url or "") as connection:
         if connection is not None:  # SQLite at this schema: read without SQLAlchemy
-            found = listed_posts(connection, status, tag=tag, author=author)
+            found = listed_posts(connection, stored, tag=tag, author=author)
     if found is None:
         from .. import queries
         from ..content.values import PostStatus
 
         with app.sessions()() as session:
             found = queries.listed_posts(
-                session, PostStatus(status) if status else None, tag=tag, author=author
+                session, PostStatus(stored) if stored else None, tag=tag, author=author
             )
+    now = datetime.now(UTC)
     rows = [
         (
-            str(post.status),
+            shown,
             _local(app.settings, post.published_at),
             post.slug,
             post.title,
             post.author or "",
         )
         for post in found
+        if (shown := _status_now(str(post.status), post.published_at, now)) == status
+        or status is None
     ]
     print_rows(app, ("status", "date", "slug", "title", "author"), rows, output_format, "post")
 
@@ -197,7 +210,11 @@ def show(app: App, slug: str) -> None:
 @pass_app
 @friendly_errors
 def publish(app: App, slug: str, when: datetime | None) -> None:
-    """Publish a post now (or schedule it with --at)."""
+    """Publish a post now (or schedule it with --at).
+
+    A post dated in the past keeps its date; one without a date, or dated still to
+    come (scheduled), is dated now.
+    """
     from .. import db
     from ..content.values import PostStatus
 
@@ -206,7 +223,7 @@ def publish(app: App, slug: str, when: datetime | None) -> None:
         post = _get_post(session, slug)
         if when is not None:
             post.published_at = when
-        elif post.published_at is None:
+        elif post.published_at is None or post.published_at > now:  # now, not its date to come
             post.published_at = now
         post.updated_at = post.updated_at or post.published_at
         post.status = PostStatus.SCHEDULED if post.published_at > now else PostStatus.PUBLISHED
