@@ -22,6 +22,7 @@ cut, expired, used or wrong-purpose one gets a 400 page saying what to do.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -57,6 +58,8 @@ from .app import WebContext, message_page, web_context
 from .confirmation import Confirmation
 from .throttle import client_key, window_start
 
+log = logging.getLogger(__name__)
+
 blueprint = Blueprint("subscriptions", __name__)
 
 GONE = "There is no such subscription any more."
@@ -73,9 +76,13 @@ def _ready() -> WebContext:
     """The context, if this server handles subscriptions; a 503 page otherwise."""
     context = web_context()
     if context.factory is None or context.secret is None:
+        # the reader is told to come back; the operator, in the log, what to do
+        log.warning(
+            "a subscription page was asked for: start `publisher serve` with %s set",
+            context.settings.web.secret_key_env,
+        )
         raise ServiceUnavailable(
-            "Subscriptions are not handled here: start `publisher serve` with "
-            f"{context.settings.web.secret_key_env} set."
+            "Subscriptions are not open at the moment. Please try again later."
         )
     return context
 

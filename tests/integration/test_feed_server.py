@@ -47,6 +47,18 @@ def test_the_index_names_feeds_by_tag_and_author(site: Browser) -> None:
     assert 'href="/feeds/tags/civic-space/atom.xml"' in page
 
 
+# A server started without the secret key serves the feeds and closes the
+# subscription pages: the reader is asked to come back later (not told about
+# environment variables); the operator finds what to do in the log.
+def test_subscriptions_closed_without_the_key_tell_the_reader_to_come_back(
+    site: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = site.get("/subscribe")
+    assert answer.status == 503 and "not open at the moment" in answer.text
+    assert "PUBLISHER_SECRET_KEY" not in answer.text and "publisher serve" not in answer.text
+    assert any("PUBLISHER_SECRET_KEY" in r.getMessage() for r in caplog.records)
+
+
 def test_html_pages_carry_security_headers(site: Browser) -> None:
     for path in ("/", "/no-such-page"):
         headers = site.get(path).headers
