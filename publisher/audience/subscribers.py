@@ -117,8 +117,8 @@ def confirm(factory: sessionmaker[Session], consent_id: int, now: datetime) -> P
         previous = subscriber.status
         apply_choices(subscriber, resolved, now, replace=previous is not SubscriberStatus.ACTIVE)
         # a pending subscriber's name came from a request nobody confirmed (anyone may
-        # send the form): it becomes the confirmed request's; a known subscriber keeps
-        # theirs (the confirmation page does not show the name asked for)
+        # send the form): it becomes the confirmed request's, which the confirmation page
+        # showed; a known subscriber keeps theirs (and the page promises no other)
         if previous is SubscriberStatus.PENDING:
             subscriber.name = consent.name
         subscriber.status = SubscriberStatus.ACTIVE

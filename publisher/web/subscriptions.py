@@ -52,7 +52,7 @@ from ..audience.subscribers import (
     unsubscribe as leave,
 )
 from ..errors import AddressError, BadToken, NameRefused, NotFound as NotFoundError
-from ..models import Consent, ConsentMethod, SubscriberStatus
+from ..models import Consent, ConsentMethod, Subscriber, SubscriberStatus
 from ..urls import Urls
 from .app import WebContext, message_page, web_context
 from .confirmation import Confirmation
@@ -241,8 +241,12 @@ def confirm(token: str) -> tuple[str, int]:
             if consent.confirmed_at is not None or queries.confirmed_later(session, consent):
                 raise BadToken("used", "This confirmation link has been used already.")
             newsletters = [display_name(n) for n in sorted(consent.choices)]
-            name = consent.name
-        # the name the request gave, shown before it is taken (anyone may send the form)
+            subscriber = session.get(Subscriber, consent.subscriber_id)
+            pending = subscriber is not None and subscriber.status is SubscriberStatus.PENDING
+            # the name the request gave, shown before it is taken (anyone may send the
+            # form); taken only by someone not yet subscribed: a known subscriber keeps
+            # theirs (audience.subscribers.confirm), and is promised nothing else
+            name = consent.name if pending else None
         page = render_template("confirm.html", token=token, newsletters=newsletters, name=name)
         return page, 200
     confirmed = confirm_consent(context.factory, consent_id, _now())

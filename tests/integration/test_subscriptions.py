@@ -167,6 +167,20 @@ def test_subscribe_then_confirm_makes_the_address_active(site: Site) -> None:
     assert [(c.newsletter, c.topics) for c in found.choices] == [("weekly", ("sdgs",))]
 
 
+# A known subscriber keeps their name whoever sends the form for their address (its
+# name field is anyone's words): their confirmation page promises no other name, and
+# confirming leaves theirs as it was.
+def test_a_known_subscriber_s_page_promises_no_other_name(site: Site) -> None:
+    assert subscribe(site, "zoe@example.org", name="Mallory").status == 200
+    (mail,) = site.mails()
+    browser = site.browser()
+    page = browser.get(confirm_path(mail))
+    assert page.status == 200 and "Mallory" not in page.text and "greet you as" not in page.text
+    assert browser.submit(confirm_path(mail), {}).status == 200
+    zoe = site.subscriber("zoe@example.org")
+    assert zoe is not None and zoe.name == "Zoë"
+
+
 # HEAD is GET without the body (RFC 9110 §9.3.2): a link checker or mail scanner that
 # sends HEAD to a confirmation or unsubscribe link, or to the form with fields and no
 # CSRF token, confirms, unsubscribes and subscribes no one, and sends no email.
