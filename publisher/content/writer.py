@@ -235,6 +235,7 @@ class Saver:
                 "canonical_url": draft.canonical_url,
                 "source_path": draft.source,
                 "source_hash": draft.source_hash,
+                "first_seen_at": now,
             }
             for draft, author, uid in zip(drafts, authors, uids, strict=True)
         ]

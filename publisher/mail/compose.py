@@ -23,12 +23,12 @@ from ..content.public import public_post
 from ..content.values import PostStatus
 from ..errors import EmptyDigest
 from ..files import write_if_changed
-from ..models import Post
+from ..models import DigestRun, Post
 from ..urls import Urls, digest_page_path
 from .digest import Digest, DigestPost, edition, empty_window, make_digest, make_post
 from .message import MessageTemplate
 from .render import RenderedDigest, render_digest, render_web_page
-from .window import digest_window
+from .window import digest_window, run_before
 
 #: signs the links of renderings that are only looked at, never sent
 PREVIEW_KEY = "preview-only-key: links in this rendering are not for sending"
@@ -42,13 +42,15 @@ def digest_posts(
     now: datetime,
     *,
     allow_empty: bool = False,
+    after: DigestRun | None = None,
 ) -> list[DigestPost]:
-    """The posts published in ``[start, end)``, as the digest shows them.
+    """The posts published in ``[start, end)``, and those ``after`` could not take (see
+    :func:`~publisher.queries.posts_between`), as the digest shows them.
 
     :param allow_empty: an empty window is fine (it makes the "nothing new" note).
     :raises EmptyDigest: when no post was published in the window, unless ``allow_empty``.
     """
-    posts = _digest_posts(settings, queries.posts_between(session, start, end, now))
+    posts = _digest_posts(settings, queries.posts_between(session, start, end, now, after))
     if not posts and not allow_empty:
         raise empty_window(None, start, end)
     return posts
@@ -107,7 +109,8 @@ def build_digest(
     :raises EmptyDigest: when no post was published in the window (``empty: skip``).
     """
     start, end = digest_window(session, config, settings, now, since, until)
-    posts = _digest_posts(settings, queries.posts_between(session, start, end, now))
+    after = run_before(session, config, start)
+    posts = _digest_posts(settings, queries.posts_between(session, start, end, now, after))
     if not posts and config.empty != "note":
         raise empty_window(config.name, start, end)
     return make_digest(config.name, posts, start, end, config.order)

@@ -111,7 +111,9 @@ def make_digest(
     period_end: datetime,
     order: str = "newest",
 ) -> Digest:
-    """Arrange the posts of ``[period_start, period_end)``.
+    """Arrange ``posts``, the digest's for ``[period_start, period_end)``: those its
+    callers chose (the window's, and the posts the run before could not take, which
+    came late and are dated before it: :func:`publisher.queries.posts_between`).
 
     :param order: ``newest`` (one list, newest first) or ``tag`` (a section per
         tag, each post under its first tag; untagged posts last, under "More news").
@@ -119,11 +121,7 @@ def make_digest(
     No post in the window gives a digest without sections: the "nothing new" note
     (:attr:`Digest.is_note`); callers that must not send one raise :func:`empty_window`.
     """
-    chosen = sorted(
-        (p for p in posts if period_start <= p.published < period_end),
-        key=lambda p: p.published,
-        reverse=True,
-    )
+    chosen = sorted(posts, key=lambda p: p.published, reverse=True)
     sections: tuple[DigestSection, ...]
     if not chosen:
         sections = ()

@@ -13,7 +13,7 @@ from ..config import Settings
 from .compose import Editions, digest_posts, run_posts, secret_key
 from .digest import make_digest
 from .runs import RunClaim
-from .window import digest_settings, digest_window
+from .window import digest_settings, digest_window, run_before
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ def plan_send(
         run = next((r for r in waiting if queries.run_at_work(session, r.id, now)), None)
         if run is None:
             start, end = digest_window(session, config, settings, now)
-            posts = digest_posts(session, settings, start, end, now)
+            after = run_before(session, config, start)
+            posts = digest_posts(session, settings, start, end, now, after=after)
             what = "create a new run"
             if not posts and waiting:
                 run = waiting[0]

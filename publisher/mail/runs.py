@@ -50,7 +50,7 @@ from ..errors import NotFound, SenderBusy
 from ..models import DeliveryStatus, DigestRun
 from .digest import empty_window
 from .messageids import message_id_affixes
-from .window import digest_settings, digest_window
+from .window import digest_settings, digest_window, run_before
 
 
 class Clock(Protocol):
@@ -133,7 +133,7 @@ def claim_run(
             if queries.run_at_work(session, run.id, now):
                 return RunClaim.of(run, created=False)
         start, end = digest_window(session, config, settings, now)
-        posts = queries.posts_between(session, start, end, now)
+        posts = queries.posts_between(session, start, end, now, run_before(session, config, start))
         if not posts and not note_if_empty:
             if waiting and join_waiting:
                 return RunClaim.of(waiting[0], created=False)

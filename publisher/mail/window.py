@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from .. import queries
 from ..config import DigestSettings, Settings
 from ..errors import NotFound, PublisherError
+from ..models import DigestRun
 
 
 def digest_settings(settings: Settings, name: str | None) -> DigestSettings:
@@ -77,3 +78,11 @@ def digest_window(
             f"--until {end:%Y-%m-%d %H:%M}"
         )
     return since, end
+
+
+def run_before(session: Session, config: DigestSettings, start: datetime) -> DigestRun | None:
+    """The digest's run whose period ends where a window starts (the posts it could
+    not take, stored after it was made, go with the next: see
+    :func:`publisher.queries.posts_between`); None for a window given by hand."""
+    last = queries.last_run(session, config.name)
+    return last if last is not None and last.period_end == start else None

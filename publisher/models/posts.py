@@ -94,6 +94,9 @@ class Post(Base):
     #: where the post was imported from, and a hash of that source (skips no-op re-imports)
     source_path: Mapped[str | None] = mapped_column(Text, index=True)
     source_hash: Mapped[str | None] = mapped_column(String(64))
+    #: when the post first reached the store (its import): a post dated inside a digest
+    #: period that was sent before it arrived goes out with the next digest
+    first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[Author | None] = relationship(back_populates="posts", lazy="joined")
     tags: Mapped[list[Tag]] = relationship(

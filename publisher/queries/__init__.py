@@ -12,6 +12,7 @@ the publisher: the families call the store, never the other way round.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -33,6 +34,7 @@ from ..content.values import PostStatus
 from ..models import (
     Attachment,
     Author,
+    DigestRun,
     Post,
     Tag,
     post_tags,
@@ -328,13 +330,27 @@ def attachments_of(session: Session, ids: Sequence[int]) -> dict[int, list[Any]]
     return result
 
 
-def posts_between(session: Session, start: datetime, end: datetime, now: datetime) -> list[Post]:
-    """Visible posts published in ``[start, end)``, newest first."""
-    query = (
-        is_visible(now)
-        .where(Post.published_at >= start, Post.published_at < end)
-        .order_by(Post.published_at.desc(), Post.id.desc())
-    )
+def posts_between(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    after: DigestRun | None = None,
+) -> list[Post]:
+    """Visible posts published in ``[start, end)``, newest first; and with ``after``
+    (the run before), those it could not take: published in its period but stored
+    since it was made, and not among its posts (they came late)."""
+    in_window = and_(Post.published_at >= start, Post.published_at < end)
+    if after is not None:
+        taken = json.loads(after.post_ids) if after.post_ids else []
+        came_late = and_(
+            Post.published_at >= after.period_start,
+            Post.published_at < after.period_end,
+            Post.first_seen_at >= after.started_at,
+            Post.id.not_in(taken),
+        )
+        in_window = or_(in_window, came_late)
+    query = is_visible(now).where(in_window).order_by(Post.published_at.desc(), Post.id.desc())
     return list(session.scalars(query))
 
 

@@ -255,3 +255,41 @@ def test_a_deferred_address_does_not_hold_up_the_next_digest(
     assert len(outbox.delivered) == 2 and outbox.titles(1) == {"Beta news"}
     (first, second) = windows(sessions)
     assert first[1] == second[0] == monday(0) and second[1] == monday(1)
+
+
+# A post dated inside a digest's period but imported after that digest went out
+# (written in the morning, imported after the 9 o'clock send) was in no digest: it
+# goes out with the next one, once; a post dated further back (an archive brought in)
+# does not, and no post is in two digests.
+def test_a_post_imported_after_its_period_was_sent_goes_out_with_the_next(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    smtp: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
+    settings = sending_to(settings, smtp, "skip")
+    add_subscriber(sessions, settings, "reader@example.org", None, [], now=SUNDAY)
+    clock = Clock(SUNDAY)
+    run, outbox, config = Service(settings, sessions, clock), Outbox(smtp), settings.digests[0]
+    posts = tmp_path / "posts"
+    run.check(config)
+    write_post(posts, "Alpha news", SUNDAY + timedelta(hours=2))
+    import_target(sessions, str(posts), settings, SUNDAY + timedelta(hours=3))
+    clock.now = monday(0)
+    run.check(config)
+    assert outbox.titles(0) == {"Alpha news"}
+
+    # imported after the send: one dated in the period it closed, one long before it
+    write_post(posts, "Beta news", monday(0) - timedelta(hours=1))
+    write_post(posts, "Gamma news", SUNDAY - timedelta(weeks=5))
+    write_post(posts, "Delta news", monday(0) + timedelta(days=2))
+    import_target(sessions, str(posts), settings, monday(0) + timedelta(hours=2))
+    clock.now = monday(1)
+    run.check(config)
+    assert outbox.titles(1) == {"Beta news", "Delta news"}
+
+    clock.now = monday(2)  # nothing new: nothing sent, Beta news not again
+    run.check(config)
+    assert len(outbox.delivered) == 2 and records(sessions)[-1] == (monday(2), "empty")
