@@ -28,7 +28,7 @@ from .limits import MAX_FEED_BYTES, MAX_POST_BYTES
 from .markup import RENDER_VERSION
 from .sanitize import (
     describe_unsafe_link,
-    dropped_element,
+    dropped_elements,
     html_to_text,
     sanitize_html,
     unsafe_links,
@@ -256,10 +256,10 @@ def _entry(entry: Any, index: int, source: str) -> PostDraft:
 def _dropped_notes(body: str) -> tuple[str, ...]:
     """What sanitising removed from an entry's HTML with what it held (an embedded
     player, a script): a migrated site is imported all the same, and told."""
-    name = dropped_element(body)
-    if name is None:
-        return ()
-    return (f"<{name}> removed, with what it held: feeds and email cannot carry it",)
+    return tuple(
+        f"<{name}> removed, with what it held: feeds and email cannot carry it"
+        for name in dropped_elements(body)
+    )
 
 
 def _slug(link: str | None, title: str, uid: str | None) -> str:

@@ -107,6 +107,11 @@ def dropped_element(fragment: str) -> str | None:
     return match[1].lower() if match else None
 
 
+def dropped_elements(fragment: str) -> list[str]:
+    """Every kind of element :func:`dropped_element` finds, each once, in order."""
+    return list(dict.fromkeys(match[1].lower() for match in _START_TAG.finditer(fragment)))
+
+
 def describe_dropped_element(name: str) -> str:
     if name in _EMBEDS:
         advice = (

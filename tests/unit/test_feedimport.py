@@ -156,6 +156,10 @@ def test_a_migrated_entry_that_loses_an_embed_says_so() -> None:
     bad = parse_feed(_entry_feed(embed), "old.xml")[1]
     assert "<iframe" not in bad.body_html and "Watch" in bad.body_html
     assert bad.notes and bad.notes[0].startswith("<iframe> removed")
+    # each kind removed is named, once: a player and a script both
+    both = embed.replace("&lt;/iframe&gt;", "&lt;/iframe&gt;&lt;script&gt;x()&lt;/script&gt;" * 2)
+    notes = parse_feed(_entry_feed(both), "old.xml")[1].notes
+    assert [note.split(">")[0] for note in notes] == ["<iframe", "<script"]
     (plain,) = parse_feed(RSS, "old.rss")
     assert plain.notes == ()
 
