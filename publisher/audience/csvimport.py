@@ -50,6 +50,9 @@ class ImportReport:
     rows: int = 0
     added: int = 0
     updated: int = 0
+    #: known subscribers the row adds nothing to (an import made again): no new
+    #: consent record, no event
+    unchanged: int = 0
     #: (line, address, status): known people left as they were
     kept: list[tuple[int, str, str]] = field(default_factory=list)
     #: lines whose address is on the suppression list (erased)
@@ -152,6 +155,10 @@ class _Writer:
         for row, sid, status in rows:
             if status in STOPPED:
                 report.kept.append((row.line, row.email, status.value))
+                continue
+            before = had.get(sid, set())
+            if row.status is status and all(n in before for n, _ in row.choices):
+                report.unchanged += 1  # nothing to add: no second consent record
                 continue
             changed.append((sid, row))
             if row.status is not status:

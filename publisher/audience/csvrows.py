@@ -2,7 +2,8 @@
 
 Columns (a header row names them; case, spaces and underscores do not matter):
 
-- ``address`` (required): checked and normalised like every address.
+- ``address`` (required; or ``email``, as other mailers name it): checked and
+  normalised like every address.
 - ``name``.
 - ``newsletters``: digests of config.yaml, separated by ``;`` (empty: all).
 - ``topics``: tags (slug or name) separated by ``;``, followed in every
@@ -67,8 +68,13 @@ class _Fault:
     message: str
 
 
+#: what other mailers (and `subscribers list`) call a column
+_ALIASES = {"email": "address", "e mail": "address", "email address": "address"}
+
+
 def _column(header: str) -> str:
-    return " ".join(header.strip().lower().replace("_", " ").replace("-", " ").split())
+    name = " ".join(header.strip().lower().replace("_", " ").replace("-", " ").split())
+    return _ALIASES.get(name, name)
 
 
 def _parse_date(text: str, zone: ZoneInfo, now: datetime) -> datetime:

@@ -212,7 +212,9 @@ def import_subscribers(
         consent_date,
     )
     out = app.console
-    out.print(f"{file}: {report.added} added, {report.updated} updated.")
+    out.print(
+        f"{file}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged."
+    )
     if report.kept:
         out.print(f"{len(report.kept)} kept as they were (an import never re-activates anyone):")
         for line, email, status in report.kept:

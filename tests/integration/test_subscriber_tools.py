@@ -113,6 +113,20 @@ def test_a_column_named_twice_is_refused(tagged: sessionmaker[Session], two: Set
     assert emails(tagged) == []
 
 
+# A list imported again adds nothing: every row is unchanged, and no second consent
+# record or event is written for it; a row that adds a newsletter is an update. The
+# address column may be called `email`, as other mailers (and `subscribers list`) call it.
+def test_a_list_imported_again_is_unchanged(tagged: sessionmaker[Session], two: Settings) -> None:
+    rows = "Email,name,newsletters,consent date\nann@example.org,Ann,weekly,2024-05-01\n"
+    assert import_csv(tagged, two, rows, "list.csv", NOW).added == 1
+    again = import_csv(tagged, two, rows, "list.csv", NOW)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
+    more = import_csv(tagged, two, rows.replace(",weekly,", ",weekly;monthly,"), "more.csv", NOW)
+    assert (more.updated, more.unchanged) == (1, 0)
+    with tagged() as session:
+        assert len(list(session.scalars(select(Consent)))) == 2
+
+
 def test_skip_bad_imports_the_good_rows(tagged: sessionmaker[Session], two: Settings) -> None:
     report = import_csv(tagged, two, GOOD_AND_BAD, "list.csv", NOW, all_or_nothing=False)
     assert report.added == 3 and len(report.bad) == 4
@@ -284,7 +298,7 @@ def test_subscriber_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert f"{bad}:3: address:" in refused and f"{bad}:7: consent date:" in refused
     assert "the database is unchanged" in refused
     skipped = run("subscribers", "import", str(bad), "--skip-bad")
-    assert "2 added, 1 updated" in skipped and "4 bad rows skipped" in skipped
+    assert "2 added, 0 updated, 1 unchanged" in skipped and "4 bad rows skipped" in skipped
 
     run("subscribers", "remove", "ann@example.org")
     assert "reactivate" in run("subscribers", "add", "ann@example.org", code=1)
