@@ -121,7 +121,13 @@ def render(
     )
     for file in ("digest.html", "digest.txt", "digest.eml", "web.html"):
         app.console.print(f"  {folder / file}")
-    app.console.print("Preview it as subscribers will see it: publisher preview")
+    # the same window: the preview of the default one may have nothing to show
+    window = "".join(
+        f" {flag} {when.astimezone(app.settings.site.zone):%Y-%m-%dT%H:%M}"
+        for flag, when in (("--since", since), ("--until", until))
+        if when is not None
+    )
+    app.console.print(f"Preview it as subscribers will see it: publisher preview{window}")
 
 
 @digest.command(name="test-send")

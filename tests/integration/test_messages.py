@@ -244,6 +244,8 @@ def test_cli_render_writes_html_text_and_eml(
     )
     assert result.exit_code == 0, result.output
     assert "10 posts" in result.output and "of Gmail's 102 KB" in result.output
+    # the preview it suggests shows the same window (the default one may be empty)
+    assert "publisher preview --since 2019-01-01T00:00" in result.output
     eml = email.message_from_bytes((out / "digest.eml").read_bytes(), policy=email.policy.default)
     assert eml["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "Leave No One Behind news round-up" in (out / "digest.txt").read_text()
