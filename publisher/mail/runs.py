@@ -225,8 +225,9 @@ def _holder(handle: IO[str]) -> str:
 
 
 def stale_after(settings: Settings) -> timedelta:
-    """How long a ``sending`` row may stay so before another sender (PostgreSQL) takes
-    it for a crashed one's: well past any answer the server could still give."""
+    """How long a ``sending`` row that no sender marked (claimed before senders had
+    numbers, :mod:`.senders`) may stay so before another sender (PostgreSQL) takes it
+    for a crashed one's: well past any answer the server could still give."""
     return timedelta(seconds=max(300.0, settings.email.smtp.timeout * 10))
 
 

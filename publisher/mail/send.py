@@ -120,7 +120,8 @@ def send_run(
     :param clock: the time, and waiting for retries (tests pass their own).
     :param stop: set it (SIGTERM, Ctrl-C) to finish the messages in flight and return.
     :param alone: no other sender can be at work (SQLite, under the lock): take back
-        every ``sending`` row at once; otherwise only those older than :func:`stale_after`.
+        every ``sending`` row at once; otherwise (PostgreSQL) only those whose sender is
+        gone (:mod:`.senders`), at the end of the run.
     :param wait_for_retries: wait for deferred (4xx) deliveries to fall due; else return.
     """
     clock = clock or SystemClock()
