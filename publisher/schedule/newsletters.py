@@ -113,11 +113,17 @@ def check_newsletter(
         )
         outcomes.append(_send_and_record(factory, settings, config, row_id, due_at, "", send, stop))
     with factory() as session:
-        # a send still at work (deliveries due or in flight) is finished before anything
-        # newer; one that only waits for retries later does not hold up the next period
-        if any(
+        # a send still at work (deliveries due or in flight), or one that made no run
+        # yet (SQLite's lock was taken), is finished before anything newer; one that only
+        # waits for retries later does not hold up the next period
+        unmade = any(
+            queries.run_ending_at(session, name, row.due_at) is None
+            for row in queries.unsettled_scheduled_sends(session, name)
+        )
+        at_work = any(
             queries.run_at_work(session, r.id, now) for r in queries.unfinished_runs(session, name)
-        ):
+        )
+        if unmade or at_work:
             return outcomes
     fires = fire_times_between(config.schedule, zone, last.due_at, now)
     due = decide_due(fires, now, config.misfire_grace, zone)
