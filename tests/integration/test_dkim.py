@@ -4,6 +4,7 @@ a send before its first message."""
 from __future__ import annotations
 
 import base64
+import email
 import subprocess
 from pathlib import Path
 
@@ -51,6 +52,23 @@ def verifies(message: bytes, record: bytes) -> bool:
         return record
 
     return bool(dkim.verify(message, dnsfunc=dns))
+
+
+# A digest's signature verifies with dkimpy, and h= covers both List-Unsubscribe headers.
+def test_dkim_signature_verifies(
+    subscribed: Settings,
+    sessions: sessionmaker[Session],
+    server: Recorder,
+    key: tuple[Path, bytes],
+) -> None:
+    pem, record = key
+    settings = signed(with_smtp(subscribed, server.port), pem)
+    send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
+    message = server.by_recipient()["reader0@example.org"][0].data
+    assert verifies(message, record)
+    signature = email.message_from_bytes(message)["DKIM-Signature"]
+    signed_headers = {h.strip().lower() for h in signature.split("h=")[1].split(";")[0].split(":")}
+    assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed_headers
 
 
 # Not the digests only: the subscription confirmation and a staff test-send are signed

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.audience.subscribers import add_subscriber
-from publisher.config import Settings
+from publisher.config import DigestSettings, Settings
 from publisher.content.importer import import_target
 from publisher.errors import EmptyDigest
 from publisher.mail.send import send_digest
@@ -54,6 +54,29 @@ def windows(sessions: sessionmaker[Session]) -> list[tuple[datetime, datetime, s
         return [(r.period_start, r.period_end, r.post_ids or "") for r in runs]
 
 
+def watched(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    smtp: Recorder,
+    folder: Path,
+    readers: tuple[str, ...] = ("reader@example.org",),
+) -> tuple[Service, Outbox, DigestSettings, Clock, Path, Settings]:
+    """A weekly newsletter (empty windows skipped) sending to ``smtp``, ``readers``
+    subscribed, the scheduler watching it from Sunday, and "Alpha news" imported for
+    its first digest (due ``monday(0)``): the scheduler, what the server received, the
+    newsletter, the clock, the posts' folder and the settings."""
+    settings = sending_to(settings, smtp, "skip")
+    for address in readers:
+        add_subscriber(sessions, settings, address, "Reader", [], now=SUNDAY)
+    clock = Clock(SUNDAY)
+    run, config = Service(settings, sessions, clock), settings.digests[0]
+    posts = folder / "posts"
+    run.check(config)
+    write_post(posts, "Alpha news", SUNDAY + timedelta(hours=2))
+    import_target(sessions, str(posts), settings, SUNDAY)
+    return run, Outbox(smtp), config, clock, posts, settings
+
+
 def strict(data: bytes) -> EmailMessage:
     message = email.message_from_bytes(data, policy=email.policy.strict)
     assert isinstance(message, EmailMessage)
@@ -82,14 +105,7 @@ def test_an_empty_window_skipped_sends_nothing_and_loses_no_post(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
-    settings = sending_to(settings, smtp, "skip")
-    add_subscriber(sessions, settings, "reader@example.org", "Reader", [], now=SUNDAY)
-    clock = Clock(SUNDAY)
-    run, outbox, config = Service(settings, sessions, clock), Outbox(smtp), settings.digests[0]
-    posts = tmp_path / "posts"
-    run.check(config)
-    write_post(posts, "Alpha news", SUNDAY + timedelta(hours=2))
-    import_target(sessions, str(posts), settings, SUNDAY)
+    run, outbox, config, clock, posts, settings = watched(sessions, settings, smtp, tmp_path)
     clock.now = monday(0)
     run.check(config)
     assert len(outbox.delivered) == 1 and outbox.titles(0) == {"Alpha news"}
@@ -193,14 +209,7 @@ def test_the_first_send_skipped_carries_its_posts_into_the_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
-    settings = sending_to(settings, smtp, "skip")
-    add_subscriber(sessions, settings, "reader@example.org", "Reader", [], now=SUNDAY)
-    clock = Clock(SUNDAY)
-    run, outbox, config = Service(settings, sessions, clock), Outbox(smtp), settings.digests[0]
-    posts = tmp_path / "posts"
-    run.check(config)
-    write_post(posts, "Alpha news", SUNDAY + timedelta(hours=2))
-    import_target(sessions, str(posts), settings, SUNDAY)
+    run, outbox, config, clock, posts, settings = watched(sessions, settings, smtp, tmp_path)
     clock.now = monday(0) + timedelta(hours=10)  # down over the first send, past its grace
     run.check(config)
     assert records(sessions)[-1] == (monday(0), "skipped") and not outbox.delivered
@@ -228,15 +237,10 @@ def test_a_deferred_address_does_not_hold_up_the_next_digest(
     smtp.script = lambda step, address, n: (
         "451 4.2.2 mailbox full, try later" if address == "full@example.org" else None
     )
-    settings = sending_to(settings, smtp, "skip")
-    for address in ("reader@example.org", "full@example.org"):
-        add_subscriber(sessions, settings, address, None, [], now=SUNDAY)
-    clock = Clock(SUNDAY)
-    run, outbox, config = Service(settings, sessions, clock), Outbox(smtp), settings.digests[0]
-    posts = tmp_path / "posts"
-    run.check(config)
-    write_post(posts, "Alpha news", SUNDAY + timedelta(hours=2))
-    import_target(sessions, str(posts), settings, SUNDAY)
+    readers = ("reader@example.org", "full@example.org")
+    run, outbox, config, clock, posts, settings = watched(
+        sessions, settings, smtp, tmp_path, readers
+    )
     clock.now = monday(0)
     run.check(config)
     assert outbox.titles(0) == {"Alpha news"}
@@ -269,14 +273,7 @@ def test_a_post_imported_after_its_period_was_sent_goes_out_with_the_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
-    settings = sending_to(settings, smtp, "skip")
-    add_subscriber(sessions, settings, "reader@example.org", None, [], now=SUNDAY)
-    clock = Clock(SUNDAY)
-    run, outbox, config = Service(settings, sessions, clock), Outbox(smtp), settings.digests[0]
-    posts = tmp_path / "posts"
-    run.check(config)
-    write_post(posts, "Alpha news", SUNDAY + timedelta(hours=2))
-    import_target(sessions, str(posts), settings, SUNDAY + timedelta(hours=3))
+    run, outbox, config, clock, posts, settings = watched(sessions, settings, smtp, tmp_path)
     clock.now = monday(0)
     run.check(config)
     assert outbox.titles(0) == {"Alpha news"}

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import dkim  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -594,46 +593,6 @@ def test_a_non_ascii_local_part_fails_one_delivery(
         (failed,) = session.scalars(select(Delivery).where(Delivery.status == "failed"))
     assert failed.error and "not ASCII" in failed.error and "SMTPUTF8" in failed.error
     assert "zoë@example.org" not in server.by_recipient()
-
-
-# DKIM: the signature verifies with dkimpy, and h= covers both List-Unsubscribe headers.
-def test_dkim_signature_verifies(
-    subscribed: Settings, sessions: sessionmaker[Session], server: Recorder, tmp_path: Path
-) -> None:
-    import base64
-    import subprocess
-
-    pem = tmp_path / "dkim.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(pem), "2048"], check=True, capture_output=True)
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(pem), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-    settings = with_smtp(subscribed, server.port)
-    dkim_settings = {"key_file": tmp_path / "dkim.pem", "selector": "news", "domain": "example.org"}
-    from publisher.config import DkimSettings
-
-    settings = settings.model_copy(
-        update={
-            "email": settings.email.model_copy(
-                update={"dkim": DkimSettings.model_validate(dkim_settings)}
-            )
-        }
-    )
-    send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
-    message = server.by_recipient()["reader0@example.org"][0].data
-
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"news._domainkey.example.org."
-        return record
-
-    assert dkim.verify(message, dnsfunc=dns)
-    signature = email.message_from_bytes(message)["DKIM-Signature"]
-    signed = {h.strip().lower() for h in signature.split("h=")[1].split(";")[0].split(":")}
-    assert {"list-unsubscribe", "list-unsubscribe-post", "from", "message-id"} <= signed
 
 
 # The dry run writes nothing and says who would get which edition; the status shows a
