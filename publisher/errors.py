@@ -7,7 +7,8 @@ The CLI prints ``str(error)`` on one line; the web layer maps it to a 4xx.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 class PublisherError(Exception):
@@ -51,9 +52,41 @@ class ContentError(PublisherError):
         what = f"{field}: {message}" if field else message
         super().__init__(f"{where}: {what}")
 
-    def __reduce__(self) -> tuple[type[ContentError], tuple[str, str, str | None, int | None]]:
+    def __reduce__(self) -> tuple[Callable[..., ContentError], tuple[Any, ...]]:
         # a parse worker returns its problem to the importer: it must survive pickling
         return type(self), (self.source, self.message, self.field, self.line)
+
+    @property
+    def each(self) -> list[ContentError]:
+        """The problems this error stands for: itself."""
+        return [self]
+
+
+class PostProblems(ContentError):
+    """Several problems of one post file, so its author fixes them in one go.
+
+    Reads as the first where one problem is expected; :attr:`each` has them all,
+    in the order of the file's lines.
+    """
+
+    def __init__(self, problems: Sequence[ContentError]) -> None:
+        self.problems = list(problems)
+        first = self.problems[0]
+        super().__init__(first.source, first.message, first.field, first.line)
+        self.args = ("\n".join(str(problem) for problem in self.problems),)
+
+    @staticmethod
+    def of(problems: Sequence[ContentError]) -> ContentError:
+        """One file's problems as one error, in the order of their lines."""
+        ordered = sorted(problems, key=lambda problem: problem.line or 0)
+        return ordered[0] if len(ordered) == 1 else PostProblems(ordered)
+
+    def __reduce__(self) -> tuple[Callable[..., ContentError], tuple[Any, ...]]:
+        return type(self), (self.problems,)
+
+    @property
+    def each(self) -> list[ContentError]:
+        return self.problems
 
 
 class ImportFailed(PublisherError):

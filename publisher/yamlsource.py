@@ -249,9 +249,11 @@ def describe_errors(
 ) -> list[FieldProblem]:
     """Turn a pydantic error into problems a user can act on, one per field."""
     items = [(item, [p for p in item["loc"] if not _is_branch(p)]) for item in error.errors()]
-    problems = []
+    problems: list[FieldProblem] = []
     for item, loc in items:
         key = ".".join(str(p) for p in loc)
+        if any(problem.key == key for problem in problems):
+            continue  # each member of a union refused the value: its first reason says it
         kind = item["type"]
         if kind.endswith("_type") and any(
             other is not item and len(other_loc) > len(loc) and other_loc[: len(loc)] == loc

@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -36,7 +38,7 @@ from pydantic import (
     field_validator,
 )
 
-from ..errors import ContentError
+from ..errors import ContentError, PostProblems
 from ..links import WEB_SCHEMES, UnsafeUrl, check_url, revealed_scheme
 from ..yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
@@ -248,44 +250,64 @@ def parse_post_file(
         raise ContentError(source, f"front matter is not valid YAML: {e}", line=e.line) from e
     if not isinstance(doc.data, dict):
         raise ContentError(source, "front matter must be 'key: value' lines", line=2)
+    problems: list[ContentError] = []
     try:
         # the text is XML-safe already: only a YAML escape ("\\x00") can make a character
         # XML forbids (the one-line reading of the front matter needs no walk over it)
         data = _xml_safe_strings(doc.data) if "\\" in head else doc.data
-        fields = FrontMatter.model_validate(data)
+        fields: FrontMatter | None = FrontMatter.model_validate(data)
     except ValidationError as e:
-        problem = describe_errors(e, doc, FrontMatter)[0]
-        raise ContentError(source, problem.message, problem.key, problem.line) from e
-
-    published_at = _when(fields.date, "date", doc, source, zone)
-    updated_at = _when(fields.updated, "updated", doc, source, zone)
-    if published_at is None and fields.status is not PostStatus.DRAFT:
-        raise ContentError(
-            source,
-            f"a {fields.status.value} post needs a date (e.g. date: 2019-12-05)",
-            "date",
-            doc.line_of(["status"]),
-        )
-    if published_at and updated_at and updated_at < published_at:
-        raise ContentError(source, "is before the date", "updated", doc.line_of(["updated"]))
-
+        fields = None
+        problems += [
+            ContentError(source, p.message, p.key, p.line)
+            for p in describe_errors(e, doc, FrontMatter)
+        ]
+    body_html = ""
     try:
         # Stored as rendered: every way out of the store sanitises it
         # (:mod:`~publisher.content.public`), so sanitising it here too only cost time.
         body_html = render_markdown_html(body)
         refuse_unsafe_html(body, body_html)
     except MarkdownError as e:
-        raise ContentError(source, str(e), "body", body_line + e.line) from e
+        problems.append(ContentError(source, str(e), "body", body_line + e.line))
+    if fields is None:
+        raise PostProblems.of(problems)
 
+    published_at = updated_at = None
+    with _noted(problems):
+        published_at = _when(fields.date, "date", doc, source, zone)
+    with _noted(problems):
+        updated_at = _when(fields.updated, "updated", doc, source, zone)
+    if fields.date is None and fields.status is not PostStatus.DRAFT:
+        problems.append(
+            ContentError(
+                source,
+                f"a {fields.status.value} post needs a date (e.g. date: 2019-12-05)",
+                "date",
+                doc.line_of(["status"]),
+            )
+        )
+    if published_at and updated_at and updated_at < published_at:
+        problems.append(
+            ContentError(source, "is before the date", "updated", doc.line_of(["updated"]))
+        )
     slug = fields.slug or default_slug(source) or slugify(fields.title)
     if not slug:
-        raise ContentError(
-            source,
-            "neither the file name nor the title has a letter or digit to make a URL slug "
-            "from; add slug: (e.g. slug: annual-report)",
-            "slug",
-            doc.line_of(["title"]),
+        problems.append(
+            ContentError(
+                source,
+                "neither the file name nor the title has a letter or digit to make a URL "
+                "slug from; add slug: (e.g. slug: annual-report)",
+                "slug",
+                doc.line_of(["title"]),
+            )
         )
+    attachments = []
+    for index, fields_of in enumerate(fields.attachments):
+        with _noted(problems):
+            attachments.append(_attachment(fields_of, index, doc, source))
+    if problems:
+        raise PostProblems.of(problems)
     image = fields.image
     return PostDraft(
         source=source,
@@ -301,11 +323,20 @@ def parse_post_file(
         updated_at=updated_at,
         author=_author(fields.author),
         tags=tuple(fields.tags),
-        attachments=tuple(_attachment(a, i, doc, source) for i, a in enumerate(fields.attachments)),
+        attachments=tuple(attachments),
         image_url=image.url if isinstance(image, ImageFields) else image,
         image_alt=image.alt if isinstance(image, ImageFields) else None,
         canonical_url=fields.canonical_url,
     )
+
+
+@contextmanager
+def _noted(problems: list[ContentError]) -> Iterator[None]:
+    """Note a problem of the block and go on to the next part of the file."""
+    try:
+        yield
+    except ContentError as e:
+        problems.append(e)
 
 
 def _xml_safe_strings(value: Any) -> Any:

@@ -156,7 +156,7 @@ def _read_one(source: Source, zone_key: str, known_hashes: Set[str]) -> Parsed |
                 return None
             drafts = [parse_post_file(raw, source.label, zone, fingerprint)]
     except ContentError as e:
-        return [], [e]
+        return [], e.each
     except OSError as e:  # a dangling link, or gone or unreadable before its turn came
         return [], [_unreadable(source.label, e)]
     return drafts, problems + [problem for draft in drafts for problem in check_draft(draft)]

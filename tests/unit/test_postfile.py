@@ -9,7 +9,7 @@ import pytest
 
 from publisher.content.postfile import default_slug, parse_post_file
 from publisher.content.values import PostStatus
-from publisher.errors import ContentError
+from publisher.errors import ContentError, PostProblems
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -293,3 +293,43 @@ def test_an_id_must_be_a_uri() -> None:
 def test_a_number_where_text_goes_says_to_quote_it() -> None:
     error = error_of("---\ntitle: 1984\n---\nbody\n")
     assert error.field == "title" and "put it in quotes" in str(error)
+
+
+# Invariant: a file with several problems names all of them at once, in the order of its
+# lines (its author fixes them in one go, not one import at a time), whether the front
+# matter's fields are refused (then the body is still checked) or accepted.
+def test_every_problem_of_a_file_is_named_in_line_order() -> None:
+    refused = error_of(
+        "---\ntitel: typo\ndate: 2019-01-01\ntags: [a, A]\n---\nIntro\n\n"
+        "::: video https://x.example/\n:::\n"
+    )
+    assert isinstance(refused, PostProblems)
+    assert [(e.field, e.line) for e in refused.each] == [
+        ("title", 2),
+        ("titel", 2),
+        ("tags", 4),
+        ("body", 8),
+    ]
+    accepted = error_of(
+        "---\ntitle: T\ndate: 2019-01-01\nupdated: someday\nattachments:\n"
+        "  - url: https://x.example/a\n  - url: https://x.example/b\n---\n"
+        "<script>alert(1)</script>\n"
+    )
+    assert [(e.field, e.line) for e in accepted.each] == [
+        ("updated", 4),
+        ("attachments.0.type", 6),
+        ("attachments.1.type", 7),
+        ("body", 9),
+    ]
+    assert str(accepted).splitlines()[0].startswith("posts/bad.md:4: updated:")
+    assert len(str(accepted).splitlines()) == 4
+
+
+# Invariant: a parse worker hands the file's problems to the importer whole.
+def test_problems_of_a_file_survive_pickling() -> None:
+    import pickle
+
+    error = error_of("---\ntitle: T\nstatus: published\nupdated: x\n---\n")
+    arrived = pickle.loads(pickle.dumps(error))
+    assert [str(e) for e in arrived.each] == [str(e) for e in error.each]
+    assert len(arrived.each) == 2
