@@ -55,6 +55,36 @@ def upgrade(app: App) -> None:
         click.echo(f"Upgraded the database from {before or 'empty'} to {after}.")
 
 
+@db_group.command()
+@click.argument("target_url", metavar="TARGET_URL")
+@pass_app
+@friendly_errors
+def copy(app: App, target_url: str) -> None:
+    """Copy every row of the database into another, empty one (e.g. from SQLite to
+    postgresql+psycopg://user@host/db when a deployment outgrows one machine).
+
+    All or nothing: the target gets this version's schema and the rows in one
+    transaction. Stop the scheduler, senders and web server first; afterwards set
+    database.url to TARGET_URL.
+    """
+    from .. import db
+    from ..dbcopy import copy_database
+
+    target = db.make_engine(target_url)
+    try:
+        report = copy_database(
+            app.engine, target, newsletters=[d.name for d in app.settings.digests]
+        )
+    finally:
+        target.dispose()
+    for table, rows in report.rows.items():
+        click.echo(f"  {table:<22} {rows:>10,}")
+    click.echo(
+        f"Copied {report.total:,} rows into {target.url!r}. "
+        "Set database.url in config.yaml to it, then start the publisher again."
+    )
+
+
 @click.command(name="import")
 @click.argument("target")
 @click.option("--force", is_flag=True, help="Re-render posts even if their source is unchanged.")

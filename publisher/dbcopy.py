@@ -1,0 +1,168 @@
+"""Copy every row of one database into another: SQLite to PostgreSQL when a
+deployment outgrows one machine (or back, or between two servers).
+
+The copy is all or nothing: the target is brought to the schema the source is at,
+must hold nothing yet, and is written in one transaction, so a failed copy leaves
+it empty. Ids are kept (tokens, Message-IDs and run numbers go on meaning the same
+thing), and so is the installation's suppression salt (the hashes of erased and
+suppressed addresses only match under it). On PostgreSQL the id sequences are moved
+past the copied ids afterwards.
+
+The source is read in one snapshot (a read transaction), so a send or a sign-up
+that writes during the copy is either all in the copy or not at all; stop the
+scheduler, senders and web server first all the same, or what they write after
+the snapshot stays behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .db import VERSION_TABLE, check_schema, current_revision, head_revision, upgrade
+from .errors import DatabaseError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine, Table
+
+#: rows read and written at a time (a year of deliveries is millions of rows)
+CHUNK = 5_000
+#: rows a migration writes into an empty database: the installation's own salt,
+#: which the source's replaces
+MADE_BY_MIGRATIONS = frozenset({"suppression_salt"})
+
+
+@dataclass
+class CopyReport:
+    """Rows copied, by table, in the order they were written."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+def copy_database(
+    source: Engine,
+    target: Engine,
+    newsletters: list[str],
+    progress: Callable[[str, int], None] | None = None,
+) -> CopyReport:
+    """Copy every row of ``source`` into ``target``, which must hold no rows yet.
+
+    :param newsletters: the digests of config.yaml (for the target's migrations).
+    :param progress: called with a table's name and the rows copied so far.
+    :raises DatabaseError: when the source is not at this version's schema, the
+        target cannot be reached or migrated, or already holds rows.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from .models import Base
+
+    check_schema(source)
+    if _same_database(source, target):
+        raise DatabaseError(f"{target.url!r} is the database being copied; name another one")
+    revision = current_revision(target)
+    if revision not in (None, head_revision()):
+        raise DatabaseError(
+            f"{target.url!r} is at schema {revision}, not {head_revision()}: "
+            "copy into a new, empty database"
+        )
+    upgrade(target, newsletters=newsletters)
+    tables = [t for t in Base.metadata.sorted_tables if t.name != VERSION_TABLE]
+    report = CopyReport()
+    try:
+        with _snapshot(source) as reader, target.begin() as writer:
+            _refuse_rows(writer, tables)
+            for table in tables:
+                if table.name in MADE_BY_MIGRATIONS:
+                    writer.execute(table.delete())
+                report.rows[table.name] = _copy_table(reader, writer, table, progress)
+            if writer.dialect.name == "postgresql":
+                _move_sequences(writer, tables)
+    except DBAPIError as e:
+        raise DatabaseError(
+            f"the copy into {target.url!r} failed, nothing was kept: {e.orig}"
+        ) from e
+    return report
+
+
+def _same_database(source: Engine, target: Engine) -> bool:
+    return source.url.render_as_string(hide_password=False) == target.url.render_as_string(
+        hide_password=False
+    )
+
+
+@contextmanager
+def _snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection to ``engine`` reading one consistent state of the database."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            connection.begin()
+        else:
+            # SQLite's driver opens no transaction for a SELECT: one begun by hand
+            # holds the snapshot (write-ahead log) until it ends
+            connection.exec_driver_sql("BEGIN")
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+
+
+def _refuse_rows(writer: Connection, tables: list[Table]) -> None:
+    from sqlalchemy import func, select
+
+    for table in tables:
+        if table.name in MADE_BY_MIGRATIONS:
+            continue
+        count = writer.execute(select(func.count()).select_from(table)).scalar_one()
+        if count:
+            raise DatabaseError(
+                f"{writer.engine.url!r} is not empty ({table.name} has {count:,} rows): "
+                "copy into a new, empty database"
+            )
+
+
+def _copy_table(
+    reader: Connection,
+    writer: Connection,
+    table: Table,
+    progress: Callable[[str, int], None] | None,
+) -> int:
+    from sqlalchemy import insert, select
+
+    order = list(table.primary_key.columns)
+    result = reader.execution_options(yield_per=CHUNK).execute(select(table).order_by(*order))
+    copied = 0
+    for chunk in result.mappings().partitions():
+        writer.execute(insert(table), [dict(row) for row in chunk])
+        copied += len(chunk)
+        if progress is not None:
+            progress(table.name, copied)
+    return copied
+
+
+def _move_sequences(writer: Connection, tables: list[Table]) -> None:
+    """Make PostgreSQL's next ids follow the copied ones (inserting explicit ids
+    does not move a sequence)."""
+    from sqlalchemy import text
+
+    for table in tables:
+        if "id" not in table.c or not table.c.id.primary_key:
+            continue
+        sequence = writer.execute(
+            text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
+        ).scalar()
+        if sequence is None:
+            continue
+        writer.execute(
+            text(
+                f"SELECT setval(:sequence, coalesce(max(id), 1), max(id) IS NOT NULL) "
+                f'FROM "{table.name}"'
+            ),
+            {"sequence": sequence},
+        )

@@ -1,0 +1,138 @@
+"""Copying a deployment's database into another (SQLite to PostgreSQL, or SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, func, select
+
+from publisher import db
+from publisher.audience import suppression
+from publisher.audience.staff import erase_person
+from publisher.audience.subscribers import add_subscriber
+from publisher.cli import cli
+from publisher.config import Settings
+from publisher.content.importer import import_target
+from publisher.dbcopy import copy_database
+from publisher.errors import DatabaseError
+from publisher.mail.send import send_digest
+from publisher.models import Base, Subscriber
+from tests.integration.smtp_recorder import Recorder, RecordingServer
+from tests.integration.test_send import FakeClock, with_smtp
+
+NOW = datetime(2019, 12, 9, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def source(
+    tmp_path: Path, settings: Settings, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """A SQLite deployment that has lived: posts, readers, one erased, a digest sent."""
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    db.upgrade(engine)
+    sessions = db.make_sessionmaker(engine)
+    import_target(sessions, str(sample_dir), settings, NOW)
+    for name in ("ada", "bob", "cy", "gone"):
+        add_subscriber(sessions, settings, f"{name}@example.org", name.title(), now=NOW)
+    erase_person(sessions, "gone@example.org", NOW)
+    with RecordingServer(Recorder()) as server:
+        send_digest(sessions, with_smtp(settings, server.port), NOW, clock=FakeClock(NOW))
+        assert len(server.received) == 3
+    yield engine
+    engine.dispose()
+
+
+def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, in the order of their keys."""
+    with engine.connect() as connection:
+        return {
+            table.name: [
+                tuple(row)
+                for row in connection.execute(select(table).order_by(*table.primary_key.columns))
+            ]
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in Base.metadata.sorted_tables
+        }
+
+
+# Invariant: the copy holds every row of every table as the source has it (ids, times,
+# states, the suppression salt), and the target goes on from there: a new row takes an
+# id after the copied ones, and an erased address stays suppressed.
+def test_every_row_is_copied_and_the_target_goes_on_from_there(
+    source: Engine, engine: Engine, settings: Settings
+) -> None:
+    report = copy_database(source, engine, newsletters=["weekly"])
+    assert rows(engine) == rows(source)
+    assert report.rows["deliveries"] == 3 and report.rows["posts"] == 10
+    sessions = db.make_sessionmaker(engine)
+    with sessions() as session:
+        assert suppression.is_suppressed(session, "gone@example.org")
+        highest = session.scalar(select(func.max(Subscriber.id)))
+    add_subscriber(sessions, settings, "dee@example.org", "Dee", now=NOW)
+    with sessions() as session:
+        dee = session.scalar(select(Subscriber).where(Subscriber.email == "dee@example.org"))
+        assert dee is not None and highest is not None and dee.id > highest
+
+
+# Invariant: a target that holds rows is refused and left as it was.
+def test_a_target_with_rows_is_refused_and_left_alone(source: Engine, engine: Engine) -> None:
+    copy_database(source, engine, newsletters=["weekly"])
+    before = rows(engine)
+    with pytest.raises(DatabaseError, match="is not empty"):
+        copy_database(source, engine, newsletters=["weekly"])
+    assert rows(engine) == before
+
+
+# Invariant: a copy that fails part way keeps nothing: the target is as empty as before.
+def test_a_copy_that_fails_part_way_keeps_nothing(source: Engine, engine: Engine) -> None:
+    before = counts(engine)
+
+    def fail_at_posts(table: str, copied: int) -> None:
+        if table == "posts":
+            raise RuntimeError("the line to the new server dropped")
+
+    with pytest.raises(RuntimeError):
+        copy_database(source, engine, newsletters=["weekly"], progress=fail_at_posts)
+    assert counts(engine) == before
+    copy_database(source, engine, newsletters=["weekly"])  # and it can be tried again
+    assert rows(engine) == rows(source)
+
+
+# Invariant: the command copies into a database named by URL, says how many rows,
+# and refuses the database it reads from.
+def test_the_command_copies_into_a_new_database(
+    source: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "site: {title: T, base_url: 'https://news.example.org/', postal_address: x}\n"
+        "email: {sender: news@example.org}\n"
+        f"database: {{url: 'sqlite:///{tmp_path / 'source.db'}'}}\n"
+        "digests: [{name: weekly, schedule: '0 9 * * MON'}]\n"
+    )
+    target = tmp_path / "new" / "target.db"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--config", str(config), "db", "copy", f"sqlite:///{target}"])
+    assert result.exit_code == 0, result.output
+    assert "Copied" in result.output and "deliveries" in result.output
+    copied = db.make_engine(f"sqlite:///{target}")
+    assert rows(copied) == rows(source)
+    copied.dispose()
+    again = runner.invoke(
+        cli, ["--config", str(config), "db", "copy", f"sqlite:///{tmp_path / 'source.db'}"]
+    )
+    assert again.exit_code == 1
+    assert "is the database being copied" in again.output
