@@ -29,11 +29,14 @@ def run(app: App, once: bool, log_format: str) -> None:
     SQLite a second one refuses to start.
     """
     from ..mail.compose import secret_key
+    from ..mail.render import check_subjects
     from ..schedule.events import configure_logging
     from ..schedule.leader import leadership_for
     from ..schedule.service import Service
 
     settings = app.settings
+    # a subject that cannot be made stops the scheduler now, not at the first send
+    check_subjects(settings, datetime.now(UTC))
     configure_logging("json" if log_format == "json" else "text", sys.stderr)
     factory = app.sessions()
     service = Service(settings, factory)

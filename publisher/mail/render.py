@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from premailer import Premailer
 from ..config import DigestSettings, Settings
 from ..errors import TemplateError
 from ..urls import Urls
-from .digest import Digest, condense
+from .digest import Digest, DigestPost, DigestSection, condense
 from .headers import one_line
 from .templates import local_date, make_environment, template_dirs
 
@@ -210,6 +210,27 @@ def render_subject(config: DigestSettings, settings: Settings, digest: Digest) -
     )
     # no CR/LF may reach a header: every run of white space becomes one space
     return cut_at_word(one_line(text), SUBJECT_CHARS)
+
+
+def check_subjects(settings: Settings, now: datetime) -> None:
+    """Make every newsletter's subject and "nothing new" subject for a sample week,
+    so a template that names what a subject does not have (``site.titel``) fails
+    when the scheduler starts, not at the first send days later.
+
+    :raises TemplateError: naming the digest and the template.
+    """
+    post = DigestPost(
+        title="A post",
+        link=settings.site.base_url,
+        published=now,
+        author="An author",
+        excerpt_html="",
+        summary="",
+    )
+    week = (now - timedelta(days=7), now)
+    for config in settings.digests:
+        for sections in ((DigestSection(None, (post,)),), ()):
+            render_subject(config, settings, Digest(config.name, *week, sections))
 
 
 def _context(

@@ -341,3 +341,21 @@ def test_run_once_then_schedule_on_the_command_line(
     assert weekly[0]["next (UTC)"].endswith("UTC")
     (newsletter,) = listing["newsletters"]
     assert newsletter["outcome"] == "watching" and newsletter["grace"] == "6h"
+
+
+# Invariant: a scheduler whose newsletter's subject cannot be made refuses to start,
+# naming the newsletter and the key, before it touches anything.
+def test_run_refuses_to_start_with_a_subject_that_cannot_be_made(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from publisher.cli import cli
+    from tests.conftest import CONFIG_TEXT
+
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG_TEXT + '    subject: "{{ site.titel }} weekly"\n')
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--config", str(config), "init"]).exit_code == 0
+    started = runner.invoke(cli, ["--config", str(config), "run", "--once"])
+    assert started.exit_code == 1
+    assert "digests[weekly].subject" in started.output and "titel" in started.output
+    assert not (tmp_path / "feeds").exists()

@@ -11,7 +11,13 @@ import pytest
 from publisher.config import Settings
 from publisher.errors import TemplateError
 from publisher.mail.digest import make_digest, make_post
-from publisher.mail.render import SUBJECT_CHARS, cut_at_word, render_digest, render_subject
+from publisher.mail.render import (
+    SUBJECT_CHARS,
+    check_subjects,
+    cut_at_word,
+    render_digest,
+    render_subject,
+)
 
 T0 = datetime(2019, 12, 5, 10, tzinfo=UTC)
 
@@ -54,6 +60,26 @@ def test_the_subject_template_runs_in_the_sandbox(settings: Settings) -> None:
     )
     with pytest.raises(TemplateError, match=r"digests\[weekly\]\.subject"):
         render_subject(config, settings, digest_of("A"))
+
+
+# Invariant: a subject or "nothing new" subject that names what it does not have fails
+# the check the scheduler makes as it starts (not the first send, days later), each
+# named by its newsletter and key; the shipped ones pass it.
+@pytest.mark.parametrize(
+    ("key", "template"),
+    [
+        ("subject", "{{ site.titel }}: news"),
+        ("note_subject", "Nothing new since {{ digest.posts[0].title }}"),
+    ],
+)
+def test_a_subject_that_cannot_be_made_fails_the_check(
+    settings: Settings, key: str, template: str
+) -> None:
+    check_subjects(settings, T0)
+    broken = settings.digests[0].model_copy(update={key: template})
+    changed = settings.model_copy(update={"digests": [broken]})
+    with pytest.raises(TemplateError, match=rf"digests\[weekly\]\.{key}"):
+        check_subjects(changed, T0)
 
 
 # A subject made of long titles stays one line, cut at a word, far below 998 octets.
