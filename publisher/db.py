@@ -26,7 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration in ``migrations/versions``: the schema this code is written
 #: for. Bump it with every new migration (tests/integration/test_migrations.py
 #: fails until it names Alembic's head).
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 #: Alembic's bookkeeping table (one row: the revision the database is at)
 VERSION_TABLE = "alembic_version"
 

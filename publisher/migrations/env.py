@@ -1,10 +1,18 @@
-"""Alembic environment: runs against the engine the publisher hands over."""
+"""Alembic environment: runs against the engine the publisher hands over.
+
+On SQLite the migrations run with foreign keys off, as Alembic's batch mode
+needs: a batch copies a table, drops it and renames the copy, and dropping a
+parent table with foreign keys on deletes its children first (``ON DELETE
+CASCADE``). Before the migrations commit, ``PRAGMA foreign_key_check`` must
+find no row pointing nowhere, else nothing is kept.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
+from publisher.errors import DatabaseError
 from publisher.models import Base
 
 config = context.config
@@ -12,13 +20,32 @@ engine = config.attributes.get("engine")
 if engine is None:  # plain `alembic` command line: take the URL from alembic.ini
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
 
-with engine.begin() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        # SQLite cannot ALTER most things; batch mode copies the table instead.
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # only outside a transaction does the pragma change anything
+        connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+        connection.commit()  # (SQLAlchemy's own bookkeeping: SQLite began nothing)
+    try:
+        with connection.begin():
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                # SQLite cannot ALTER most things; batch mode copies the table instead.
+                render_as_batch=sqlite,
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                orphans = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if orphans:
+                    raise DatabaseError(
+                        f"the migration would leave rows pointing nowhere ({orphans[:5]}); "
+                        "nothing was changed"
+                    )
+    finally:
+        if sqlite:
+            connection.rollback()  # (whatever the failure left open)
+            connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+            connection.commit()

@@ -77,6 +77,8 @@ class Subscriber(Base):
         # stored lower-cased already): the subscribe form's look-up must not scan the
         # table (migration 0008), and one address is one subscriber (0010)
         Index("ix_subscribers_email_lower", func.lower(text("email")), unique=True),
+        # a deleted subscriber's id is never another's: their links carry it (0012)
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -150,6 +152,8 @@ class Consent(Base):
     """
 
     __tablename__ = "consents"
+    # a forgotten request's id is never another's: its confirmation link carries it (0012)
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(

@@ -168,3 +168,55 @@ def test_a_request_waiting_across_the_upgrade_keeps_its_name(engine: Engine) -> 
     db.upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM consents")).scalar_one() == "Zoë"
+
+
+# Invariant (0012): rebuilding SQLite's subscribers and consents for AUTOINCREMENT keeps
+# every row that refers to them (foreign keys are off while migrations run, so dropping
+# the old table deletes nothing), keeps the index on lower(email), and starts the id
+# counters past every id handed out before (the newest subscriber's, erased before the
+# upgrade, included: one suppressed address, plus the margin).
+def test_ids_are_never_reused_after_the_upgrade(engine: Engine) -> None:
+    db.downgrade(engine, "0011")
+    with engine.begin() as conn:
+        for n in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO subscribers (email, status, created_at) "
+                    f"VALUES ('r{n}@example.org', 'active', '2026-11-27 12:00:00')"
+                )
+            )
+        conn.execute(
+            text(
+                "INSERT INTO subscriptions (subscriber_id, newsletter, created_at) "
+                "SELECT id, 'weekly', '2026-11-27 12:00:00' FROM subscribers"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO consents (subscriber_id, method, at, text, choices) SELECT id, "
+                "'form', '2026-11-27 12:00:00', 'Yes', '{}' FROM subscribers"
+            )
+        )
+        highest = conn.execute(text("SELECT max(id) FROM subscribers")).scalar_one()
+        conn.execute(text(f"DELETE FROM subscribers WHERE id = {highest}"))  # erased
+        conn.execute(
+            text("INSERT INTO suppressions (address_hash, reason, at) VALUES ('h', 'erased', :at)"),
+            {"at": "2026-11-27 12:00:00"},
+        )
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM subscriptions")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM consents")).scalar_one() == 1
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (email, status, created_at) "
+                "VALUES ('next@example.org', 'active', '2026-11-28 12:00:00')"
+            )
+        )
+        new = conn.execute(
+            text("SELECT id FROM subscribers WHERE email = 'next@example.org'")
+        ).scalar_one()
+    assert new > highest
+    if engine.dialect.name == "sqlite":
+        assert new > highest + 10_000
+    test_the_address_look_up_uses_its_index(engine)

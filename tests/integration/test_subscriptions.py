@@ -479,3 +479,31 @@ def test_the_served_app_takes_forms_sent_at_once_on_sqlite(
         ]
     assert len(pending) == 48
     assert len(smtp_server[1]) == 48, "a confirmation email each"
+
+
+# Invariant: an erased person's links open nothing of whoever signs up after them. The
+# newest subscriber's id and request id are never handed out again (SQLite's AUTOINCREMENT
+# since 0012; PostgreSQL's sequences), so their confirmation link does not confirm the
+# next request, and their preferences and unsubscribe links do not show or change the
+# next subscriber's.
+def test_an_erased_person_s_links_open_nothing_of_the_next_subscriber(site: Site) -> None:
+    from publisher.audience.staff import erase_person
+
+    assert subscribe(site, "bob@example.org").status == 200
+    (bob_mail,) = site.mails()
+    bob_confirm = confirm_path(bob_mail)
+    bob_id = site.id_of("bob@example.org")
+    erase_person(site.sessions, "bob@example.org", NOW)
+    site.received.clear()
+    assert subscribe(site, "carol@example.org", name="Carol").status == 200
+    (carol_mail,) = site.mails()
+    assert site.id_of("carol@example.org") != bob_id
+    assert confirm_token_id(site, confirm_path(carol_mail)) != confirm_token_id(site, bob_confirm)
+    browser = site.browser()
+    page = browser.get(bob_confirm)
+    assert page.status == 404 and "carol" not in page.text.lower()
+    preferences = browser.get(f"/preferences/{preferences_token(SECRET, str(bob_id))}")
+    assert preferences.status == 404 and "carol" not in preferences.text.lower()
+    leave = browser.get(f"/unsubscribe/{unsubscribe_token(SECRET, str(bob_id), 'weekly')}")
+    assert leave.status == 404 and "carol" not in leave.text.lower()
+    assert site.status("carol@example.org") is SubscriberStatus.PENDING
