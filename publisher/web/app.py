@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from flask import Flask, current_app, render_template, url_for
+from flask import Flask, current_app, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
@@ -146,6 +146,10 @@ def create_app(
             response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Referrer-Policy", "no-referrer")
+            if request.blueprint == "subscriptions":
+                # a subscriber's page (their address, their choices, a form's token):
+                # kept by no browser cache or proxy, shown again only by asking again
+                response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(CSRFError)

@@ -91,6 +91,7 @@ def index() -> str:
             ("Other feeds", groups["other"]),
         ],
         formats=FORMATS,
+        newsletters=len(context.settings.digests),
         discovery=[
             ("application/atom+xml", "Atom", FEED_FILES["atom"]),
             ("application/rss+xml", "RSS", FEED_FILES["rss"]),

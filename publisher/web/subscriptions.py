@@ -240,14 +240,22 @@ def confirm(token: str) -> tuple[str, int]:
                 raise NotFoundError("There is no such subscription request any more.")
             if consent.confirmed_at is not None or queries.confirmed_later(session, consent):
                 raise BadToken("used", "This confirmation link has been used already.")
-            newsletters = [display_name(n) for n in sorted(consent.choices)]
+            tags = queries.tags_by_slug(session)
+            # what confirming sets: each newsletter with its topics (none: every topic)
+            choices = [
+                (display_name(n), [tags[s].name for s in consent.choices[n] if s in tags])
+                for n in sorted(consent.choices)
+            ]
             subscriber = session.get(Subscriber, consent.subscriber_id)
             pending = subscriber is not None and subscriber.status is SubscriberStatus.PENDING
+            active = subscriber is not None and subscriber.status is SubscriberStatus.ACTIVE
             # the name the request gave, shown before it is taken (anyone may send the
             # form); taken only by someone not yet subscribed: a known subscriber keeps
             # theirs (audience.subscribers.confirm), and is promised nothing else
             name = consent.name if pending else None
-        page = render_template("confirm.html", token=token, newsletters=newsletters, name=name)
+        page = render_template(
+            "confirm.html", token=token, choices=choices, name=name, active=active
+        )
         return page, 200
     confirmed = confirm_consent(context.factory, consent_id, _now())
     preferences = url_for(

@@ -157,8 +157,9 @@ def test_subscribe_then_confirm_makes_the_address_active(site: Site) -> None:
     browser = site.browser()
     page = browser.get(path)
     assert page.status == 200 and "Yes, subscribe me" in page.text
+    assert "<li>Weekly: SDGs</li>" in page.text and "already" not in page.text
     # the name the request gave is shown before it is taken: anyone may send the form
-    assert "greet you as “New Reader”" in page.text
+    assert "greet you as “<bdi>New Reader</bdi>”" in page.text
     assert site.status("new@example.org") is SubscriberStatus.PENDING, "a GET confirms nothing"
     done = browser.submit(path, {})
     assert done.status == 200 and "You are subscribed" in done.text
@@ -507,3 +508,31 @@ def test_an_erased_person_s_links_open_nothing_of_the_next_subscriber(site: Site
     leave = browser.get(f"/unsubscribe/{unsubscribe_token(SECRET, str(bob_id), 'weekly')}")
     assert leave.status == 404 and "carol" not in leave.text.lower()
     assert site.status("carol@example.org") is SubscriberStatus.PENDING
+
+
+# Invariant: a subscriber's pages (their address and choices, a form's token) are kept
+# by no cache: every page of the subscription pages says no-store; the feeds' index,
+# the same for everyone, does not. The confirmation email counts its days right.
+def test_subscriber_pages_are_not_cached(make_site: Callable[..., Site]) -> None:
+    site = make_site(confirm_days=1)
+    browser = site.browser()
+    zoe = preferences_token(SECRET, str(site.id_of("zoe@example.org")))
+    for path in ("/subscribe", f"/preferences/{zoe}", "/preferences/forged"):
+        assert browser.get(path).headers["Cache-Control"] == "no-store", path
+    assert "no-store" not in browser.get("/").headers.get("Cache-Control", "")
+    assert subscribe(site, "new@example.org").headers["Cache-Control"] == "no-store"
+    (mail,) = site.mails()
+    text = mail.get_body(("plain",))
+    assert text is not None and "The link works for 1 day." in text.get_content()
+
+
+# Invariant: the confirmation page shows what confirming sets, each newsletter with its
+# topics, and tells a subscriber already receiving them that it changes their topics:
+# a request anyone may send for their address changes nothing they were not shown.
+def test_the_confirmation_page_shows_the_topics_it_sets(site: Site) -> None:
+    form = {"newsletter": ["weekly", "monthly"], "topic": ["events"], "name": "Mallory"}
+    assert subscribe(site, "zoe@example.org", **form).status == 200
+    (mail,) = site.mails()
+    page = site.browser().get(confirm_path(mail))
+    assert "<li>Monthly: Events</li>" in page.text and "<li>Weekly: Events</li>" in page.text
+    assert "already: confirming sets these newsletters to the topics above" in page.text

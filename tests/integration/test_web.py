@@ -93,13 +93,16 @@ def test_only_feeds_are_served(base_url: str, path: str) -> None:
     assert get(f"{base_url}/feeds/{path}")[0] == 404
 
 
-def test_index_has_autodiscovery_links(base_url: str) -> None:
+# The front page lists the feeds with their autodiscovery links, and leads a reader who
+# wants the news by email to the subscribe form.
+def test_index_has_autodiscovery_links_and_the_way_to_subscribe(base_url: str) -> None:
     status, headers, body = get(f"{base_url}/")
     page = body.decode()
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert '<link rel="alternate" type="application/atom+xml"' in page
     assert 'href="/feeds/rss.xml"' in page and 'href="/feeds/feed.json"' in page
     assert 'href="/feeds/tags/events/atom.xml"' in page
+    assert '<a href="/subscribe">subscribe to the newsletter</a>' in page
 
 
 def test_serve_binds_localhost_by_default(settings: Settings) -> None:
