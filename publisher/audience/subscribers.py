@@ -93,6 +93,18 @@ def _tidy(name: str | None) -> str | None:
         raise ContentError("name", e.why) from e
 
 
+def check_unused(session: Session, consent: Consent) -> None:
+    """:raises BadToken: ``used``: this request, or a later one, was confirmed already."""
+    if consent.confirmed_at is not None:
+        raise BadToken("used", "This confirmation link has been used already.")
+    if queries.confirmed_later(session, consent):
+        raise BadToken(
+            "used",
+            "A newer confirmation link for this address has been used already: this one "
+            "no longer counts (the newer request is the one that holds).",
+        )
+
+
 def confirm(factory: sessionmaker[Session], consent_id: int, now: datetime) -> Profile:
     """The confirmation link of consent ``consent_id`` was clicked: the subscriber is active.
 
@@ -106,8 +118,7 @@ def confirm(factory: sessionmaker[Session], consent_id: int, now: datetime) -> P
         consent = session.get(Consent, consent_id)
         if consent is None:
             raise NotFound("there is no such subscription request any more")
-        if consent.confirmed_at is not None or queries.confirmed_later(session, consent):
-            raise BadToken("used", "This confirmation link has been used already.")
+        check_unused(session, consent)
         subscriber = session.get(Subscriber, consent.subscriber_id)
         assert subscriber is not None  # the consent would be gone with them (cascade)
         tags = queries.tags_by_slug(session)

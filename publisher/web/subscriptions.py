@@ -46,12 +46,13 @@ from ..audience.links import (
 from ..audience.names import MAX_NAME, tidy_name
 from ..audience.signup import request_subscription
 from ..audience.subscribers import (
+    check_unused,
     confirm as confirm_consent,
     profile,
     set_preferences,
     unsubscribe as leave,
 )
-from ..errors import AddressError, BadToken, NameRefused, NotFound as NotFoundError
+from ..errors import AddressError, NameRefused, NotFound as NotFoundError
 from ..models import Consent, ConsentMethod, Subscriber, SubscriberStatus
 from ..urls import Urls
 from .app import WebContext, message_page, web_context
@@ -238,8 +239,7 @@ def confirm(token: str) -> tuple[str, int]:
             consent = session.get(Consent, consent_id)
             if consent is None:
                 raise NotFoundError("There is no such subscription request any more.")
-            if consent.confirmed_at is not None or queries.confirmed_later(session, consent):
-                raise BadToken("used", "This confirmation link has been used already.")
+            check_unused(session, consent)
             tags = queries.tags_by_slug(session)
             # what confirming sets: each newsletter with its topics (none: every topic)
             choices = [

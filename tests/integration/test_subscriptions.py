@@ -230,7 +230,7 @@ def test_a_used_or_expired_confirmation_is_refused(site: Site) -> None:
     first, second = (confirm_path(m) for m in site.mails()[1:])
     assert browser.submit(second, {}).status == 200
     superseded = browser.get(first)
-    assert superseded.status == 400 and "used already" in superseded.text
+    assert superseded.status == 400 and "A newer confirmation link" in superseded.text
 
     class EightDaysAgo(TimestampSigner):
         def get_timestamp(self) -> int:
