@@ -5,8 +5,9 @@ The copy is all or nothing: the target is brought to the schema the source is at
 must hold nothing yet, and is written in one transaction, so a failed copy leaves
 it empty. Ids are kept (tokens, Message-IDs and run numbers go on meaning the same
 thing), and so is the installation's suppression salt (the hashes of erased and
-suppressed addresses only match under it). On PostgreSQL the id sequences are moved
-past the copied ids afterwards.
+suppressed addresses only match under it). The target's id counters go on from the
+source's (PostgreSQL's sequences, SQLite's ``AUTOINCREMENT``), so an id the source
+gave to someone since erased is not given again.
 
 The source is read in one snapshot (a read transaction), so a send or a sign-up
 that writes during the copy is either all in the copy or not at all; stop the
@@ -81,8 +82,7 @@ def copy_database(
                 if table.name in MADE_BY_MIGRATIONS:
                     writer.execute(table.delete())
                 report.rows[table.name] = _copy_table(reader, writer, table, progress)
-            if writer.dialect.name == "postgresql":
-                _move_sequences(writer, tables)
+            _carry_counters(writer, tables, _counters(reader, tables))
     except DBAPIError as e:
         raise DatabaseError(
             f"the copy into {target.url!r} failed, nothing was kept: {e.orig}"
@@ -146,23 +146,53 @@ def _copy_table(
     return copied
 
 
-def _move_sequences(writer: Connection, tables: list[Table]) -> None:
-    """Make PostgreSQL's next ids follow the copied ones (inserting explicit ids
-    does not move a sequence)."""
+def _counters(reader: Connection, tables: list[Table]) -> dict[str, int]:
+    """The highest id each table has handed out, deleted rows' included, where the
+    database keeps count (SQLite's ``AUTOINCREMENT`` tables, PostgreSQL's sequences)."""
+    from sqlalchemy import inspect, text
+
+    if reader.dialect.name == "sqlite":
+        if not inspect(reader).has_table("sqlite_sequence"):
+            return {}
+        rows = reader.execute(text("SELECT name, seq FROM sqlite_sequence")).all()
+        return {name: seq for name, seq in rows}
+    counters = {}
+    for table, sequence in _sequences(reader, tables):
+        last, called = reader.execute(text(f"SELECT last_value, is_called FROM {sequence}")).one()
+        counters[table.name] = last if called else last - 1
+    return counters
+
+
+def _sequences(connection: Connection, tables: list[Table]) -> Iterator[tuple[Table, str]]:
+    """Each table's PostgreSQL sequence of ids."""
     from sqlalchemy import text
 
     for table in tables:
-        if "id" not in table.c or not table.c.id.primary_key:
-            continue
-        sequence = writer.execute(
-            text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
-        ).scalar()
-        if sequence is None:
-            continue
+        if "id" in table.c and table.c.id.primary_key:
+            sequence = connection.execute(
+                text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
+            ).scalar()
+            if sequence is not None:
+                yield table, sequence
+
+
+def _carry_counters(writer: Connection, tables: list[Table], counters: dict[str, int]) -> None:
+    """Make the target's next ids follow every id the source handed out: inserting
+    explicit ids moves no PostgreSQL sequence, and SQLite's counter only to the
+    highest id copied (an erased subscriber's id above it would be given again)."""
+    from sqlalchemy import text
+
+    if writer.dialect.name == "sqlite":
+        for name, handed in counters.items():
+            writer.execute(
+                text("UPDATE sqlite_sequence SET seq = max(seq, :handed) WHERE name = :name"),
+                {"handed": handed, "name": name},
+            )
+        return
+    for table, sequence in _sequences(writer, tables):
+        highest = writer.execute(text(f'SELECT max(id) FROM "{table.name}"')).scalar() or 0
+        handed = max(highest, counters.get(table.name, 0))
         writer.execute(
-            text(
-                f"SELECT setval(:sequence, coalesce(max(id), 1), max(id) IS NOT NULL) "
-                f'FROM "{table.name}"'
-            ),
-            {"sequence": sequence},
+            text("SELECT setval(:sequence, :value, :called)"),
+            {"sequence": sequence, "value": max(handed, 1), "called": handed > 0},
         )
