@@ -35,9 +35,12 @@ VERSION_TABLE = "alembic_version"
 BUSY_TIMEOUT_MS = 10_000
 
 
-def make_engine(url: str, flush_at_checkpoints: bool = False, **options: Any) -> Engine:
+def make_engine(
+    url: str, flush_at_checkpoints: bool = False, named: str = "database.url", **options: Any
+) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, a busy timeout and a write-ahead log.
 
+    :param named: what the URL is, for messages (the config's key, or an argument).
     :param flush_at_checkpoints: SQLite only (the web server's engine, where every
         form is its own transaction): ``synchronous=NORMAL``, so the log is flushed
         to disk at checkpoints, not at every commit (a power cut can lose the last
@@ -49,10 +52,10 @@ def make_engine(url: str, flush_at_checkpoints: bool = False, **options: Any) ->
     try:
         engine = create_engine(url, **options)
     except (ArgumentError, NoSuchModuleError) as e:
-        raise DatabaseError(f"database.url {url!r} is not usable: {e}") from e
+        raise DatabaseError(f"{named} {url!r} is not usable: {e}") from e
     except ImportError as e:  # the dialect is known, its driver not installed
         raise DatabaseError(
-            f"database.url {url!r} needs a driver that is not installed ({e}); "
+            f"{named} {url!r} needs a driver that is not installed ({e}); "
             "publisher ships with SQLite's and PostgreSQL's (postgresql+psycopg://)"
         ) from e
     if engine.dialect.name == "sqlite":

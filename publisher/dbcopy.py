@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .db import VERSION_TABLE, check_schema, current_revision, head_revision, upgrade
@@ -91,9 +92,12 @@ def copy_database(
 
 
 def _same_database(source: Engine, target: Engine) -> bool:
-    return source.url.render_as_string(hide_password=False) == target.url.render_as_string(
-        hide_password=False
-    )
+    """Whether both name one database (a SQLite file by any path to it)."""
+    if source.dialect.name == target.dialect.name == "sqlite":
+        paths = [Path(e.url.database or ":memory:").resolve() for e in (source, target)]
+        return paths[0] == paths[1]
+    urls = [e.url.render_as_string(hide_password=False) for e in (source, target)]
+    return urls[0] == urls[1]
 
 
 @contextmanager

@@ -70,7 +70,7 @@ def copy(app: App, target_url: str) -> None:
     from .. import db
     from ..dbcopy import copy_database
 
-    target = db.make_engine(target_url)
+    target = db.make_engine(target_url, named="TARGET_URL")
     try:
         report = copy_database(
             app.engine, target, newsletters=[d.name for d in app.settings.digests]

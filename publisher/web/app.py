@@ -229,7 +229,7 @@ def public_app(settings: Settings) -> Flask:
     # (never in SQLite's busy handler, which sleeps 1 to 100 ms between tries); and one
     # connection keeps its page cache (a connection another one wrote behind re-reads
     # the pages it needs: 29 reads of the file per subscribe request with five)
-    one = {"pool_size": 1, "max_overflow": 0} if url.startswith("sqlite") else {}
+    one: dict[str, Any] = {"pool_size": 1, "max_overflow": 0} if url.startswith("sqlite") else {}
     engine = db.make_engine(url, flush_at_checkpoints=True, **one)
     db.check_schema(engine)
     return create_app(settings, db.make_sessionmaker(engine), settings.web.secret_key)

@@ -129,7 +129,7 @@ def test_a_copy_that_fails_part_way_keeps_nothing(source: Engine, engine: Engine
 
 
 # Invariant: the command copies into a database named by URL, says how many rows,
-# and refuses the database it reads from.
+# and refuses the database it reads from, by whatever path it is named.
 def test_the_command_copies_into_a_new_database(
     source: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -149,7 +149,7 @@ def test_the_command_copies_into_a_new_database(
     assert rows(copied) == rows(source)
     copied.dispose()
     again = runner.invoke(
-        cli, ["--config", str(config), "db", "copy", f"sqlite:///{tmp_path / 'source.db'}"]
+        cli, ["--config", str(config), "db", "copy", f"sqlite:///{tmp_path}/new/../source.db"]
     )
     assert again.exit_code == 1
     assert "is the database being copied" in again.output
