@@ -148,14 +148,14 @@ def upgrade(
         the subscribers of older schemas on each of them.
     """
     from alembic import command
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     cfg = _alembic_config(engine)
     if newsletters is not None:
         cfg.attributes["newsletters"] = list(newsletters)
     try:
         command.upgrade(cfg, revision)
-    except OperationalError as e:
+    except DBAPIError as e:  # cannot connect, no right to create tables, disk full…
         raise DatabaseError(f"cannot migrate {engine.url!r}: {e.orig}") from e
 
 

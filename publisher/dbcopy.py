@@ -47,6 +47,16 @@ class CopyReport:
         return sum(self.rows.values())
 
 
+def absolute_url(url: str) -> str:
+    """``url`` with a relative SQLite path made absolute (from the working directory)."""
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:////"):
+        return url
+    path = url.removeprefix("sqlite:///")
+    if not path or path.startswith(":memory:") or path.startswith("file:"):
+        return url
+    return f"sqlite:///{Path(path).resolve()}"
+
+
 def copy_database(
     source: Engine,
     target: Engine,
@@ -70,8 +80,8 @@ def copy_database(
     revision = current_revision(target)
     if revision not in (None, head_revision()):
         raise DatabaseError(
-            f"{target.url!r} is at schema {revision}, not {head_revision()}: "
-            "copy into a new, empty database"
+            f"{target.url!r} is at schema {revision}, not {head_revision()}: copy into a "
+            "new, empty database (or, if it holds nothing, run `publisher db upgrade` on it)"
         )
     upgrade(target, newsletters=newsletters)
     tables = [t for t in Base.metadata.sorted_tables if t.name != VERSION_TABLE]
@@ -84,6 +94,7 @@ def copy_database(
                     writer.execute(table.delete())
                 report.rows[table.name] = _copy_table(reader, writer, table, progress)
             _carry_counters(writer, tables, _counters(reader, tables))
+            _free_claims(writer)
     except DBAPIError as e:
         raise DatabaseError(
             f"the copy into {target.url!r} failed, nothing was kept: {e.orig}"
@@ -148,6 +159,19 @@ def _copy_table(
         if progress is not None:
             progress(table.name, copied)
     return copied
+
+
+def _free_claims(writer: Connection) -> None:
+    """Deliveries left ``sending`` are a stopped sender's: the next send on the target
+    takes them back at once. On PostgreSQL a row is taken back once no live sender
+    holds its sender's number; a row with none (claimed on SQLite, or before schema
+    0011) would wait ``stale_after``. Number 0 is one no sender ever holds."""
+    from sqlalchemy import text
+
+    if writer.dialect.name == "postgresql":
+        writer.execute(
+            text("UPDATE deliveries SET sender = 0 WHERE status = 'sending' AND sender IS NULL")
+        )
 
 
 def _counters(reader: Connection, tables: list[Table]) -> dict[str, int]:

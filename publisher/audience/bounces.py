@@ -106,11 +106,14 @@ def ingest(
 
 def _match(session: Session, report: Report) -> tuple[Subscriber | None, str]:
     """The subscriber a report is about, or None and why not."""
-    for key in (report.subscriber_id, report.verp_id):
-        if key is not None:
-            found = session.get(Subscriber, key)
-            if found is not None:
-                return found, ""
+    if report.subscriber_id is not None:
+        found = session.get(Subscriber, report.subscriber_id)
+        if found is not None and _was_sent(session, found, report):
+            return found, ""
+    if report.verp_id is not None:
+        found = session.get(Subscriber, report.verp_id)
+        if found is not None:
+            return found, ""
     for address in report.addresses:
         found = queries.subscriber_by_email(session, address)
         if found is not None:
@@ -119,6 +122,17 @@ def _match(session: Session, report: Report) -> tuple[Subscriber | None, str]:
         return None, "its subscriber is gone (erased)"
     named = ", ".join(report.addresses) or "no address"
     return None, f"{report.kind.value}: no digest Message-ID and no subscriber at {named}"
+
+
+def _was_sent(session: Session, subscriber: Subscriber, report: Report) -> bool:
+    """Whether the digest a report names went to ``subscriber``: a delivery of theirs
+    has its Message-ID, or the report names their address. (A Message-ID made up, or
+    one of a subscriber since erased, names an id that may be someone else's.)"""
+    if subscriber.email.casefold() in {a.strip().casefold() for a in report.addresses}:
+        return True
+    return report.message_id is not None and queries.delivered(
+        session, subscriber.id, report.message_id
+    )
 
 
 def _apply(

@@ -90,6 +90,8 @@ class Report:
     #: subscriber id and newsletter from the original's Message-ID, if found
     subscriber_id: int | None = None
     newsletter: str | None = None
+    #: that Message-ID (``<digest.weekly.….42@example.org>``)
+    message_id: str | None = None
     #: subscriber id from a VERP return path
     verp_id: int | None = None
     #: the addresses that failed, or complained
@@ -233,6 +235,7 @@ def read_report(data: bytes) -> Report:
         subject or "no subject",
         subscriber_id=subscriber_id,
         newsletter=newsletter,
+        message_id=found.group(0) if found else None,
         verp_id=verp,
         raw=raw,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -68,15 +69,27 @@ def copy(app: App, target_url: str) -> None:
     database.url to TARGET_URL.
     """
     from .. import db
-    from ..dbcopy import copy_database
+    from ..dbcopy import absolute_url, copy_database
 
-    target = db.make_engine(target_url, named="TARGET_URL")
+    # a relative SQLite path is the working directory's, as for any argument: the URL
+    # printed is absolute, so database.url can be set to it from anywhere
+    target = db.make_engine(absolute_url(target_url), named="TARGET_URL")
+    shown = sys.stderr.isatty()
+
+    def progress(table: str, copied: int) -> None:
+        click.echo(f"\r  {table:<22} {copied:>10,}", nl=False, err=True)
+
     try:
         report = copy_database(
-            app.engine, target, newsletters=[d.name for d in app.settings.digests]
+            app.engine,
+            target,
+            newsletters=[d.name for d in app.settings.digests],
+            progress=progress if shown else None,
         )
     finally:
         target.dispose()
+    if shown:
+        click.echo("\r" + " " * 36 + "\r", nl=False, err=True)
     for table, rows in report.rows.items():
         click.echo(f"  {table:<22} {rows:>10,}")
     click.echo(

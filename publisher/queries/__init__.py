@@ -59,6 +59,7 @@ from .deliveries import (  # the send loop's statements, re-exported: one name s
 from .sends import (  # the send pipeline's queries, re-exported: one name space
     add_run_edition as add_run_edition,
     analyze_deliveries as analyze_deliveries,
+    delivered as delivered,
     deliveries_in as deliveries_in,
     delivery_counts as delivery_counts,
     fill_message_ids as fill_message_ids,

@@ -327,3 +327,14 @@ def scheduled_sends_of(session: Session, name: str, limit: int) -> list[Schedule
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def delivered(session: Session, subscriber_id: int, message_id: str) -> bool:
+    """Whether a delivery to ``subscriber_id`` carried ``message_id`` (a bounce's
+    original): a look-up by the subscriber's index."""
+    found = session.execute(
+        select(Delivery.id).where(
+            Delivery.subscriber_id == subscriber_id, Delivery.message_id == message_id
+        )
+    ).first()
+    return found is not None

@@ -245,3 +245,37 @@ def test_a_message_the_detectors_trip_on_is_other_mail_without_a_traceback(
         report = read_report(b"Subject: x\n\nbody\n")
     assert report.kind is Kind.OTHER
     assert not [r for r in caplog.records if r.exc_info]
+
+
+# Invariant: a bounce is charged to the subscriber its Message-ID names only if that
+# digest went to them (a delivery of theirs carries it) or the report names their
+# address: a Message-ID made up, or an erased subscriber's whose id someone else holds,
+# charges the address the report names instead. A forwarded address that bounced is
+# charged by the digest it returns.
+def test_a_bounce_is_charged_to_whom_the_digest_went(
+    audience: sessionmaker[Session],
+    settings: Settings,
+    server: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    dsn = (DATA / "dsn-postfix-user-unknown.eml").read_bytes()
+    # names subscriber 2 (gone.away) in its Message-ID, with no such delivery, and
+    # reader@example.org (subscriber 1) as the address that failed
+    forged = tmp_path / "forged.eml"
+    forged.write_bytes(dsn.replace(b"gone.away@example.net", b"reader@example.org"))
+    assert ingest(audience, settings, forged, NOW).hard == 1
+    assert status(audience, "reader@example.org") is SubscriberStatus.BOUNCED
+    assert status(audience, "gone.away@example.net") is SubscriberStatus.ACTIVE
+
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
+    send_digest(audience, with_smtp(settings, server.port), NOW, clock=FakeClock(NOW))
+    (sent,) = server.by_recipient()["full.box@example.com"]
+    forwarded = tmp_path / "forwarded.eml"
+    forwarded.write_bytes(
+        dsn.replace(b"gone.away@example.net", b"full.box@forwarded.example")
+        .replace(b"<digest.weekly.201912060800.2@news.example.org>", sent.message_id.encode())
+        .replace(b"Message-Id: <2019", b"Message-Id: <forwarded-2019")
+    )
+    assert ingest(audience, settings, forwarded, NOW).hard == 1
+    assert status(audience, "full.box@example.com") is SubscriberStatus.BOUNCED

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from publisher import db
 from publisher.audience import suppression
@@ -19,7 +19,7 @@ from publisher.audience.subscribers import add_subscriber
 from publisher.cli import cli
 from publisher.config import Settings
 from publisher.content.importer import import_target
-from publisher.dbcopy import copy_database
+from publisher.dbcopy import absolute_url, copy_database
 from publisher.errors import DatabaseError
 from publisher.mail.send import send_digest
 from publisher.models import Base, Subscriber
@@ -153,3 +153,43 @@ def test_the_command_copies_into_a_new_database(
     )
     assert again.exit_code == 1
     assert "is the database being copied" in again.output
+
+
+# Invariant: a send stopped part way before the move goes on at once on the target:
+# the delivery left `sending` (its fate unknown) is sent again with its Message-ID by
+# the next send, without waiting for it to go stale; nothing else is sent twice.
+def test_a_send_stopped_part_way_goes_on_at_once_after_the_copy(
+    source: Engine, engine: Engine, settings: Settings
+) -> None:
+    with source.begin() as connection:
+        first = connection.execute(text("SELECT min(id) FROM deliveries")).scalar_one()
+        message_id = connection.execute(
+            text("SELECT message_id FROM deliveries WHERE id = :id"), {"id": first}
+        ).scalar_one()
+        connection.execute(
+            text("UPDATE deliveries SET status = 'sending', sender = NULL WHERE id = :id"),
+            {"id": first},
+        )
+        connection.execute(text("UPDATE digest_runs SET finished_at = NULL"))
+    copy_database(source, engine, newsletters=["weekly"])
+    later = NOW + timedelta(seconds=30)  # well inside any stale_after
+    with RecordingServer(Recorder()) as server:
+        (report,) = send_digest(
+            db.make_sessionmaker(engine),
+            with_smtp(settings, server.port),
+            later,
+            clock=FakeClock(later),
+        )
+        assert [m.message_id for m in server.received] == [message_id]
+    assert report.finished
+
+
+# A relative SQLite path on the command line is the working directory's, and is shown
+# absolute (so database.url can be set to it from anywhere); other URLs are as given.
+def test_a_relative_sqlite_target_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert absolute_url("sqlite:///moved.db") == f"sqlite:///{tmp_path / 'moved.db'}"
+    for url in ("sqlite:////srv/x.db", "sqlite:///:memory:", "postgresql+psycopg://h/db"):
+        assert absolute_url(url) == url

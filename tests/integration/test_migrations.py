@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -11,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, select, text
 
 from publisher import db
+from publisher.errors import DatabaseError
 from publisher.models import Base, Subscriber
 
 #: indexes on expressions, which SQLAlchemy cannot reflect from SQLite (it warns and
@@ -220,3 +223,23 @@ def test_ids_are_never_reused_after_the_upgrade(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         assert new > highest + 10_000
     test_the_address_look_up_uses_its_index(engine)
+
+
+# A database user who may not create tables gets a one-line error naming the database
+# and PostgreSQL's reason, not a traceback (`db upgrade`, `init`, `db copy`).
+def test_an_upgrade_refused_by_the_server_is_a_database_error(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no users")
+    role = f"r_{uuid.uuid4().hex[:10]}"
+    url = engine.url.set(username=role, database=engine.url.database)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+    limited = db.make_engine(url.render_as_string(hide_password=False))
+    try:
+        with pytest.raises(DatabaseError, match="cannot migrate postgresql"):
+            db.upgrade(limited)
+    finally:
+        limited.dispose()
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
