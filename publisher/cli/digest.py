@@ -174,8 +174,12 @@ def send(app: App, name: str | None, dry_run: bool) -> None:
         app.console.print(what + ":")
         for edition in plan:
             who = ", ".join(edition.topics) if edition.topics else "all topics"
-            gets = f"{edition.posts} posts" if edition.posts else "nothing (no post about them)"
-            app.console.print(f"  {edition.subscribers} subscribers following {who}: {gets}")
+            gets = (
+                _count(edition.posts, "post") if edition.posts else "nothing (no post about them)"
+            )
+            app.console.print(
+                f"  {_count(edition.subscribers, 'subscriber')} following {who}: {gets}"
+            )
         return
     secret_key(app.settings, required=True)
     stop = threading.Event()
@@ -365,3 +369,8 @@ def preview(
     wsgi = create_app(app.settings, feeds=False, preview=source)
     app.console.print(f"Previewing on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
     serve_app(wsgi, app.settings.web, "127.0.0.1", port)
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 post``, ``2 posts``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -216,7 +216,8 @@ class DigestSettings(Section):
         env = jinja2.sandbox.SandboxedEnvironment(autoescape=False)
         try:
             tree = env.parse(value)
-        except jinja2.TemplateSyntaxError as e:
+            env.compile(tree)  # an unknown filter or test is found here, not by parse
+        except jinja2.TemplateSyntaxError as e:  # (TemplateAssertionError among them)
             raise ValueError(f"is not a valid Jinja2 template: {e.message}") from None
         unknown = jinja2.meta.find_undeclared_variables(tree) - SUBJECT_VARIABLES
         if unknown:

@@ -229,7 +229,8 @@ def parse_post_file(
     if len(raw) > MAX_POST_BYTES:
         raise ContentError(
             source,
-            f"is {len(raw) // 1000} kB; a post file may be at most {MAX_POST_BYTES // 1000} kB "
+            # (the reader stops one byte past the limit: the file's own size is unknown)
+            f"is larger than {MAX_POST_BYTES // 1000} kB, the most a post file may be "
             "(put long documents in an attachment)",
         )
     try:

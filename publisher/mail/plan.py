@@ -63,4 +63,8 @@ def plan_send(
         size = 0 if template is None else len(template.rendered.digest.posts)
         plan.append(PlannedEdition(topics, count, size))
     window = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
-    return f"Would {what} of '{config.name}' for {window} ({len(posts)} posts)", plan
+    return (
+        f"Would {what} of '{config.name}' for {window} "
+        f"({len(posts)} post{'' if len(posts) == 1 else 's'})",
+        plan,
+    )

@@ -24,7 +24,8 @@ def send_test(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Composed:
-    """Send the digest as it stands to one address; nothing is recorded."""
+    """Send the digest as it stands to one address; nothing is recorded (its web
+    version is written, for the message's link, unless the send fails)."""
     address = normalise_address(to)
     config = digest_settings(settings, name)
     key = secret_key(settings, required=True)
@@ -33,11 +34,17 @@ def send_test(
         editions, composed = compose(session, settings, config, recipient, now, since, until, key)
     everyone = editions.template(())
     assert everyone is not None
-    publish_web_version(settings, everyone.rendered)
-    message = composed.message
-    if settings.email.dkim is not None:  # signed as the digests are
-        from .signing import DkimSigner
+    # the message's "View in browser" link works when it arrives; a message that
+    # never left leaves no page behind
+    page = publish_web_version(settings, everyone.rendered)
+    try:
+        message = composed.message
+        if settings.email.dkim is not None:  # signed as the digests are
+            from .signing import DkimSigner
 
-        message = DkimSigner(settings.email.dkim, settings.source).sign(message)
-    mailer.send(settings.email.sender_address, address, message)
+            message = DkimSigner(settings.email.dkim, settings.source).sign(message)
+        mailer.send(settings.email.sender_address, address, message)
+    except BaseException:
+        page.unlink(missing_ok=True)
+        raise
     return composed

@@ -197,6 +197,25 @@ def test_test_send_goes_through_a_real_smtp_server(
     assert "PUBLISHER" not in web and "/unsubscribe/" not in web and "View in browser" not in web
 
 
+# Invariant: a test-send the server refuses leaves no web version behind (each one,
+# timed to the microsecond, would be a page of its own, published for nothing).
+def test_a_refused_test_send_leaves_no_page(
+    smtp_server: tuple[int, list[Any]],
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    sample_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port, received = smtp_server
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", SECRET)
+    settings = smtp_settings(settings, port)
+    import_target(sessions, str(sample_dir), settings, NOW)
+    with SmtpMailer(settings.email.smtp) as mailer, pytest.raises(DeliveryError):
+        send_test(sessions, settings, mailer, "nobody@refused.example", NOW, since=SINCE)
+    assert received == []
+    assert not list((settings.feeds.output_dir / "digests").glob("*.html"))
+
+
 def test_a_refused_recipient_is_a_permanent_delivery_error(
     smtp_server: tuple[int, list[Any]], settings: Settings
 ) -> None:

@@ -211,6 +211,8 @@ DIGEST = BASE + 'digests:\n  - name: weekly\n    schedule: "0 9 * * MON"\n    su
         ("'{{ site.title '", "not a valid Jinja2 template"),
         ("'{% if %}x'", "not a valid Jinja2 template"),
         ("'{{ sitee.title }}'", "uses sitee, which a subject does not have"),
+        ("'{{ period_end | date }}'", "No filter named 'date'"),
+        ("'{{ site.title is titled }}'", "No test named 'titled'"),
     ],
 )
 def test_a_broken_subject_template_is_a_config_error(subject: str, message: str) -> None:

@@ -239,7 +239,7 @@ def test_limits_name_the_file_and_field() -> None:
     long_name = "x" * 201
     assert error_of(f"---\ntitle: T\nauthor: {long_name}\n---\n").field == "author"
     error = error_of("---\ntitle: T\n---\n" + "word " * 250_000)
-    assert "at most 1000 kB" in str(error) and str(error).startswith("posts/bad.md")
+    assert "larger than 1000 kB" in str(error) and str(error).startswith("posts/bad.md")
     many = "".join(f"  - url: https://example.org/{i}.pdf\n" for i in range(21))
     assert error_of(f"---\ntitle: T\nattachments:\n{many}---\n").field == "attachments"
 
