@@ -17,7 +17,7 @@ from ..links import revealed_scheme
 from .sanitize import (
     describe_dropped_element,
     describe_unsafe_link,
-    dropped_element,
+    dropped_elements,
     sanitize_html,
     unsafe_links,
 )
@@ -212,13 +212,23 @@ def refuse_unsafe_html(text: str, rendered: str) -> None:
 
     :raises MarkdownError: naming the first one and its line in ``text``.
     """
-    bad = unsafe_links(rendered)
-    if bad:
-        raise MarkdownError(_line_of(text, bad[0]), describe_unsafe_link(bad[0]))
-    dropped = dropped_element(rendered)
-    if dropped:
-        line = text.count("\n", 0, max(0, text.lower().find("<" + dropped)))
-        raise MarkdownError(line, describe_dropped_element(dropped))
+    problems = unsafe_html(text, rendered)
+    if problems:
+        raise problems[0]
+
+
+def unsafe_html(text: str, rendered: str) -> list[MarkdownError]:
+    """Everything :func:`refuse_unsafe_html` refuses: each unsafe link or image, and
+    each kind of element dropped with what it holds, in the order of ``text``'s lines."""
+    problems = [
+        MarkdownError(_line_of(text, url), describe_unsafe_link(url))
+        for url in dict.fromkeys(unsafe_links(rendered))
+    ]
+    lowered = text.lower()
+    for name in dropped_elements(rendered):
+        line = text.count("\n", 0, max(0, lowered.find("<" + name)))
+        problems.append(MarkdownError(line, describe_dropped_element(name)))
+    return sorted(problems, key=lambda problem: problem.line)
 
 
 def _line_of(text: str, url: str) -> int:

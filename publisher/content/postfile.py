@@ -26,128 +26,24 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from pydantic import ValidationError
 
 from ..errors import ContentError, PostProblems
-from ..links import WEB_SCHEMES, UnsafeUrl, check_url, revealed_scheme
 from ..yamlsource import YamlDocument, YamlSyntaxError, describe_errors, parse_yaml
 from .drafts import AttachmentDraft, AuthorDraft, PostDraft
-from .limits import EMAIL_LENGTH, MAX_ATTACHMENTS, MAX_POST_BYTES, MAX_TAGS, NAME_LENGTH
-from .markup import RENDER_VERSION, MarkdownError, refuse_unsafe_html, render_markdown_html
+from .frontmatter import AttachmentFields, AuthorFields, FrontMatter, ImageFields
+from .limits import MAX_POST_BYTES
+from .markup import RENDER_VERSION, MarkdownError, render_markdown_html, unsafe_html
 from .slugs import slugify
 from .text import xml_safe
 from .values import PostStatus
 
 FENCE = "---"
-_SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-#: a post's own ``id``: a URI (Atom's ``<id>`` is an IRI, RSS's guid a permalink or not),
-#: such as urn:uuid:…, tag:example.org,2019:… or https://…; no space or markup characters
-_ID = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
 #: dates outside these years are typing mistakes (and year 1 or 9999 overflows in UTC)
 YEARS = (1900, 2200)
-#: stands in for the site when checking a relative link (the site is not known here)
-_SOME_SITE = "https://site.invalid/"
-
-
-def _check_url(value: str) -> str:
-    try:
-        checked = check_url(value, base=_SOME_SITE, schemes=WEB_SCHEMES)
-    except UnsafeUrl as e:
-        raise ValueError(e.why) from None
-    # a relative link stays relative: the feeds and the digest make it absolute
-    return checked if revealed_scheme(value) else value.strip()
-
-
-def _one_line(value: str) -> str:
-    """Runs of whitespace (line breaks included) become one space."""
-    return " ".join(value.split())
-
-
-#: a link in front matter: absolute http(s), or a path on the site
-Url = Annotated[str, AfterValidator(_check_url)]
-#: a name shown on one line (author, role, tag)
-Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH), AfterValidator(_one_line)]
-
-
-class _Fields(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class AuthorFields(_Fields):
-    name: Name
-    role: Name | None = None
-    organisation: Name | None = None
-    bio: str | None = None
-    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=EMAIL_LENGTH)
-
-
-class AttachmentFields(_Fields):
-    url: Url
-    title: str | None = None
-    type: str | None = Field(None, pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=NAME_LENGTH)
-    length: int | None = Field(None, ge=0)
-
-
-class ImageFields(_Fields):
-    url: Url
-    alt: str = ""
-
-
-class FrontMatter(_Fields):
-    """The keys a post may set; anything else is refused as a likely typo."""
-
-    title: str = Field(min_length=1)
-    id: str | None = Field(None, min_length=1, max_length=300)
-    slug: str | None = Field(None, pattern=_SLUG, max_length=200)
-    date: Any = None
-    updated: Any = None
-    status: PostStatus = PostStatus.DRAFT
-    author: Name | AuthorFields | None = None
-    tags: list[Name] = Field(default_factory=list, max_length=MAX_TAGS)
-    summary: str | None = None
-    image: Url | ImageFields | None = None
-    canonical_url: Url | None = None
-    attachments: list[AttachmentFields] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
-
-    @field_validator("id")
-    @classmethod
-    def _uri(cls, value: str | None) -> str | None:
-        if value is not None and not _ID.match(value):
-            raise ValueError(
-                "must be a URI, such as urn:uuid:… or tag:example.org,2019:name (it is "
-                "the feeds' entry id), written without spaces"
-            )
-        return value
-
-    @field_validator("tags", mode="before")
-    @classmethod
-    def _split_tags(cls, value: Any) -> Any:
-        return [t for t in value.split(",")] if isinstance(value, str) else value
-
-    @field_validator("tags")
-    @classmethod
-    def _clean_tags(cls, value: list[str]) -> list[str]:
-        # tags are compared without regard to case: "SDGs" and "sdgs" are one tag
-        seen: dict[str, str] = {}
-        for tag in value:
-            if not slugify(tag):
-                raise ValueError(f"tag {tag!r} needs at least one letter or digit")
-            first = seen.setdefault(tag.casefold(), tag)
-            if first != tag:
-                raise ValueError(
-                    f"{first!r} and {tag!r} are the same tag (tags ignore case); keep one"
-                )
-        return list(seen.values())
 
 
 def split_front_matter(text: str, source: str) -> tuple[str, str, int]:
@@ -252,25 +148,26 @@ def parse_post_file(
     if not isinstance(doc.data, dict):
         raise ContentError(source, "front matter must be 'key: value' lines", line=2)
     problems: list[ContentError] = []
+    # the text is XML-safe already: only a YAML escape ("\\x00") can make a character
+    # XML forbids (the one-line reading of the front matter needs no walk over it)
+    data = _xml_safe_strings(doc.data) if "\\" in head else doc.data
+    refused: set[str] = set()  # fields named already: not checked further
     try:
-        # the text is XML-safe already: only a YAML escape ("\\x00") can make a character
-        # XML forbids (the one-line reading of the front matter needs no walk over it)
-        data = _xml_safe_strings(doc.data) if "\\" in head else doc.data
         fields: FrontMatter | None = FrontMatter.model_validate(data)
     except ValidationError as e:
-        fields = None
-        problems += [
-            ContentError(source, p.message, p.key, p.line)
-            for p in describe_errors(e, doc, FrontMatter)
-        ]
+        found = describe_errors(e, doc, FrontMatter)
+        problems += [ContentError(source, p.message, p.key, p.line) for p in found]
+        refused = {p.key.split(".")[0] for p in found}
+        fields = _without(data, refused)  # the rest is checked all the same
     body_html = ""
     try:
         # Stored as rendered: every way out of the store sanitises it
         # (:mod:`~publisher.content.public`), so sanitising it here too only cost time.
         body_html = render_markdown_html(body)
-        refuse_unsafe_html(body, body_html)
+        unsafe = unsafe_html(body, body_html)
     except MarkdownError as e:
-        problems.append(ContentError(source, str(e), "body", body_line + e.line))
+        unsafe = [e]
+    problems += [ContentError(source, str(e), "body", body_line + e.line) for e in unsafe]
     if fields is None:
         raise PostProblems.of(problems)
 
@@ -279,7 +176,7 @@ def parse_post_file(
         published_at = _when(fields.date, "date", doc, source, zone)
     with _noted(problems):
         updated_at = _when(fields.updated, "updated", doc, source, zone)
-    if fields.date is None and fields.status is not PostStatus.DRAFT:
+    if fields.date is None and "date" not in refused and fields.status is not PostStatus.DRAFT:
         problems.append(
             ContentError(
                 source,
@@ -304,7 +201,7 @@ def parse_post_file(
             )
         )
     attachments = []
-    for index, fields_of in enumerate(fields.attachments):
+    for index, fields_of in _attachment_fields(fields, data, refused):
         with _noted(problems):
             attachments.append(_attachment(fields_of, index, doc, source))
     if problems:
@@ -329,6 +226,34 @@ def parse_post_file(
         image_alt=image.alt if isinstance(image, ImageFields) else None,
         canonical_url=fields.canonical_url,
     )
+
+
+def _without(data: dict[str, Any], refused: set[str]) -> FrontMatter | None:
+    """The front matter without the fields refused (a made-up title for a refused
+    one), so that what is left is still checked; None if even that is refused."""
+    kept = {key: value for key, value in data.items() if key not in refused}
+    if "title" in refused or "title" not in kept:
+        kept["title"] = "untitled"
+    try:
+        return FrontMatter.model_validate(kept)
+    except ValidationError:
+        return None
+
+
+def _attachment_fields(
+    fields: FrontMatter, data: dict[str, Any], refused: set[str]
+) -> Iterator[tuple[int, AttachmentFields]]:
+    """Each attachment with its index in the file: those the front matter took, or,
+    when one of them was refused, each of the others on its own."""
+    if "attachments" not in refused:
+        yield from enumerate(fields.attachments)
+        return
+    raw = data.get("attachments")
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            yield index, AttachmentFields.model_validate(item)
+        except ValidationError:
+            continue  # named already
 
 
 @contextmanager

@@ -333,3 +333,27 @@ def test_problems_of_a_file_survive_pickling() -> None:
     arrived = pickle.loads(pickle.dumps(error))
     assert [str(e) for e in arrived.each] == [str(e) for e in error.each]
     assert len(arrived.each) == 2
+
+
+# Invariant: a field the front matter refuses hides nothing else: the other fields are
+# still checked (a date, an attachment's type), and every unsafe thing in the body is
+# named, each with its line, not only the first.
+def test_a_refused_field_hides_no_other_problem() -> None:
+    error = error_of(
+        "---\ntitle: T\ndate: 5 Dec 2019\nstatus: publised\nslug: Annual Report\n"
+        "attachments:\n  - url: https://x.example/a\n  - url: javascript:alert(1)\n---\n"
+        "<script>x</script>\n\n<iframe src='https://x.example/'></iframe>\n\n"
+        "[click](javascript:alert(1))\n"
+    )
+    assert [(e.field, e.line) for e in error.each] == [
+        ("date", 3),
+        ("status", 4),
+        ("slug", 5),
+        ("attachments.0.type", 7),
+        ("attachments.1.url", 8),
+        ("body", 10),
+        ("body", 12),
+        ("body", 14),
+    ]
+    slug = next(e for e in error.each if e.field == "slug")
+    assert "lower-case letters and digits" in slug.message and "[a-z" not in slug.message
