@@ -2,10 +2,11 @@
 
 A draft names its post by its id; without one (a post file with no ``id:``), by
 its slug, else by the file it came from (the file's ``slug:`` changed: a rename,
-not a second post). A draft may not take another post's id or slug while that
-post's file is still there: those are conflicts, reported like the sources'
-own problems. A feed entry's slug, which no one chose, is kept unique here
-(:meth:`StoredPosts.entry_slug`).
+not a second post), else by its title and date, as the post of a file that is
+gone (the file was renamed, and its slug, made from its name, with it). A draft
+may not take another post's id or slug while that post's file is still there:
+those are conflicts, reported like the sources' own problems. A feed entry's
+slug, which no one chose, is kept unique here (:meth:`StoredPosts.entry_slug`).
 
 The first drafts of an import look up the stored posts they name (one query
 each); after :data:`LOOKUPS` of them, or before the first batch is written, the
@@ -49,6 +50,10 @@ class StoredPosts:
         #: the slugs this import's drafts took so far, and whose (a feed entry's may
         #: have been changed here, after the sources were checked against each other)
         self.taken: dict[str, str] = {}
+        #: posts whose file is gone, by title and date (read when first needed)
+        self.gone: dict[tuple[str, datetime | None], queries.PostKey] | None = None
+        #: the post of a gone file each renamed file took, by the file
+        self.renamed: dict[str, queries.PostKey | None] = {}
 
     def learn(self, draft: PostDraft) -> None:
         """Know the stored posts with the draft's uid or slug (an import of one file
@@ -103,8 +108,23 @@ class StoredPosts:
             return self.by_uid.get(draft.uid)
         holder = self.by_slug.get(draft.slug)
         if holder is None and _is_post_file(draft.source):
-            return self.by_file.get(draft.source)
+            return self.by_file.get(draft.source) or self._renamed(draft)
         return holder
+
+    def _renamed(self, draft: PostDraft) -> queries.PostKey | None:
+        """The post whose file is gone and which has the draft's title and date: the
+        file was renamed (each such post is taken by one file at most)."""
+        if draft.source not in self.renamed:
+            if self.gone is None:
+                self.gone = {
+                    (title, published): key
+                    for key, title, published in queries.posts_from_files(self.session)
+                    if key.source_path is not None
+                    and _is_post_file(key.source_path)
+                    and not self.is_file(key.source_path)
+                }
+            self.renamed[draft.source] = self.gone.pop((draft.title, draft.published_at), None)
+        return self.renamed[draft.source]
 
     def conflict(self, draft: PostDraft) -> ContentError | None:
         key = self.of(draft)

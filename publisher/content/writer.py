@@ -192,6 +192,11 @@ class Saver:
             return
         self.pending.append((draft, key.id if key else None))
         self.report.notes += [f"{draft.source}: {note}" for note in draft.notes]
+        if key is not None and stored.renamed.get(draft.source) is key:
+            self.report.notes.append(
+                f"{draft.source}: the post of {key.source_path}, which is gone (renamed): "
+                f"the same post, its slug now {draft.slug!r}"
+            )
         if write and not self.conflicts and len(self.pending) >= BATCH:
             stored.learn_all()
             self.flush()

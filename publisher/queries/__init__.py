@@ -117,6 +117,16 @@ def post_keys_matching(
     return list(map(PostKey._make, _plain_rows(session, query)))
 
 
+def posts_from_files(session: Session) -> list[tuple[PostKey, str, datetime | None]]:
+    """Every post made from a file: its identity columns, title and date (a renamed
+    file is matched to its post by these, once its old file is gone)."""
+    query = select(
+        Post.id, Post.uid, Post.slug, Post.source_hash, Post.source_path, Post.title,
+        Post.published_at,
+    ).where(Post.source_path.is_not(None))  # fmt: skip
+    return [(PostKey(*row[:5]), row[5], row[6]) for row in session.execute(query)]
+
+
 def post_ids_by_uid(session: Session, uids: Sequence[str]) -> dict[str, int]:
     """Ids of the posts with these uids (after a bulk insert, which returns none)."""
     found: dict[str, int] = {}

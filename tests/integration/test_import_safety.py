@@ -166,3 +166,29 @@ def test_same_tag_twice_in_one_post_is_reported(
     with pytest.raises(ImportFailed, match="'SDGs' and 'sdgs' are the same tag"):
         import_target(sessions, str(tmp_path), settings, NOW)
     assert snapshot(engine) == before
+
+
+# Invariant: a post file renamed (its slug, made from its name, with it) is the same
+# post: its id is kept and no second post appears, and the import says so. A new file
+# with the same title and date while the first file is still there is a post of its own.
+def test_a_renamed_file_keeps_its_post(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    first = write(tmp_path, "2020-01-01-third-same-day.md", post(title="Third"))
+    import_target(sessions, str(tmp_path), settings, NOW)
+    with sessions() as session:
+        (before,) = session.scalars(select(Post)).all()
+        uid = before.uid
+    first.rename(tmp_path / "2020-01-01-third-post.md")
+    report = import_target(sessions, str(tmp_path), settings, NOW)
+    assert (report.created, report.updated) == ([], ["third-post"])
+    assert any("which is gone (renamed)" in note for note in report.notes)
+    with sessions() as session:
+        (after,) = session.scalars(select(Post)).all()
+        assert (after.uid, after.slug) == (uid, "third-post")
+        assert after.source_path == str(tmp_path / "2020-01-01-third-post.md")
+    write(tmp_path, "2020-01-01-another.md", post(title="Third"))
+    again = import_target(sessions, str(tmp_path), settings, NOW)
+    assert again.created == ["another"]
+    with sessions() as session:
+        assert len(session.scalars(select(Post)).all()) == 2
