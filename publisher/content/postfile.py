@@ -40,6 +40,7 @@ from .markup import RENDER_VERSION, MarkdownError, render_markdown_html, unsafe_
 from .slugs import slugify
 from .text import xml_safe
 from .values import PostStatus
+from .video import directive_mistakes
 
 FENCE = "---"
 #: dates outside these years are typing mistakes (and year 1 or 9999 overflows in UTC)
@@ -167,6 +168,7 @@ def parse_post_file(
         unsafe = unsafe_html(body, body_html)
     except MarkdownError as e:
         unsafe = [e]
+    unsafe += [MarkdownError(line, why) for line, why in directive_mistakes(body)]
     problems += [ContentError(source, str(e), "body", body_line + e.line) for e in unsafe]
     if fields is None:
         raise PostProblems.of(problems)

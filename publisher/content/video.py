@@ -153,3 +153,42 @@ def render_video_thumbnails(body_html: str) -> str:
         )
 
     return _VIDEO_FIGURE.sub(thumbnail, body_html)
+
+
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_DIRECTIVE = re.compile(r"^ {0,3}:::+\s*(\S*)")
+
+
+def directive_mistakes(text: str) -> list[tuple[int, str]]:
+    """Video directives written so that they would not be one (0-based line, why):
+    ``::: Video`` (the name is lower case), and one whose closing ``:::`` is missing
+    (everything after it would become its caption). Code blocks are passed over."""
+    mistakes: list[tuple[int, str]] = []
+    opened: int | None = None
+    fence: str | None = None
+    for number, line in enumerate(text.split("\n")):
+        fenced = _FENCE.match(line)
+        if fenced and (fence is None or fenced[1] == fence):
+            fence = None if fence else fenced[1]
+            continue
+        found = None if fence else _DIRECTIVE.match(line)
+        if found is None:
+            continue
+        name = found[1]
+        if not name:
+            opened = None  # the closing line
+        elif name == "video":
+            if opened is not None:
+                mistakes.append((opened, _UNCLOSED))
+            opened = number
+        elif name.lower() == "video":
+            mistakes.append((number, f"write `::: video`, in lower case (not `::: {name}`)"))
+    if opened is not None:
+        mistakes.append((opened, _UNCLOSED))
+    return sorted(mistakes)
+
+
+_UNCLOSED = (
+    "the video is not closed: add a line `:::` after its caption (or right after it, "
+    "with no caption); without it, the rest of the post would become the caption"
+)

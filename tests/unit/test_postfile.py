@@ -357,3 +357,21 @@ def test_a_refused_field_hides_no_other_problem() -> None:
     ]
     slug = next(e for e in error.each if e.field == "slug")
     assert "lower-case letters and digits" in slug.message and "[a-z" not in slug.message
+
+
+# Invariant: a video directive that would not be one is refused with its line: one
+# left open (the rest of the post would become its caption) and `::: Video` (shown
+# as text); a directive shown in a code block is not one.
+def test_video_directives_written_wrong_are_refused() -> None:
+    unclosed = error_of(
+        "---\ntitle: T\n---\nIntro\n\n::: video https://www.youtube.com/watch?v=dQw4w9WgXcQ\nCap\n\nMore.\n"
+    )
+    assert (unclosed.field, unclosed.line) == ("body", 6) and "not closed" in unclosed.message
+    capital = error_of(
+        "---\ntitle: T\n---\n::: Video https://www.youtube.com/watch?v=dQw4w9WgXcQ\n:::\n"
+    )
+    assert (capital.line, "lower case" in capital.message) == (4, True)
+    shown = parse(
+        "---\ntitle: T\n---\n```\n::: video https://www.youtube.com/watch?v=dQw4w9WgXcQ\n```\n"
+    )
+    assert "::: video" in shown.body_html
