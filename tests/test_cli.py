@@ -55,7 +55,9 @@ def test_init_sample_then_list_show_publish(config: Path) -> None:
     links = run(config, "posts", "show", slug).output
     assert 'rel="noopener noreferrer"' in links
 
-    assert "draft" in run(config, "posts", "unpublish", "our-strategy-2019-2021").output
+    taken_down = run(config, "posts", "unpublish", "our-strategy-2019-2021").output
+    # the post's file decides again at its next import: the command says so
+    assert "draft" in taken_down and "Write `status: draft` in it" in taken_down
     assert len(run(config, "posts", "list", "--status", "published").output.splitlines()) == 10
     assert "published" in run(config, "posts", "publish", "our-strategy-2019-2021").output
     scheduled = run(config, "posts", "publish", "our-strategy-2019-2021", "--at", "2099-01-01")

@@ -271,7 +271,9 @@ def publish(app: App, slug: str, when: datetime | None) -> None:
         post.updated_at = post.updated_at or post.published_at
         post.status = PostStatus.SCHEDULED if post.published_at > now else PostStatus.PUBLISHED
         state, at_text = post.status.value, _local(app.settings, post.published_at)
+        source = post.source_path
     click.echo(f"{slug}: {state}, dated {at_text}.")
+    _warn_file_decides(source, "published")
 
 
 @posts.command()
@@ -284,5 +286,20 @@ def unpublish(app: App, slug: str) -> None:
     from ..content.values import PostStatus
 
     with db.transaction(app.sessions()) as session:
-        _get_post(session, slug).status = PostStatus.DRAFT
+        post = _get_post(session, slug)
+        post.status = PostStatus.DRAFT
+        source = post.source_path
     click.echo(f"{slug}: draft.")
+    _warn_file_decides(source, "draft")
+
+
+def _warn_file_decides(source: str | None, status: str) -> None:
+    """A post made from a file takes the file's status again when the file is
+    imported after a change: say so, and how to make it last."""
+    if source and "#entry-" not in source:
+        click.echo(
+            f"Note: the post comes from {source}; an import of that file after it "
+            f"changes sets the status the file gives. Write `status: {status}` in it "
+            "to keep this one.",
+            err=True,
+        )

@@ -210,7 +210,13 @@ class Saver:
             if post_id is None:
                 new.append(draft)
             else:
-                self.writer.fill(existing[post_id], draft, is_new=False)
+                post = existing[post_id]
+                if post.status is not draft.status:  # (set by `posts publish`, say)
+                    self.report.notes.append(
+                        f"{draft.source}: {draft.status.value}, as the file says "
+                        f"(the post was {post.status.value})"
+                    )
+                self.writer.fill(post, draft, is_new=False)
                 self.report.updated.append(draft.slug)
         if new:
             self._insert(new)

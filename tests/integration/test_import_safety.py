@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.config import Settings
 from publisher.content.importer import import_target
+from publisher.content.values import PostStatus
 from publisher.errors import ImportFailed
 from publisher.feeds.build import publish_feeds
 from publisher.models import Author, Post, Tag
@@ -192,3 +193,20 @@ def test_a_renamed_file_keeps_its_post(
     assert again.created == ["another"]
     with sessions() as session:
         assert len(session.scalars(select(Post)).all()) == 2
+
+
+# An import that sets a post's status from its file, other than the post had (taken
+# down with `posts unpublish`, say), says so: nothing changes state unseen.
+def test_a_status_the_file_changes_is_noted(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    write(tmp_path, "2020-01-01-a-post.md", post())
+    import_target(sessions, str(tmp_path), settings, NOW)
+    with sessions.begin() as session:
+        (taken_down,) = session.scalars(select(Post)).all()
+        taken_down.status = PostStatus.DRAFT
+    write(tmp_path, "2020-01-01-a-post.md", post(body="A typo fixed."))
+    report = import_target(sessions, str(tmp_path), settings, NOW)
+    assert report.notes == [
+        f"{tmp_path / '2020-01-01-a-post.md'}: published, as the file says (the post was draft)"
+    ]
