@@ -104,6 +104,11 @@ def find_videos(body_html: str) -> list[Video]:
     return [Video(match[1], match[2]) for match in _VIDEO_FIGURE.finditer(body_html)]
 
 
+def video_figures(body_html: str) -> str:
+    """Only the video figures of a stored post body, one after the other."""
+    return "".join(match[0] for match in _VIDEO_FIGURE.finditer(body_html))
+
+
 def remove_videos(body_html: str) -> str:
     """The body without its video figures (for text excerpts)."""
     return _VIDEO_FIGURE.sub("", body_html)

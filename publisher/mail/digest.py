@@ -19,7 +19,13 @@ from datetime import datetime
 
 from ..content.html import excerpt, truncate_html
 from ..content.values import Enclosure
-from ..content.video import Video, find_videos, remove_videos, render_video_thumbnails
+from ..content.video import (
+    Video,
+    find_videos,
+    remove_videos,
+    render_video_thumbnails,
+    video_figures,
+)
 from ..errors import EmptyDigest
 
 #: characters of text in a post's excerpt (the rest is a "Read more" away)
@@ -42,7 +48,9 @@ class DigestPost:
     summary: str
     image: str | None = None
     image_alt: str = ""
+    #: the first video (templates written before ``videos``), and all of them
     video: Video | None = None
+    videos: tuple[Video, ...] = ()
     attachments: tuple[Enclosure, ...] = ()
     tags: tuple[str, ...] = ()
 
@@ -87,18 +95,28 @@ def make_post(
     attachments: tuple[Enclosure, ...] = (),
     tags: tuple[str, ...] = (),
 ) -> DigestPost:
-    """A post for the digest; ``body_html`` must already have absolute links."""
+    """A post for the digest; ``body_html`` must already have absolute links.
+
+    The summary its editor wrote is what both parts show (with the post's videos,
+    as thumbnails in HTML, as links in text); without one, the start of the body.
+    """
     videos = find_videos(body_html)
+    if summary and summary.strip():
+        shown = f"<p>{html.escape(summary.strip())}</p>"
+        excerpt_html = shown + render_video_thumbnails(video_figures(body_html))
+    else:
+        excerpt_html = truncate_html(render_video_thumbnails(body_html), EXCERPT_CHARS)
     return DigestPost(
         title=title,
         link=link,
         published=published,
         author=author,
-        excerpt_html=truncate_html(render_video_thumbnails(body_html), EXCERPT_CHARS),
+        excerpt_html=excerpt_html,
         summary=(summary or excerpt(remove_videos(body_html), SUMMARY_CHARS)).strip(),
         image=image,
         image_alt=image_alt or "",
         video=videos[0] if videos else None,
+        videos=tuple(videos),
         attachments=attachments,
         tags=tags,
     )

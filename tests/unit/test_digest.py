@@ -74,6 +74,26 @@ def test_a_video_becomes_a_linked_thumbnail() -> None:
     assert item.summary == "After the video."
 
 
+# Invariant: the summary an editor wrote is what both parts of the digest show (HTML
+# escaped, with every video of the post as a thumbnail), and the text part links every
+# video, not only the first.
+def test_the_editor_s_summary_and_every_video_are_in_both_parts(settings: Settings) -> None:
+    vimeo = VIDEO_BODY.replace(
+        '"youtube" data-video-id="dQw4w9WgXcQ"', '"vimeo" data-video-id="76979871"'
+    )
+    item = post(1, body_html=VIDEO_BODY + vimeo, summary="Three things <happened>.")
+    assert item.excerpt_html.startswith("<p>Three things &lt;happened&gt;.</p>")
+    assert item.excerpt_html.count("Watch the video") == 2
+    assert "After the video" not in item.excerpt_html
+    rendered = render_digest(
+        make_digest("weekly", [item], T0 - timedelta(9), T0), settings.digests[0], settings
+    )
+    assert "Three things &lt;happened&gt;." in rendered.html
+    assert "Three things <happened>." in rendered.text
+    assert "Watch the video: https://www.youtube.com/watch?v=dQw4w9WgXcQ" in rendered.text
+    assert "Watch the video: https://vimeo.com/76979871" in rendered.text
+
+
 def test_subject_is_one_line_whatever_the_template(settings: Settings) -> None:
     config = settings.digests[0].model_copy(
         update={"subject": "News\r\nBcc: x@evil.example {{ site.title }}"}
