@@ -114,12 +114,23 @@ def parse_located(text: str, first_line: int = 1) -> YamlDocument:
         # an unclosed bracket is only noticed at the end of the text: point at its last line
         line = min(mark.line, last_line) + first_line if mark is not None else None
         message = "; ".join(str(part) for part in (e.context, e.problem) if part)
-        raise YamlSyntaxError(message or "invalid YAML", line) from e
+        lines = text.splitlines()
+        at = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+        raise YamlSyntaxError(_with_hint(message or "invalid YAML", at), line) from e
     except yaml.YAMLError as e:  # pragma: no cover - PyYAML marks nearly everything
         raise YamlSyntaxError(str(e), None) from e
     finally:
         loader.dispose()
     return YamlDocument(data=data, text=text, first_line=first_line, composed=node)
+
+
+def _with_hint(message: str, line: str) -> str:
+    """PyYAML's words, and what usually causes them (``line``: the line it stopped on)."""
+    if "mapping values are not allowed" in message:
+        return message + ' (a value with ": " in it goes in quotes: title: "Strategy: 2019")'
+    if "\t" in line and "cannot start any token" in message:
+        return message + " (a tab: YAML indents with spaces)"
+    return message
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -270,6 +281,8 @@ def describe_errors(
                 message += f"; expected one of: {', '.join(allowed)}"
         elif kind == "missing":
             message = "is required but missing"
+        elif kind.endswith("_type") and item.get("input", "") is None:
+            message = "is empty"
         else:
             message = str(item["msg"]).removeprefix("Value error, ")
             # (a validator that says what it got, from elsewhere than the file, says it once)

@@ -118,7 +118,9 @@ def parse_settings(
         context = {"base_dir": base_dir, "check_templates": check_templates}
         settings = Settings.model_validate(doc.data, context=context)
     except ValidationError as e:
-        first = describe_errors(e, doc, Settings)[0]
+        problems = describe_errors(e, doc, Settings)
+        # a key typed wrong is the mistake; the key it should have been, "missing", follows
+        first = next((p for p in problems if p.message.startswith("unknown key")), problems[0])
         raise ConfigError(source, first.key, first.message, first.line) from e
     settings._source = source
     settings._document = doc

@@ -133,6 +133,8 @@ def parse_post_file(
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise ContentError(source, "is UTF-16; save the file as UTF-8") from None
         line = raw[: e.start].count(b"\n") + 1
         raise ContentError(
             source,

@@ -85,6 +85,14 @@ def test_unknown_key_is_refused_with_the_choices() -> None:
     assert "unknown key" in str(error) and "items" in str(error)
 
 
+# A required key typed wrong is named as the unknown key it is (with the right
+# spelling among the choices), not as the key it should have been, "missing".
+def test_a_required_key_typed_wrong_is_named_as_typed() -> None:
+    error = error_of(BASE.replace("base_url:", "baseurl:"))
+    assert error.key == "site.baseurl" and "unknown key" in str(error)
+    assert "base_url" in str(error)
+
+
 def test_missing_value_names_the_key() -> None:
     error = error_of("site:\n  title: T\n  base_url: https://x.org/\nemail:\n  sender: a@b.org\n")
     assert error.key == "site.postal_address"

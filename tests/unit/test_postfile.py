@@ -375,3 +375,18 @@ def test_video_directives_written_wrong_are_refused() -> None:
         "---\ntitle: T\n---\n```\n::: video https://www.youtube.com/watch?v=dQw4w9WgXcQ\n```\n"
     )
     assert "::: video" in shown.body_html
+
+
+# The commonest slips of a front matter get the cause with the line: a colon in an
+# unquoted title, a tab, an empty title, a file saved as UTF-16.
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (b"---\ntitle: Strategy: 2019\n---\n", 'goes in quotes: title: "Strategy: 2019"'),
+        (b"---\ntitle: T\ntags:\n\t- a\n---\n", "a tab: YAML indents with spaces"),
+        (b"---\ntitle:\n---\n", "title: is empty"),
+        ("---\ntitle: T\n---\n".encode("utf-16"), "is UTF-16; save the file as UTF-8"),
+    ],
+)
+def test_common_slips_say_their_cause(raw: bytes, said: str) -> None:
+    assert said in str(error_of(raw))
