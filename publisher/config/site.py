@@ -25,11 +25,7 @@ class SiteSettings(Section):
     description: OneLine = Field(
         "", max_length=500, description="One line about the site (feed subtitle)."
     )
-    language: str = Field(
-        "en",
-        pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$",
-        description="BCP 47 language tag of the content.",
-    )
+    language: str = Field("en", description="BCP 47 language tag of the content.")
     timezone: str = Field("UTC", description="IANA time zone for dates written without one.")
     postal_address: Text = Field(
         min_length=1,
@@ -75,6 +71,16 @@ class SiteSettings(Section):
     @property
     def domain(self) -> str:
         return self.base_url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        # a language (ISO 639: two or three letters), then region, script… subtags
+        if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", value):
+            raise ValueError(
+                f"must be a language tag such as en, de or pt-BR (BCP 47), got {value!r}"
+            )
+        return value
 
 
 class DatabaseSettings(Section):

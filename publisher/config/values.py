@@ -97,7 +97,12 @@ def check_address(value: str) -> str:
     try:
         parse_mailbox(value)
     except AddressError as e:
-        raise ValueError(e.why) from None
+        why = e.why
+        name = value.split("<", 1)[0]
+        if "<" in value and "," in name and '"' not in name:
+            # read as two addresses: a name with a comma needs quotes
+            why += f'; a name with a comma goes in double quotes: "{name.strip()}" <…>'
+        raise ValueError(why) from None
     return value
 
 

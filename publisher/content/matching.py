@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -117,13 +117,14 @@ class StoredPosts:
         if draft.source not in self.renamed:
             if self.gone is None:
                 self.gone = {
-                    (title, published): key
+                    (title, _utc(published)): key
                     for key, title, published in queries.posts_from_files(self.session)
                     if key.source_path is not None
                     and _is_post_file(key.source_path)
                     and not self.is_file(key.source_path)
                 }
-            self.renamed[draft.source] = self.gone.pop((draft.title, draft.published_at), None)
+            found = self.gone.pop((draft.title, _utc(draft.published_at)), None)
+            self.renamed[draft.source] = found
         return self.renamed[draft.source]
 
     def conflict(self, draft: PostDraft) -> ContentError | None:
@@ -163,6 +164,12 @@ class StoredPosts:
     def take(self, draft: PostDraft) -> None:
         """The draft will be written: its slug is taken."""
         self.taken[draft.slug] = draft.source
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """``when`` in UTC (an hour the clocks repeat compares equal to nothing in
+    another zone: PEP 495)."""
+    return when.astimezone(UTC) if when is not None else None
 
 
 def _is_post_file(source: str | None) -> bool:

@@ -25,7 +25,7 @@ import mimetypes
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -82,7 +82,19 @@ def parse_when(value: Any, zone: ZoneInfo) -> datetime:
             ) from None
     else:
         raise ValueError(f"expected a date such as 2019-12-05, got {value!r}")
-    return when if when.tzinfo is not None else when.replace(tzinfo=zone)
+    if when.tzinfo is not None:
+        return when
+    local = when.replace(tzinfo=zone)
+    try:
+        again = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    except OverflowError:  # year 1 or 9999: refused for its year by the caller
+        return local
+    if again != when:
+        raise ValueError(
+            f"{when:%Y-%m-%d %H:%M} does not exist in {zone.key} (the clocks go forward "
+            "then); write a time after the change"
+        )
+    return local
 
 
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}[-_]")

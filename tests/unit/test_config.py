@@ -93,6 +93,16 @@ def test_a_required_key_typed_wrong_is_named_as_typed() -> None:
     assert "base_url" in str(error)
 
 
+# A sender whose name has an unquoted comma, and a language written out, are config
+# errors that say what to write.
+def test_a_sender_name_with_a_comma_and_a_language_name_say_what_to_write() -> None:
+    comma = error_of(BASE.replace("News <news@example.org>", "News, Berlin <news@example.org>"))
+    assert comma.key == "email.sender" and 'double quotes: "News, Berlin" <…>' in str(comma)
+    spelled = error_of(BASE.replace("  title: T\n", "  title: T\n  language: English\n"))
+    assert spelled.key == "site.language" and "such as en, de or pt-BR" in str(spelled)
+    assert parse(BASE.replace("  title: T\n", "  title: T\n  language: pt-BR\n"))
+
+
 def test_missing_value_names_the_key() -> None:
     error = error_of("site:\n  title: T\n  base_url: https://x.org/\nemail:\n  sender: a@b.org\n")
     assert error.key == "site.postal_address"

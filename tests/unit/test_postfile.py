@@ -390,3 +390,15 @@ def test_video_directives_written_wrong_are_refused() -> None:
 )
 def test_common_slips_say_their_cause(raw: bytes, said: str) -> None:
     assert said in str(error_of(raw))
+
+
+# A local time the clocks skip (the spring change) is refused, not moved an hour on
+# unseen; the autumn's repeated hour is taken as its first (summer) instance.
+def test_a_local_time_that_does_not_exist_is_refused() -> None:
+    error = error_of("---\ntitle: T\ndate: 2024-03-31 02:30\nstatus: published\n---\n")
+    assert (error.field, error.line) == ("date", 3) and "does not exist in Europe/Berlin" in str(
+        error
+    )
+    draft = parse("---\ntitle: T\ndate: 2024-10-27 02:30\n---\n")
+    assert draft.published_at is not None
+    assert draft.published_at.astimezone(UTC) == datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
