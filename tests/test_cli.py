@@ -46,6 +46,8 @@ def test_init_sample_then_list_show_publish(config: Path) -> None:
     assert "status" in table.output and "Miriam" in table.output
     assert table.output.rstrip().endswith("1 post")
     assert len(run(config, "posts", "list", "--tag", "publications").output.splitlines()) == 5
+    # a filter that matches nothing says so, not only a header
+    assert "No post with tag 'nosuch'" in run(config, "posts", "list", "--tag", "nosuch").output
 
     shown = run(config, "posts", "show", "our-strategy-2019-2021")
     assert "Our strategy 2019 – 2021" in shown.output

@@ -201,6 +201,13 @@ def list_posts(
         or status is None
     ]
     print_rows(app, ("status", "date", "slug", "title", "author"), rows, output_format, "post")
+    if not rows and (tag or author or status):
+        asked = " and ".join(
+            f"{name} {value!r}"
+            for name, value in (("status", status), ("tag", tag), ("author", author))
+            if value
+        )
+        click.echo(f"No post with {asked} (a tag or author by its name or slug).", err=True)
 
 
 def _get_post(session: Session, slug: str) -> Post:
