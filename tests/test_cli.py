@@ -52,6 +52,9 @@ def test_init_sample_then_list_show_publish(config: Path) -> None:
     shown = run(config, "posts", "show", "our-strategy-2019-2021")
     assert "Our strategy 2019 – 2021" in shown.output
     assert "application/pdf" in shown.output
+    # the author as stored: role and organisation, then the bio
+    assert "Thomas Howie, Communications Manager, International Civil Society" in shown.output
+    assert "Thomas joined the Centre in June 2017" in shown.output
     # the body as it goes out: stored as rendered, shown sanitised (nh3 marks links)
     slug = "a-new-playbook-for-international-civil-society-to-put-into-action-solidarity"
     links = run(config, "posts", "show", slug).output

@@ -235,7 +235,7 @@ def show(app: App, slug: str) -> None:
             ("status", post.status.value),
             ("published", _local(app.settings, post.published_at)),
             ("updated", _local(app.settings, post.updated_at)),
-            ("author", post.author.name if post.author else ""),
+            ("author", _author_line(post)),
             ("tags", ", ".join(t.name for t in post.tags)),
             ("summary", post.summary or ""),
             ("source", post.source_path or ""),
@@ -250,6 +250,16 @@ def show(app: App, slug: str) -> None:
         from ..content.sanitize import sanitize_html
 
         click.echo(sanitize_html(post.body_html))  # as readers get it (stored as rendered)
+
+
+def _author_line(post: Post) -> str:
+    """The author as stored: name, role, organisation, email, then the bio."""
+    author = post.author
+    if author is None:
+        return ""
+    parts = [author.name, author.role, author.organisation, author.email and f"<{author.email}>"]
+    line = ", ".join(part for part in parts if part)
+    return f"{line}\n{'':>14}{author.bio}" if author.bio else line
 
 
 @posts.command()
