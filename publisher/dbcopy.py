@@ -3,11 +3,12 @@ deployment outgrows one machine (or back, or between two servers).
 
 The copy is all or nothing: the target is brought to the schema the source is at,
 must hold nothing yet, and is written in one transaction, so a failed copy leaves
-it empty. Ids are kept (tokens, Message-IDs and run numbers go on meaning the same
-thing), and so is the installation's suppression salt (the hashes of erased and
-suppressed addresses only match under it). The target's id counters go on from the
-source's (PostgreSQL's sequences, SQLite's ``AUTOINCREMENT``), so an id the source
-gave to someone since erased is not given again.
+no row in it (the schema made first stays). Ids are kept (tokens, Message-IDs and
+run numbers go on meaning the same thing), and so is the installation's
+suppression salt (the hashes of erased and suppressed addresses only match under
+it). The target's id counters go on from the source's (PostgreSQL's sequences,
+SQLite's ``AUTOINCREMENT``), so an id the source gave to someone since erased is
+not given again.
 
 The source is read in one snapshot (a read transaction), so a send or a sign-up
 that writes during the copy is either all in the copy or not at all; stop the
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from .db import VERSION_TABLE, check_schema, current_revision, head_revision, upgrade
 from .errors import DatabaseError
+from .queries.deliveries import free_claims
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Table
@@ -94,7 +96,10 @@ def copy_database(
                     writer.execute(table.delete())
                 report.rows[table.name] = _copy_table(reader, writer, table, progress)
             _carry_counters(writer, tables, _counters(reader, tables))
-            _free_claims(writer)
+            if writer.dialect.name == "postgresql":
+                # a claim of a sender stopped before the move: the next send takes it
+                # back at once, as a dead sender's (none claimed on SQLite has a number)
+                free_claims(writer)
     except DBAPIError as e:
         raise DatabaseError(
             f"the copy into {target.url!r} failed, nothing was kept: {e.orig}"
@@ -151,7 +156,8 @@ def _copy_table(
     from sqlalchemy import insert, select
 
     order = list(table.primary_key.columns)
-    result = reader.execution_options(yield_per=CHUNK).execute(select(table).order_by(*order))
+    query = select(table).order_by(*order)
+    result = reader.execute(query, execution_options={"yield_per": CHUNK})
     copied = 0
     for chunk in result.mappings().partitions():
         writer.execute(insert(table), [dict(row) for row in chunk])
@@ -159,19 +165,6 @@ def _copy_table(
         if progress is not None:
             progress(table.name, copied)
     return copied
-
-
-def _free_claims(writer: Connection) -> None:
-    """Deliveries left ``sending`` are a stopped sender's: the next send on the target
-    takes them back at once. On PostgreSQL a row is taken back once no live sender
-    holds its sender's number; a row with none (claimed on SQLite, or before schema
-    0011) would wait ``stale_after``. Number 0 is one no sender ever holds."""
-    from sqlalchemy import text
-
-    if writer.dialect.name == "postgresql":
-        writer.execute(
-            text("UPDATE deliveries SET sender = 0 WHERE status = 'sending' AND sender IS NULL")
-        )
 
 
 def _counters(reader: Connection, tables: list[Table]) -> dict[str, int]:

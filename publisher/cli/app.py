@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from ..errors import PublisherError
+from ..words import counted
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -230,4 +231,4 @@ def print_rows(
         table.add_row(*row)
         count += 1
     app.console.print(table)
-    app.console.print(f"{count} {noun}{'' if count == 1 else 's'}")
+    app.console.print(counted(count, noun))

@@ -92,9 +92,10 @@ def copy(app: App, target_url: str) -> None:
         click.echo("\r" + " " * 36 + "\r", nl=False, err=True)
     for table, rows in report.rows.items():
         click.echo(f"  {table:<22} {rows:>10,}")
+    hidden = " (its password not shown)" if target.url.password else ""
     click.echo(
-        f"Copied {report.total:,} rows into {target.url!r}. "
-        "Set database.url in config.yaml to it, then start the publisher again."
+        f"Copied {report.total:,} rows into {target.url!r}{hidden}. Set database.url in "
+        "config.yaml (or PUBLISHER_DATABASE_URL) to it, then start the publisher again."
     )
 
 
@@ -290,7 +291,7 @@ def publish(app: App, slug: str, when: datetime | None) -> None:
         state, at_text = post.status.value, _local(app.settings, post.published_at)
         source = post.source_path
     click.echo(f"{slug}: {state}, dated {at_text}.")
-    _warn_file_decides(source, "published")
+    _warn_file_decides(source, f"status: {state}` and `date: {at_text}")
 
 
 @posts.command()
@@ -307,16 +308,18 @@ def unpublish(app: App, slug: str) -> None:
         post.status = PostStatus.DRAFT
         source = post.source_path
     click.echo(f"{slug}: draft.")
-    _warn_file_decides(source, "draft")
+    _warn_file_decides(source, "status: draft")
 
 
-def _warn_file_decides(source: str | None, status: str) -> None:
-    """A post made from a file takes the file's status again when the file is
-    imported after a change: say so, and how to make it last."""
-    if source and "#entry-" not in source:
+def _warn_file_decides(source: str | None, fields: str) -> None:
+    """A post made from a file takes the file's status and date again when the file
+    is imported after a change: say so, and how to make this last."""
+    from ..content.matching import is_post_file
+
+    if source and is_post_file(source):
         click.echo(
             f"Note: the post comes from {source}; an import of that file after it "
-            f"changes sets the status the file gives. Write `status: {status}` in it "
-            "to keep this one.",
+            f"changes sets the status and date the file gives. Write `{fields}` in it "
+            "to keep these.",
             err=True,
         )

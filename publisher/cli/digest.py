@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
+from ..words import counted
 from .app import WHEN, App, friendly_errors, pass_app
 
 if TYPE_CHECKING:
@@ -175,10 +176,10 @@ def send(app: App, name: str | None, dry_run: bool) -> None:
         for edition in plan:
             who = ", ".join(edition.topics) if edition.topics else "all topics"
             gets = (
-                _count(edition.posts, "post") if edition.posts else "nothing (no post about them)"
+                counted(edition.posts, "post") if edition.posts else "nothing (no post about them)"
             )
             app.console.print(
-                f"  {_count(edition.subscribers, 'subscriber')} following {who}: {gets}"
+                f"  {counted(edition.subscribers, 'subscriber')} following {who}: {gets}"
             )
         return
     secret_key(app.settings, required=True)
@@ -369,8 +370,3 @@ def preview(
     wsgi = create_app(app.settings, feeds=False, preview=source)
     app.console.print(f"Previewing on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
     serve_app(wsgi, app.settings.web, "127.0.0.1", port)
-
-
-def _count(number: int, noun: str) -> str:
-    """``1 post``, ``2 posts``."""
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"

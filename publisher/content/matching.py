@@ -64,7 +64,7 @@ class StoredPosts:
         if self.lookups > LOOKUPS:
             self.learn_all()
         else:
-            source = draft.source if _is_post_file(draft.source) else None
+            source = draft.source if is_post_file(draft.source) else None
             self._know(queries.post_keys_matching(self.session, draft.uid, draft.slug, source))
 
     def learn_all(self) -> None:
@@ -107,7 +107,7 @@ class StoredPosts:
         if draft.uid:
             return self.by_uid.get(draft.uid)
         holder = self.by_slug.get(draft.slug)
-        if holder is None and _is_post_file(draft.source):
+        if holder is None and is_post_file(draft.source):
             return self.by_file.get(draft.source) or self._renamed(draft)
         return holder
 
@@ -120,10 +120,12 @@ class StoredPosts:
                     (title, _utc(published)): key
                     for key, title, published in queries.posts_from_files(self.session)
                     if key.source_path is not None
-                    and _is_post_file(key.source_path)
+                    and is_post_file(key.source_path)
                     and not self.is_file(key.source_path)
                 }
-            found = self.gone.pop((draft.title, _utc(draft.published_at)), None)
+            # (a draft with no date is no one's rename: "Notes" is not every "Notes")
+            when = _utc(draft.published_at)
+            found = self.gone.pop((draft.title, when), None) if when else None
             self.renamed[draft.source] = found
         return self.renamed[draft.source]
 
@@ -172,7 +174,7 @@ def _utc(when: datetime | None) -> datetime | None:
     return when.astimezone(UTC) if when is not None else None
 
 
-def _is_post_file(source: str | None) -> bool:
+def is_post_file(source: str | None) -> bool:
     """A Markdown file's path (not a feed entry, whose label changes when the feed grows)."""
     return bool(source) and "#entry-" not in str(source)
 
@@ -186,7 +188,7 @@ def _belongs_elsewhere(
     return (
         other is not None
         and other != draft.source
-        and _is_post_file(other)
-        and _is_post_file(draft.source)
+        and is_post_file(other)
+        and is_post_file(draft.source)
         and is_file(other)
     )

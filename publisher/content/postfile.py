@@ -63,16 +63,19 @@ def split_front_matter(text: str, source: str) -> tuple[str, str, int]:
 def parse_when(value: Any, zone: ZoneInfo) -> datetime:
     """A front-matter date → aware UTC-comparable datetime.
 
-    A date alone means midnight, and a time without offset means local time,
-    both in the site's time zone.
+    A date alone means the start of that day (midnight, or the first hour there is
+    where the clocks skip midnight), and a time without offset means local time,
+    both in the site's time zone. A local time the clocks skip is refused.
 
     :raises ValueError: with the forms accepted.
     """
+    day_only = isinstance(value, date) and not isinstance(value, datetime)
     if isinstance(value, datetime):
         when = value
     elif isinstance(value, date):
         when = datetime.combine(value, time(0, 0))
     elif isinstance(value, str):
+        day_only = len(value.strip()) == len("2019-12-05")
         try:
             when = datetime.fromisoformat(value.strip())
         except ValueError:
@@ -89,6 +92,8 @@ def parse_when(value: Any, zone: ZoneInfo) -> datetime:
         again = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     except OverflowError:  # year 1 or 9999: refused for its year by the caller
         return local
+    if again != when and day_only:
+        return local.astimezone(UTC).astimezone(zone)  # the day's first hour
     if again != when:
         raise ValueError(
             f"{when:%Y-%m-%d %H:%M} does not exist in {zone.key} (the clocks go forward "

@@ -167,9 +167,12 @@ _DIRECTIVE = re.compile(r"^ {0,3}:::+\s*(\S*)")
 def directive_mistakes(text: str) -> list[tuple[int, str]]:
     """Video directives written so that they would not be one (0-based line, why):
     ``::: Video`` (the name is lower case), and one whose closing ``:::`` is missing
-    (everything after it would become its caption). Code blocks are passed over."""
+    while more of the post follows its caption (all of it would become the caption;
+    a post that ends with the video, or with its one caption paragraph, is as meant).
+    Code blocks are passed over."""
     mistakes: list[tuple[int, str]] = []
-    opened: int | None = None
+    opened: int | None = None  # the line of a directive not closed yet
+    gap = False  # a blank line came after its caption began
     fence: str | None = None
     for number, line in enumerate(text.split("\n")):
         fenced = _FENCE.match(line)
@@ -178,6 +181,11 @@ def directive_mistakes(text: str) -> list[tuple[int, str]]:
             continue
         found = None if fence else _DIRECTIVE.match(line)
         if found is None:
+            if opened is not None and not line.strip():
+                gap = True
+            elif opened is not None and gap:  # a second paragraph: swallowed
+                mistakes.append((opened, _UNCLOSED))
+                opened = None
             continue
         name = found[1]
         if not name:
@@ -185,11 +193,9 @@ def directive_mistakes(text: str) -> list[tuple[int, str]]:
         elif name == "video":
             if opened is not None:
                 mistakes.append((opened, _UNCLOSED))
-            opened = number
+            opened, gap = number, False
         elif name.lower() == "video":
             mistakes.append((number, f"write `::: video`, in lower case (not `::: {name}`)"))
-    if opened is not None:
-        mistakes.append((opened, _UNCLOSED))
     return sorted(mistakes)
 
 

@@ -239,9 +239,13 @@ def compose(
     return editions, editions.compose(recipient)
 
 
+def web_version_path(settings: Settings, digest: Digest) -> Path:
+    """Where the digest's web version is written (its "View in browser" link's page)."""
+    return settings.feeds.output_dir / digest_page_path(digest.name, digest.period_end)
+
+
 def publish_web_version(settings: Settings, rendered: RenderedDigest) -> Path:
     """Write the digest's web version where its "View in browser" link points."""
-    digest = rendered.digest
-    path = settings.feeds.output_dir / digest_page_path(digest.name, digest.period_end)
+    path = web_version_path(settings, rendered.digest)
     write_if_changed(path, render_web_page(rendered, settings).encode("utf-8"))
     return path

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import queries
 from ..audience.recipients import iter_recipients
 from ..config import Settings
+from ..words import counted
 from .compose import Editions, digest_posts, run_posts, secret_key
 from .digest import make_digest
 from .runs import RunClaim
@@ -64,7 +65,6 @@ def plan_send(
         plan.append(PlannedEdition(topics, count, size))
     window = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
     return (
-        f"Would {what} of '{config.name}' for {window} "
-        f"({len(posts)} post{'' if len(posts) == 1 else 's'})",
+        f"Would {what} of '{config.name}' for {window} ({counted(len(posts), 'post')})",
         plan,
     )

@@ -40,7 +40,7 @@ def take_number(connection: Connection) -> int:
     """A sender's number, its lock taken on ``connection`` (which must stay open, out
     of any pool, while the sender sends; :func:`give_up_number` at the end)."""
     while True:
-        number = 1 + secrets.randbelow(2**31 - 1)  # never 0: no sender holds 0 (dbcopy)
+        number = 1 + secrets.randbelow(2**31 - 1)  # never 0 (queries.deliveries.NO_SENDER)
         if connection.execute(_TAKE, {"number": number}).scalar():
             return number
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..addresses import normalise_address
 from ..audience.recipients import recipient_for
 from ..config import Settings
-from .compose import Composed, compose, publish_web_version, secret_key
+from .compose import Composed, compose, publish_web_version, secret_key, web_version_path
 from .smtp import Mailer
 from .window import digest_settings
 
@@ -35,8 +35,11 @@ def send_test(
     everyone = editions.template(())
     assert everyone is not None
     # the message's "View in browser" link works when it arrives; a message that
-    # never left leaves no page behind
-    page = publish_web_version(settings, everyone.rendered)
+    # never left leaves no page behind (but the page of a digest sent for the same
+    # window, which subscribers' links point at, stays)
+    rendered = everyone.rendered
+    existed = web_version_path(settings, rendered.digest).exists()
+    page = publish_web_version(settings, rendered)
     try:
         message = composed.message
         if settings.email.dkim is not None:  # signed as the digests are
@@ -45,6 +48,7 @@ def send_test(
             message = DkimSigner(settings.email.dkim, settings.source).sign(message)
         mailer.send(settings.email.sender_address, address, message)
     except BaseException:
-        page.unlink(missing_ok=True)
+        if not existed:
+            page.unlink(missing_ok=True)
         raise
     return composed

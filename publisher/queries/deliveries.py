@@ -342,3 +342,20 @@ def reset_sending(session: Session, run_id: int) -> int:
         .values(status=DeliveryStatus.PENDING)
     )
     return session.connection().execute(statement).rowcount
+
+
+#: a sender number no sender holds (:func:`publisher.mail.senders.take_number`)
+NO_SENDER = 0
+
+
+def free_claims(connection: Connection) -> int:
+    """Mark every ``sending`` delivery that names no sender as a gone sender's, so
+    that the next send on PostgreSQL takes it back at once rather than after
+    ``stale_after`` (a database copied from SQLite, whose claims name none)."""
+    d = _deliveries
+    statement = (
+        update(d)
+        .where(d.c.status == DeliveryStatus.SENDING, d.c.sender.is_(None))
+        .values(sender=NO_SENDER)
+    )
+    return connection.execute(statement).rowcount

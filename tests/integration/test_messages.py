@@ -214,6 +214,14 @@ def test_a_refused_test_send_leaves_no_page(
         send_test(sessions, settings, mailer, "nobody@refused.example", NOW, since=SINCE)
     assert received == []
     assert not list((settings.feeds.output_dir / "digests").glob("*.html"))
+    # a page already there (a digest sent for the same window, whose subscribers'
+    # links point at it) stays when a test-send of that window fails
+    page = settings.feeds.output_dir / "digests" / "weekly-2026-11-25-1200.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("the sent digest's page")
+    with SmtpMailer(settings.email.smtp) as mailer, pytest.raises(DeliveryError):
+        send_test(sessions, settings, mailer, "nobody@refused.example", NOW, since=SINCE)
+    assert page.exists()
 
 
 def test_a_refused_recipient_is_a_permanent_delivery_error(

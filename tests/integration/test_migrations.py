@@ -243,3 +243,38 @@ def test_an_upgrade_refused_by_the_server_is_a_database_error(engine: Engine) ->
         with engine.begin() as conn:
             conn.execute(text(f"DROP OWNED BY {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
+
+
+# Invariant (SQLite): the migrations are one transaction, DDL included: one that fails
+# part way (here 0012's second table copy) leaves the file as it was, so the next
+# `db upgrade` starts from the same place; and rows that pointed nowhere before the
+# upgrade (deleted by hand with foreign keys off) do not stop it.
+def test_a_failed_upgrade_leaves_sqlite_as_it_was(engine: Engine) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's DDL is transactional by itself")
+    db.downgrade(engine, "0011")
+    raw = engine.raw_connection()
+    try:
+        raw.execute("PRAGMA foreign_keys = OFF")
+        raw.execute(
+            "INSERT INTO subscriptions (subscriber_id, newsletter, created_at) "
+            "VALUES (999, 'weekly', '2026-11-27 12:00:00')"
+        )  # an orphan the database already holds
+        raw.execute("CREATE TABLE _alembic_tmp_consents (x INTEGER)")  # in 0012's way
+        raw.commit()
+        raw.execute("PRAGMA foreign_keys = ON")
+    finally:
+        raw.close()
+    with pytest.raises((DatabaseError, OperationalError)):
+        db.upgrade(engine)
+    with engine.connect() as conn:
+        tables = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'table'")))
+        made = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'subscribers'"))
+    assert db.current_revision(engine) == "0011"
+    assert "_alembic_tmp_subscribers" not in tables and "AUTOINCREMENT" not in str(made)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE _alembic_tmp_consents"))
+    db.upgrade(engine)  # the orphan it held before does not stop it
+    assert db.current_revision(engine) == db.head_revision()

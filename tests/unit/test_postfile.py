@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.content.postfile import default_slug, parse_post_file
+from publisher.content.postfile import default_slug, parse_post_file, parse_when
 from publisher.content.values import PostStatus
 from publisher.errors import ContentError, PostProblems
 
@@ -393,8 +393,12 @@ def test_common_slips_say_their_cause(raw: bytes, said: str) -> None:
 
 
 # A local time the clocks skip (the spring change) is refused, not moved an hour on
-# unseen; the autumn's repeated hour is taken as its first (summer) instance.
+# unseen; the autumn's repeated hour is taken as its first (summer) instance; a date
+# alone, where the clocks skip midnight itself, is the first hour that day has.
 def test_a_local_time_that_does_not_exist_is_refused() -> None:
+    santiago = ZoneInfo("America/Santiago")  # 2019-09-08 began at 01:00
+    for day in (date(2019, 9, 8), "2019-09-08"):
+        assert parse_when(day, santiago).astimezone(UTC) == datetime(2019, 9, 8, 4, tzinfo=UTC)
     error = error_of("---\ntitle: T\ndate: 2024-03-31 02:30\nstatus: published\n---\n")
     assert (error.field, error.line) == ("date", 3) and "does not exist in Europe/Berlin" in str(
         error
@@ -402,3 +406,12 @@ def test_a_local_time_that_does_not_exist_is_refused() -> None:
     draft = parse("---\ntitle: T\ndate: 2024-10-27 02:30\n---\n")
     assert draft.published_at is not None
     assert draft.published_at.astimezone(UTC) == datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
+
+
+# A post that ends with its video (no caption, or its one caption paragraph) and no
+# closing line is as meant: nothing follows to be swallowed.
+def test_a_video_at_the_end_needs_no_closing_line() -> None:
+    url = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    for body in (f"Intro.\n\n::: video {url}\n", f"Intro.\n\n::: video {url}\nLaunch\n\n"):
+        draft = parse(f"---\ntitle: T\n---\n{body}")
+        assert 'data-video-id="dQw4w9WgXcQ"' in draft.body_html
