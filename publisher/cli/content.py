@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..words import counted
 from .app import WHEN, App, format_option, friendly_errors, pass_app, print_rows
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def _run_import(app: App, target: str, force: bool) -> None:
         app.sessions(), target, app.settings, datetime.now(UTC), force=force
     )
     click.echo(
-        f"Imported {report.total} posts from {target}: {len(report.created)} new, "
+        f"Imported {counted(report.total, 'post')} from {target}: {len(report.created)} new, "
         f"{len(report.updated)} updated, {len(report.unchanged)} unchanged."
     )
     for note in report.notes:

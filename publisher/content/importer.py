@@ -57,5 +57,11 @@ def import_target(
             raise ImportFailed(saver.conflicts)
         saver.flush()
         report = saver.report
+        if os.path.isdir(target):
+            report.notes += [
+                f"{path}: gone; its post {slug!r} stays as it is "
+                f"(`publisher posts unpublish {slug}` takes it down)"
+                for path, slug in saver.stored.gone_under(target)
+            ]
     report.unchanged[:0] = unchanged
     return report

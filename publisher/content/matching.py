@@ -15,6 +15,7 @@ keys of every stored post are read at once (one query in all).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -50,7 +51,8 @@ class StoredPosts:
         #: the slugs this import's drafts took so far, and whose (a feed entry's may
         #: have been changed here, after the sources were checked against each other)
         self.taken: dict[str, str] = {}
-        #: posts whose file is gone, by title and date (read when first needed)
+        #: posts whose file is gone, and by title and date (read when first needed)
+        self.gone_posts: list[tuple[queries.PostKey, str, datetime | None]] = []
         self.gone: dict[tuple[str, datetime | None], queries.PostKey] | None = None
         #: the post of a gone file each renamed file took, by the file
         self.renamed: dict[str, queries.PostKey | None] = {}
@@ -111,21 +113,40 @@ class StoredPosts:
             return self.by_file.get(draft.source) or self._renamed(draft)
         return holder
 
+    def _gone(self) -> dict[tuple[str, datetime | None], queries.PostKey]:
+        """The posts whose file is gone, by title and date (read once)."""
+        if self.gone is None:
+            self.gone_posts = [
+                (key, title, published)
+                for key, title, published in queries.posts_from_files(self.session)
+                if key.source_path is not None
+                and is_post_file(key.source_path)
+                and not self.is_file(key.source_path)
+            ]
+            self.gone = {(title, _utc(when)): key for key, title, when in self.gone_posts}
+        return self.gone
+
+    def gone_under(self, folder: str) -> list[tuple[str, str]]:
+        """(file, slug) of the posts made from files in ``folder`` that are gone, and
+        that no file of this import took over (renamed)."""
+        self._gone()
+        inside = os.path.join(os.path.normpath(folder), "")
+        taken = {key.id for key in self.renamed.values() if key is not None}
+        return sorted(
+            (key.source_path, key.slug)
+            for key, _, _ in self.gone_posts
+            if key.source_path is not None
+            and key.id not in taken
+            and os.path.normpath(key.source_path).startswith(inside)
+        )
+
     def _renamed(self, draft: PostDraft) -> queries.PostKey | None:
         """The post whose file is gone and which has the draft's title and date: the
         file was renamed (each such post is taken by one file at most)."""
         if draft.source not in self.renamed:
-            if self.gone is None:
-                self.gone = {
-                    (title, _utc(published)): key
-                    for key, title, published in queries.posts_from_files(self.session)
-                    if key.source_path is not None
-                    and is_post_file(key.source_path)
-                    and not self.is_file(key.source_path)
-                }
             # (a draft with no date is no one's rename: "Notes" is not every "Notes")
             when = _utc(draft.published_at)
-            found = self.gone.pop((draft.title, when), None) if when else None
+            found = self._gone().pop((draft.title, when), None) if when else None
             self.renamed[draft.source] = found
         return self.renamed[draft.source]
 

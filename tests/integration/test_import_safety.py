@@ -210,3 +210,21 @@ def test_a_status_the_file_changes_is_noted(
     assert report.notes == [
         f"{tmp_path / '2020-01-01-a-post.md'}: published, as the file says (the post was draft)"
     ]
+
+
+# A post whose file was deleted stays as it is (published, if it was), and the import of
+# its folder says so and how to take it down; a renamed file's post is not "gone".
+def test_a_deleted_file_s_post_is_named(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    kept = write(tmp_path, "2020-01-01-kept.md", post(title="Kept"))
+    deleted = write(tmp_path, "2020-01-01-deleted.md", post(title="Deleted", day=2))
+    import_target(sessions, str(tmp_path), settings, NOW)
+    deleted.unlink()
+    kept.rename(tmp_path / "2020-01-01-kept-renamed.md")
+    report = import_target(sessions, str(tmp_path), settings, NOW)
+    gone = [note for note in report.notes if ": gone;" in note]
+    assert gone == [
+        f"{deleted}: gone; its post 'deleted' stays as it is "
+        "(`publisher posts unpublish deleted` takes it down)"
+    ]
