@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from .db import VERSION_TABLE, check_schema, current_revision, head_revision, upgrade
 from .errors import DatabaseError
 from .queries.deliveries import free_claims
+from .words import counted
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Table
@@ -142,7 +143,7 @@ def _refuse_rows(writer: Connection, tables: list[Table]) -> None:
         count = writer.execute(select(func.count()).select_from(table)).scalar_one()
         if count:
             raise DatabaseError(
-                f"{writer.engine.url!r} is not empty ({table.name} has {count:,} rows): "
+                f"{writer.engine.url!r} is not empty ({table.name} has {counted(count, 'row')}): "
                 "copy into a new, empty database"
             )
 

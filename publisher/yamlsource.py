@@ -281,7 +281,9 @@ def describe_errors(
                 message += f"; expected one of: {', '.join(allowed)}"
         elif kind == "missing":
             message = "is required but missing"
-        elif kind.endswith("_type") and item.get("input", "") is None:
+        elif (kind.endswith("_type") and item.get("input", "") is None) or (
+            kind == "string_too_short" and not str(item.get("input", "x")).strip()
+        ):
             message = "is empty"
         else:
             message = str(item["msg"]).removeprefix("Value error, ")

@@ -64,7 +64,11 @@ def test_init_sample_then_list_show_publish(config: Path) -> None:
     # the post's file decides again at its next import: the command says so
     assert "draft" in taken_down and "Write `status: draft` in it" in taken_down
     assert len(run(config, "posts", "list", "--status", "published").output.splitlines()) == 10
-    assert "published" in run(config, "posts", "publish", "our-strategy-2019-2021").output
+    put_back = run(config, "posts", "publish", "our-strategy-2019-2021").output
+    assert "published" in put_back and "Note: the post comes from" in put_back
+    # nothing changed: nothing for the file to undo, nothing said about it
+    unchanged = run(config, "posts", "publish", "our-strategy-2019-2021").output
+    assert "published" in unchanged and "Note:" not in unchanged
     scheduled = run(config, "posts", "publish", "our-strategy-2019-2021", "--at", "2099-01-01")
     assert "scheduled" in scheduled.output
     listed = run(config, "posts", "list", "--status", "scheduled", "--format", "csv").output

@@ -78,13 +78,11 @@ def _column(header: str) -> str:
 
 
 def _parse_date(text: str, zone: ZoneInfo, now: datetime) -> datetime:
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"cannot read {text.strip()!r} as a date; write 2024-05-01 or 2024-05-01T10:30:00+02:00"
-        ) from None
-    when = when if when.tzinfo is not None else when.replace(tzinfo=zone)
+    """A consent date as posts' dates are read: in the site's zone unless it says
+    otherwise, a local time the clocks skip refused."""
+    from ..content.postfile import parse_when
+
+    when = parse_when(text.strip(), zone)
     if when > now:
         raise ValueError(f"{text.strip()} is in the future")
     return when

@@ -283,6 +283,7 @@ def publish(app: App, slug: str, when: datetime | None) -> None:
     now = datetime.now(UTC)
     with db.transaction(app.sessions()) as session:
         post = _get_post(session, slug)
+        before = (post.status, post.published_at)
         if when is not None:
             post.published_at = when
         elif post.published_at is None or post.published_at > now:  # now, not its date to come
@@ -290,7 +291,7 @@ def publish(app: App, slug: str, when: datetime | None) -> None:
         post.updated_at = post.updated_at or post.published_at
         post.status = PostStatus.SCHEDULED if post.published_at > now else PostStatus.PUBLISHED
         state, at_text = post.status.value, _local(app.settings, post.published_at)
-        source = post.source_path
+        source = post.source_path if (post.status, post.published_at) != before else None
     click.echo(f"{slug}: {state}, dated {at_text}.")
     _warn_file_decides(source, f"status: {state}` and `date: {at_text}")
 
@@ -306,8 +307,8 @@ def unpublish(app: App, slug: str) -> None:
 
     with db.transaction(app.sessions()) as session:
         post = _get_post(session, slug)
+        source = post.source_path if post.status is not PostStatus.DRAFT else None
         post.status = PostStatus.DRAFT
-        source = post.source_path
     click.echo(f"{slug}: draft.")
     _warn_file_decides(source, "status: draft")
 

@@ -113,7 +113,7 @@ def render(
     what = (
         "no new post: the 'nothing new' note (empty: note)"
         if rendered.digest.is_note
-        else f"{len(rendered.digest.posts)} posts"
+        else counted(len(rendered.digest.posts), "post")
     )
     app.console.print(f"Digest '{config.name}': {what}, subject “{rendered.subject}”")
     app.console.print(

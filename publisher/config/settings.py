@@ -97,7 +97,12 @@ def load_settings(
         raise ConfigError(
             str(file), "", "no such file; pass --config PATH or create config.yaml"
         ) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raw = file.read_bytes()
+        utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:200]
+        why = "is UTF-16" if utf16 else f"is not UTF-8 (byte 0x{raw[e.start]:02x} at {e.start})"
+        raise ConfigError(str(file), "", f"{why}; save the file as UTF-8") from None
+    except OSError as e:
         raise ConfigError(str(file), "", f"cannot be read: {e}") from e
     return parse_settings(
         text, source=str(file), base_dir=file.resolve().parent, check_templates=check_templates

@@ -219,16 +219,27 @@ def refuse_unsafe_html(text: str, rendered: str) -> None:
 
 def unsafe_html(text: str, rendered: str) -> list[MarkdownError]:
     """Everything :func:`refuse_unsafe_html` refuses: each unsafe link or image, and
-    each kind of element dropped with what it holds, in the order of ``text``'s lines."""
-    problems = [
-        MarkdownError(_line_of(text, url), describe_unsafe_link(url))
-        for url in dict.fromkeys(unsafe_links(rendered))
-    ]
+    each element dropped with what it holds, every time it is written, in the order
+    of ``text``'s lines."""
+    problems: list[MarkdownError] = []
     lowered = text.lower()
+    for url in dict.fromkeys(unsafe_links(rendered)):
+        lines = _lines_of(lowered, url.lower()) or [_line_of(text, url)]
+        problems += [MarkdownError(line, describe_unsafe_link(url)) for line in lines]
     for name in dropped_elements(rendered):
-        line = text.count("\n", 0, max(0, lowered.find("<" + name)))
-        problems.append(MarkdownError(line, describe_dropped_element(name)))
+        found = [m.start() for m in re.finditer(rf"<{name}(?=[\s/>])", lowered)]
+        lines = sorted({text.count("\n", 0, at) for at in found}) or [0]
+        problems += [MarkdownError(line, describe_dropped_element(name)) for line in lines]
     return sorted(problems, key=lambda problem: problem.line)
+
+
+def _lines_of(text: str, part: str) -> list[int]:
+    """0-based lines of ``text`` where ``part`` is written, each once."""
+    lines, at = [], text.find(part)
+    while at != -1:
+        lines.append(text.count("\n", 0, at))
+        at = text.find(part, at + len(part))
+    return sorted(set(lines))
 
 
 def _line_of(text: str, url: str) -> int:

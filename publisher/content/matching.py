@@ -123,7 +123,14 @@ class StoredPosts:
                 and is_post_file(key.source_path)
                 and not self.is_file(key.source_path)
             ]
-            self.gone = {(title, _utc(when)): key for key, title, when in self.gone_posts}
+            index: dict[tuple[str, datetime | None], queries.PostKey] = {}
+            twins = set()  # two gone posts with one title and date: neither is guessed at
+            for key, title, when in self.gone_posts:
+                found = (title, _utc(when))
+                if found in index:
+                    twins.add(found)
+                index[found] = key
+            self.gone = {found: key for found, key in index.items() if found not in twins}
         return self.gone
 
     def gone_under(self, folder: str) -> list[tuple[str, str]]:

@@ -164,7 +164,7 @@ def _guard(template: str, action: Callable[[], _T]) -> _T:
     except jinja2.exceptions.SecurityError as e:
         raise TemplateError(f"{template}: not allowed in a template: {e}") from e
     except (jinja2.UndefinedError, AttributeError) as e:
-        raise TemplateError(f"{template}: {e}") from e
+        raise TemplateError(f"{template}: {_plain_names(str(e))}") from e
     except UnicodeDecodeError as e:
         raise TemplateError(f"{template}: a template is not UTF-8 ({e.reason})") from e
     except (ArithmeticError, LookupError, TypeError, ValueError) as e:
@@ -173,6 +173,20 @@ def _guard(template: str, action: Callable[[], _T]) -> _T:
         line = _template_line(e)
         where = f"{template}{f':{line}' if line else ''}"
         raise TemplateError(f"{where}: {type(e).__name__}: {e}") from e
+
+
+#: what a template calls the objects it is given, by their class
+_TEMPLATE_NAMES = {"SiteSettings": "site", "Digest": "digest", "DigestPost": "post"}
+
+
+def _plain_names(message: str) -> str:
+    """Jinja's "'publisher.config.site.SiteSettings object' has no attribute …" as the
+    template names it: "site has no attribute …"."""
+    return re.sub(
+        r"'(?:[\w]+\.)*(\w+) object'",
+        lambda found: _TEMPLATE_NAMES.get(found[1], found[1]),
+        message,
+    )
 
 
 def _template_line(error: BaseException) -> int | None:
@@ -217,7 +231,7 @@ def check_subjects(settings: Settings, now: datetime) -> None:
     so a template that names what a subject does not have (``site.titel``) fails
     when the scheduler starts, not at the first send days later.
 
-    :raises TemplateError: naming the digest and the template.
+    :raises ConfigError: naming the file, the line and the key (``digests.0.subject``).
     """
     post = DigestPost(
         title="A post",
@@ -228,9 +242,13 @@ def check_subjects(settings: Settings, now: datetime) -> None:
         summary="",
     )
     week = (now - timedelta(days=7), now)
-    for config in settings.digests:
-        for sections in ((DigestSection(None, (post,)),), ()):
-            render_subject(config, settings, Digest(config.name, *week, sections))
+    for index, config in enumerate(settings.digests):
+        for key, sections in (("subject", (DigestSection(None, (post,)),)), ("note_subject", ())):
+            try:
+                render_subject(config, settings, Digest(config.name, *week, sections))
+            except TemplateError as e:
+                why = str(e).split(": ", 1)[-1]  # (the config's key says where)
+                raise settings.error(f"digests.{index}.{key}", why) from e
 
 
 def _context(

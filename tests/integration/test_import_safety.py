@@ -228,3 +228,19 @@ def test_a_deleted_file_s_post_is_named(
         f"{deleted}: gone; its post 'deleted' stays as it is "
         "(`publisher posts unpublish deleted` takes it down)"
     ]
+
+
+# Two files renamed at once whose posts share a title and date: which is which cannot
+# be told, so neither is guessed at (no post takes the other's id); both old posts are
+# named as gone.
+def test_twin_renames_are_not_guessed_at(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    a = write(tmp_path, "dup-a.md", post(title="Same", body="A"))
+    b = write(tmp_path, "dup-b.md", post(title="Same", body="B"))
+    import_target(sessions, str(tmp_path), settings, NOW)
+    a.rename(tmp_path / "dup-x.md")
+    b.rename(tmp_path / "dup-y.md")
+    report = import_target(sessions, str(tmp_path), settings, NOW)
+    assert sorted(report.created) == ["dup-x", "dup-y"] and report.updated == []
+    assert len([note for note in report.notes if ": gone;" in note]) == 2

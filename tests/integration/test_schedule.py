@@ -357,5 +357,8 @@ def test_run_refuses_to_start_with_a_subject_that_cannot_be_made(tmp_path: Path)
     assert runner.invoke(cli, ["--config", str(config), "init"]).exit_code == 0
     started = runner.invoke(cli, ["--config", str(config), "run", "--once"])
     assert started.exit_code == 1
-    assert "digests[weekly].subject" in started.output and "titel" in started.output
+    assert (
+        "config.yaml:" in started.output
+        and "digests.0.subject: site has no attribute 'titel'" in started.output
+    )
     assert not (tmp_path / "feeds").exists()

@@ -315,3 +315,19 @@ def test_subscriber_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     again = run("subscribers", "import", str(exported))
     assert "skipped, erased at their request: lines" in again
     assert "fay@example.org" not in run("subscribers", "list", "--format", "csv")
+
+
+# A consent date is read as posts' dates are: a local time the clocks skipped (in the
+# site's zone, Berlin here) is a bad row naming it, not moved an hour on unseen.
+def test_a_consent_time_the_clocks_skipped_is_a_bad_row(
+    tagged: sessionmaker[Session], two: Settings
+) -> None:
+    rows = (
+        "address,name,newsletters,topics,consent date\n"
+        "gus@example.org,Gus,weekly,,2024-03-31 02:30\n"
+    )
+    with pytest.raises(ImportFailed) as refused:
+        import_csv(tagged, two, rows, "list.csv", NOW)
+    (error,) = refused.value.errors
+    assert (error.line, error.field) == (2, "consent date")
+    assert "2024-03-31 02:30 does not exist in Europe/Berlin" in str(error)

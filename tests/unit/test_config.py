@@ -343,3 +343,15 @@ def test_the_feed_folder_is_a_folder_of_its_own(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as file:
         parse(BASE + "feeds:\n  output_dir: config.yaml\n", tmp_path)
     assert "is a file, not a folder" in str(file.value)
+
+
+# A config saved as UTF-16 (a Windows editor's "Unicode") is named so, not a codec's
+# traceback words; an empty title "is empty".
+def test_a_utf16_config_and_an_empty_title_say_so(tmp_path: Path) -> None:
+    from publisher.config import load_settings
+
+    path = tmp_path / "config.yaml"
+    path.write_bytes(BASE.encode("utf-16"))
+    with pytest.raises(ConfigError, match="is UTF-16; save the file as UTF-8"):
+        load_settings(path)
+    assert "site.title: is empty" in str(error_of(BASE.replace("title: T", 'title: ""')))

@@ -415,3 +415,17 @@ def test_a_video_at_the_end_needs_no_closing_line() -> None:
     for body in (f"Intro.\n\n::: video {url}\n", f"Intro.\n\n::: video {url}\nLaunch\n\n"):
         draft = parse(f"---\ntitle: T\n---\n{body}")
         assert 'data-video-id="dQw4w9WgXcQ"' in draft.body_html
+
+
+# Each unsafe thing is named every time it is written, not once per kind.
+def test_every_occurrence_of_an_unsafe_element_is_named() -> None:
+    error = error_of(
+        "---\ntitle: T\n---\n<script>a</script>\n\nText.\n\n<script>b</script>\n\n"
+        "[a](javascript:x)\n\n[b](javascript:x)\n"
+    )
+    assert [(e.field, e.line) for e in error.each] == [
+        ("body", 4),
+        ("body", 8),
+        ("body", 10),
+        ("body", 12),
+    ]

@@ -9,7 +9,7 @@ import lxml.html
 import pytest
 
 from publisher.config import Settings
-from publisher.errors import TemplateError
+from publisher.errors import ConfigError, TemplateError
 from publisher.mail.digest import make_digest, make_post
 from publisher.mail.render import (
     SUBJECT_CHARS,
@@ -78,7 +78,7 @@ def test_a_subject_that_cannot_be_made_fails_the_check(
     check_subjects(settings, T0)
     broken = settings.digests[0].model_copy(update={key: template})
     changed = settings.model_copy(update={"digests": [broken]})
-    with pytest.raises(TemplateError, match=rf"digests\[weekly\]\.{key}"):
+    with pytest.raises(ConfigError, match=rf"config.yaml:\d+: digests\.0\.{key}: "):
         check_subjects(changed, T0)
 
 
