@@ -54,15 +54,20 @@ def verifies(message: bytes, record: bytes) -> bool:
     return bool(dkim.verify(message, dnsfunc=dns))
 
 
+@pytest.fixture
+def signing(
+    subscribed: Settings, server: Recorder, key: tuple[Path, bytes]
+) -> tuple[Settings, bytes]:
+    """Settings that send to ``server`` and sign with the key, and its DNS record."""
+    pem, record = key
+    return signed(with_smtp(subscribed, server.port), pem), record
+
+
 # A digest's signature verifies with dkimpy, and h= covers both List-Unsubscribe headers.
 def test_dkim_signature_verifies(
-    subscribed: Settings,
-    sessions: sessionmaker[Session],
-    server: Recorder,
-    key: tuple[Path, bytes],
+    signing: tuple[Settings, bytes], sessions: sessionmaker[Session], server: Recorder
 ) -> None:
-    pem, record = key
-    settings = signed(with_smtp(subscribed, server.port), pem)
+    settings, record = signing
     send_digest(sessions, settings, NOW, clock=FakeClock(NOW))
     message = server.by_recipient()["reader0@example.org"][0].data
     assert verifies(message, record)
@@ -74,13 +79,9 @@ def test_dkim_signature_verifies(
 # Not the digests only: the subscription confirmation and a staff test-send are signed
 # with the same key (a receiver that checks DKIM would otherwise treat them as forged).
 def test_the_confirmation_and_a_test_send_are_signed(
-    subscribed: Settings,
-    sessions: sessionmaker[Session],
-    server: Recorder,
-    key: tuple[Path, bytes],
+    signing: tuple[Settings, bytes], sessions: sessionmaker[Session], server: Recorder
 ) -> None:
-    pem, record = key
-    settings = signed(with_smtp(subscribed, server.port), pem)
+    settings, record = signing
     confirmation = Confirmation("new@example.org", None, ("weekly",), "https://x.org/c/t")
     assert verifies(ConfirmationWriter(settings).write(confirmation, NOW), record)
     with SmtpMailer(settings.email.smtp) as mailer:

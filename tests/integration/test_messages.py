@@ -166,17 +166,26 @@ def smtp_settings(settings: Settings, port: int) -> Settings:
     return settings.model_copy(update={"email": settings.email.model_copy(update={"smtp": smtp})})
 
 
-def test_test_send_goes_through_a_real_smtp_server(
+@pytest.fixture
+def staff_sending(
     smtp_server: tuple[int, list[Any]],
     sessions: sessionmaker[Session],
     settings: Settings,
     sample_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> tuple[Settings, list[Any]]:
+    """The sample posts imported, settings that send to the SMTP server, and what it took."""
     port, received = smtp_server
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", SECRET)
     settings = smtp_settings(settings, port)
     import_target(sessions, str(sample_dir), settings, NOW)
+    return settings, received
+
+
+def test_test_send_goes_through_a_real_smtp_server(
+    staff_sending: tuple[Settings, list[Any]], sessions: sessionmaker[Session]
+) -> None:
+    settings, received = staff_sending
     with SmtpMailer(settings.email.smtp) as mailer:
         message_id = send_test(
             sessions, settings, mailer, "staff@example.org", NOW, since=SINCE
@@ -200,16 +209,9 @@ def test_test_send_goes_through_a_real_smtp_server(
 # Invariant: a test-send the server refuses leaves no web version behind (each one,
 # timed to the microsecond, would be a page of its own, published for nothing).
 def test_a_refused_test_send_leaves_no_page(
-    smtp_server: tuple[int, list[Any]],
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    sample_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    staff_sending: tuple[Settings, list[Any]], sessions: sessionmaker[Session]
 ) -> None:
-    port, received = smtp_server
-    monkeypatch.setenv("PUBLISHER_SECRET_KEY", SECRET)
-    settings = smtp_settings(settings, port)
-    import_target(sessions, str(sample_dir), settings, NOW)
+    settings, received = staff_sending
     with SmtpMailer(settings.email.smtp) as mailer, pytest.raises(DeliveryError):
         send_test(sessions, settings, mailer, "nobody@refused.example", NOW, since=SINCE)
     assert received == []

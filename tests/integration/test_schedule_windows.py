@@ -26,6 +26,12 @@ from tests.integration.smtp_recorder import Recorder, RecordingServer
 from tests.integration.test_schedule import SUNDAY, Clock, Outbox, monday, records, write_post
 
 
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every send here signs its readers' links."""
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
+
+
 @pytest.fixture
 def smtp() -> Iterator[Recorder]:
     with RecordingServer(Recorder()) as recorder:
@@ -102,9 +108,7 @@ def test_an_empty_window_skipped_sends_nothing_and_loses_no_post(
     settings: Settings,
     smtp: Recorder,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     run, outbox, config, clock, posts, settings = watched(sessions, settings, smtp, tmp_path)
     clock.now = monday(0)
     run.check(config)
@@ -142,9 +146,7 @@ def test_an_empty_window_sends_the_nothing_new_note_once_and_closes_the_window(
     settings: Settings,
     smtp: Recorder,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     settings = sending_to(settings, smtp, "note")
     posts = tmp_path / "posts"
     write_tagged_post(posts, "Alpha news", SUNDAY - timedelta(days=10), "Events")
@@ -206,9 +208,7 @@ def test_the_first_send_skipped_carries_its_posts_into_the_next(
     settings: Settings,
     smtp: Recorder,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     run, outbox, config, clock, posts, settings = watched(sessions, settings, smtp, tmp_path)
     clock.now = monday(0) + timedelta(hours=10)  # down over the first send, past its grace
     run.check(config)
@@ -230,10 +230,8 @@ def test_a_deferred_address_does_not_hold_up_the_next_digest(
     settings: Settings,
     smtp: Recorder,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     smtp.script = lambda step, address, n: (
         "451 4.2.2 mailbox full, try later" if address == "full@example.org" else None
     )
@@ -270,9 +268,7 @@ def test_a_post_imported_after_its_period_was_sent_goes_out_with_the_next(
     settings: Settings,
     smtp: Recorder,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret")
     run, outbox, config, clock, posts, settings = watched(sessions, settings, smtp, tmp_path)
     clock.now = monday(0)
     run.check(config)
